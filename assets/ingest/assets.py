@@ -1,0 +1,146 @@
+"""The image catalog (the lab's Paintings table) and its quarantine."""
+
+import time
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.decode import DecodePolicy
+from assets.ingest.catalog import catalog_entries, seen_key
+from assets.ingest.sources import open_source
+from assets.metadata import md_table
+from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
+from resources.blob_store import BlobStore
+from resources.environment import get_settings, parse_source
+from resources.warehouse import Warehouse
+
+CHECK_EVERY_FILE_ACCOUNTED = "every_source_file_accounted_for"
+
+
+class RawImagesConfig(dg.Config):
+    source: str = Field(
+        default="",
+        description=(
+            "Override IMAGE_PLATFORM_SOURCE for this run: a folder laid out <label>/<file>, or "
+            "blob://<container>/<prefix>. Empty means the configured source."
+        ),
+    )
+    workers: int = Field(default=2, ge=1, le=64, description="Threads reading and probing files.")
+    batch_size: int = Field(default=256, ge=1, description="Files per write to the warehouse.")
+
+
+def _known_versions(warehouse: Warehouse) -> set[tuple[str, int, int]]:
+    known: set[tuple[str, int, int]] = set()
+    for spec in (RAW_IMAGES, QUARANTINED_IMAGES):
+        df = warehouse.read_table(spec, ["source_uri", "byte_size", "last_modified"])
+        for uri, size, modified in df.itertuples(index=False, name=None):
+            if pd.notna(size) and pd.notna(modified):
+                known.add(seen_key(uri, int(size), pd.Timestamp(modified).to_pydatetime()))
+    return known
+
+
+@dg.asset(
+    group_name="ingest",
+    kinds={"python", "pillow", "duckdb"},
+    pool="warehouse",
+    description=(
+        "The image catalog: one row per image content found at the source "
+        "(IMAGE_PLATFORM_SOURCE) with its SHA-256 image_id, label (its folder), size, format, "
+        "colour mode, EXIF orientation and frame count. Incremental: files already catalogued "
+        "(same location, size and modification time) are not read again. Files that cannot be "
+        "decoded go to quarantined_images with a reason instead of failing the run."
+    ),
+    metadata={"dagster/column_schema": RAW_IMAGES.table_schema(), "table": RAW_IMAGES.name},
+    check_specs=[
+        dg.AssetCheckSpec(
+            CHECK_EVERY_FILE_ACCOUNTED,
+            asset="raw_images",
+            description="Every file listed at the source is in raw_images or quarantined_images.",
+        )
+    ],
+)
+def raw_images(
+    context: dg.AssetExecutionContext,
+    config: RawImagesConfig,
+    warehouse: Warehouse,
+    blob_store: BlobStore,
+) -> dg.MaterializeResult:
+    spec = parse_source(config.source) if config.source else get_settings().source
+    context.log.info(f"Cataloguing {spec.uri}")
+    for table in (RAW_IMAGES, QUARANTINED_IMAGES):
+        warehouse.ensure_table(table)
+    known = _known_versions(warehouse)
+    entries, read = open_source(spec, blob_store)
+    listed = list(entries)
+    todo = [e for e in listed if seen_key(e.uri, e.size, e.last_modified) not in known]
+    context.log.info(f"{len(listed)} files listed, {len(todo)} not catalogued yet")
+
+    started = time.monotonic()
+    new_rows: list[pd.DataFrame] = []
+    new_quarantined: list[pd.DataFrame] = []
+    inserted = quarantined = processed = 0
+    for batch in catalog_entries(todo, read, DecodePolicy(), config.workers, config.batch_size):
+        if batch.rows:
+            df = pd.DataFrame(batch.rows)
+            inserted += warehouse.insert_new(RAW_IMAGES, df)
+            new_rows.append(df)
+        if batch.quarantined:
+            df = pd.DataFrame(batch.quarantined)
+            quarantined += warehouse.insert_new(QUARANTINED_IMAGES, df)
+            new_quarantined.append(df)
+            for row in batch.quarantined:
+                context.log.warning(
+                    f"quarantined {row['source_uri']}: {row['reason']} ({row['detail']})"
+                )
+        processed += len(batch.rows) + len(batch.quarantined)
+        rate = processed / max(time.monotonic() - started, 1e-9)
+        context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
+    elapsed = time.monotonic() - started
+
+    catalog = warehouse.read_table(RAW_IMAGES, ["image_id", "source_uri", "label", "format"])
+    quarantine = warehouse.read_table(QUARANTINED_IMAGES, ["source_uri", "stage", "reason"])
+    accounted = set(catalog.source_uri) | set(
+        quarantine.loc[quarantine.stage == "catalog", "source_uri"]
+    )
+    missing = sorted({e.uri for e in listed} - accounted)
+
+    added = pd.concat(new_rows) if new_rows else pd.DataFrame(columns=RAW_IMAGES.column_names)
+    by_label = (
+        catalog.groupby("label", dropna=False)
+        .agg(images=("source_uri", "size"), distinct_contents=("image_id", "nunique"))
+        .reset_index()
+        .assign(new=lambda d: d.label.map(added.groupby("label").size()).fillna(0).astype(int))
+    )
+    by_format = catalog.groupby("format").size().rename("images").reset_index()
+    reasons = (
+        quarantine.groupby(["stage", "reason"]).size().rename("files").reset_index()
+        if len(quarantine)
+        else pd.DataFrame(columns=["stage", "reason", "files"])
+    )
+    preview_cols = ["label", "name", "width", "height", "format", "mode", "byte_size", "image_id"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(catalog),
+            "source": spec.uri,
+            "files_listed": len(listed),
+            "skipped_already_catalogued": len(listed) - len(todo),
+            "new_rows": inserted,
+            "new_quarantined": quarantined,
+            "quarantined_total": int((quarantine.stage == "catalog").sum()),
+            "distinct_images": int(catalog.image_id.nunique()),
+            "labels": int(catalog.label.nunique()),
+            "files_per_second": round(processed / elapsed, 1) if elapsed > 0 else 0.0,
+            "by_label": dg.MetadataValue.md(md_table(by_label, 100)),
+            "by_format": dg.MetadataValue.md(md_table(by_format)),
+            "quarantine_reasons": dg.MetadataValue.md(md_table(reasons)),
+            "preview_new_rows": dg.MetadataValue.md(md_table(added[preview_cols], 10)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_EVERY_FILE_ACCOUNTED,
+                passed=not missing,
+                metadata={"unaccounted_files": len(missing), "examples": ", ".join(missing[:5])},
+            )
+        ],
+    )

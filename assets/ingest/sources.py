@@ -1,0 +1,90 @@
+"""Listing and reading raw images from a source: a local folder or a blob container (pure)."""
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from resources.blob_store import BlobStore
+from resources.environment import SourceSpec
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """One file at the source. ``relpath`` is relative to the source root, ``/``-separated."""
+
+    uri: str
+    relpath: str
+    size: int
+    last_modified: datetime
+
+    @property
+    def name(self) -> str:
+        return self.relpath.rsplit("/", 1)[-1]
+
+    @property
+    def label(self) -> str | None:
+        """The first folder under the root; ``None`` for a file directly in the root."""
+        head, sep, _ = self.relpath.partition("/")
+        return head if sep else None
+
+
+def _hidden(part: str) -> bool:
+    return part.startswith(".") or part in ("Thumbs.db", "desktop.ini", "__MACOSX")
+
+
+def list_folder(root: Path) -> Iterator[SourceEntry]:
+    """Every regular file under ``root`` in a stable order; hidden files and folders skipped."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"source folder {root} does not exist")
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
+        for filename in sorted(filenames):
+            if _hidden(filename):
+                continue
+            path = Path(dirpath) / filename
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # removed while listing
+            if not path.is_file():
+                continue
+            yield SourceEntry(
+                uri=path.as_uri(),
+                relpath=path.relative_to(root).as_posix(),
+                size=stat.st_size,
+                last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+            )
+
+
+def list_blob_prefix(store: BlobStore, container: str, prefix: str) -> Iterator[SourceEntry]:
+    for info in store.list_blobs(container, prefix):
+        relpath = info.name[len(prefix) :]
+        if not relpath or any(_hidden(p) for p in relpath.split("/")):
+            continue
+        yield SourceEntry(
+            uri=store.url(container, info.name),
+            relpath=relpath,
+            size=info.size,
+            last_modified=info.last_modified,
+        )
+
+
+def open_source(
+    spec: SourceSpec, store: BlobStore
+) -> tuple[Iterator[SourceEntry], Callable[[SourceEntry], bytes]]:
+    """The entries of a source and a function that reads one entry's bytes."""
+    if spec.kind == "folder":
+        root = Path(spec.path)
+
+        def read_file(entry: SourceEntry) -> bytes:
+            return (root / entry.relpath).read_bytes()
+
+        return list_folder(root), read_file
+
+    def read_blob(entry: SourceEntry) -> bytes:
+        return store.read_bytes(spec.container, spec.prefix + entry.relpath)
+
+    return list_blob_prefix(store, spec.container, spec.prefix), read_blob

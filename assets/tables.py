@@ -1,0 +1,52 @@
+"""Every warehouse table the Python assets write, in one place (dbt models live in dbt/)."""
+
+from resources.warehouse import Column, TableSpec
+
+IMAGE_ID = Column("image_id", "string", "SHA-256 of the file bytes (hex).", False, 64)
+
+RAW_IMAGES = TableSpec(
+    name="raw_images",
+    description=(
+        "The image catalog: one row per distinct content found at a source location. The same "
+        "bytes at two locations are two rows with one image_id (an exact duplicate, hashed once)."
+    ),
+    columns=(
+        IMAGE_ID,
+        Column("source_uri", "string", "Where the bytes were read (file or blob URL).", False, 850),
+        Column("name", "string", "File name as found at the source."),
+        Column("label", "string", "Label: the first folder under the source root."),
+        Column("width", "int32", "Width in pixels as stored (before EXIF orientation)."),
+        Column("height", "int32", "Height in pixels as stored (before EXIF orientation)."),
+        Column("format", "string", "Encoding detected from the bytes (JPEG, PNG, GIF, ...)."),
+        Column("mode", "string", "Pillow colour mode (RGB, L, P, RGBA, CMYK, I;16, 1 ...)."),
+        Column("byte_size", "int64", "File size in bytes."),
+        Column("exif_orientation", "int32", "EXIF orientation tag 1..8, null when absent."),
+        Column("frame_count", "int32", "Number of frames (1 for still images)."),
+        Column("is_animated", "bool", "True for multi-frame files; only frame 1 is hashed."),
+        Column("last_modified", "timestamp", "Source last-modified time (UTC)."),
+        Column("ingested_at", "timestamp", "When this row was catalogued (UTC)."),
+    ),
+    primary_key=("image_id", "source_uri"),
+    indexes=(("source_uri",),),
+)
+
+QUARANTINED_IMAGES = TableSpec(
+    name="quarantined_images",
+    description=(
+        "Inputs the platform could not use, with the reason. Nothing is dropped silently: every "
+        "file a stage could not process is here, keyed by its bytes and location."
+    ),
+    columns=(
+        Column("image_id", "string", "SHA-256 of the bytes that failed.", False, 64),
+        Column("source_uri", "string", "Where the bytes were read.", False, 850),
+        Column("stage", "string", "Which step rejected it: catalog, hash, classify.", False, 32),
+        Column("name", "string", "File name as found at the source."),
+        Column("label", "string", "Label folder, when there is one."),
+        Column("byte_size", "int64", "File size in bytes."),
+        Column("last_modified", "timestamp", "Source last-modified time (UTC)."),
+        Column("reason", "string", "Stable reason code, e.g. corrupt_data, unidentified_format."),
+        Column("detail", "string", "Human-readable explanation."),
+        Column("quarantined_at", "timestamp", "When the input was quarantined (UTC)."),
+    ),
+    primary_key=("image_id", "source_uri", "stage"),
+)

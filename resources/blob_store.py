@@ -1,0 +1,357 @@
+"""Blob storage behind one interface: a local folder store and Azure Blob Storage.
+
+Both implementations share the same semantics, so assets, sensors and tests do not care which one
+they get:
+
+* containers hold blobs named by ``/``-separated paths; a prefix lists a "folder";
+* ``list_blobs`` yields ``BlobInfo`` (size, last-modified in UTC, etag, MD5 when known) in name
+  order and pages through large containers;
+* ``write_bytes`` sets the content type and string metadata and returns the new ``BlobInfo``;
+* names are validated the same way everywhere: no empty, ``.`` or ``..`` segments, no leading
+  ``/``, no backslashes or control characters, so nothing written can escape its container.
+"""
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_azure.blob import AzureBlobStorageResource
+from pydantic import Field, PrivateAttr
+
+_CONTAINER_RE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_META_DIR = ".blobmeta"
+
+
+class BlobNotFoundError(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    container: str
+    name: str
+    size: int
+    last_modified: datetime
+    etag: str
+    content_md5: str | None = None  # hex digest, when the store knows it
+    content_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def validate_container(container: str) -> str:
+    if not _CONTAINER_RE.match(container or ""):
+        raise ValueError(
+            f"invalid container name {container!r}: 3-63 lowercase letters, digits and single "
+            "hyphens, starting and ending with a letter or digit"
+        )
+    return container
+
+
+def validate_blob_name(name: str) -> str:
+    if not name or len(name) > 1024:
+        raise ValueError(f"invalid blob name {name!r}: empty or longer than 1024 characters")
+    if name.startswith("/") or "\\" in name or _CONTROL_RE.search(name):
+        raise ValueError(f"invalid blob name {name!r}: leading '/', backslash or control character")
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        raise ValueError(f"invalid blob name {name!r}: empty, '.' or '..' path segment")
+    return name
+
+
+def _clean_metadata(metadata: dict[str, Any] | None) -> dict[str, str]:
+    # Azure metadata values must be ASCII header values; keep both stores identical.
+    out: dict[str, str] = {}
+    for key, value in (metadata or {}).items():
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise ValueError(f"invalid metadata key {key!r}: use a C identifier")
+        text = "" if value is None else str(value)
+        out[key] = text.encode("ascii", "backslashreplace").decode("ascii").replace("\n", " ")
+    return out
+
+
+class BlobStore(dg.ConfigurableResource):
+    """The platform's blob storage interface (see the module docstring for the contract)."""
+
+    def ensure_container(self, container: str, public: bool = False) -> None:
+        raise NotImplementedError
+
+    def list_blobs(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
+        raise NotImplementedError
+
+    def get_info(self, container: str, name: str) -> BlobInfo | None:
+        raise NotImplementedError
+
+    def exists(self, container: str, name: str) -> bool:
+        return self.get_info(container, name) is not None
+
+    def read_bytes(self, container: str, name: str) -> bytes:
+        raise NotImplementedError
+
+    def write_bytes(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        content_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> BlobInfo:
+        raise NotImplementedError
+
+    def delete(self, container: str, name: str) -> None:
+        raise NotImplementedError
+
+    def url(self, container: str, name: str = "") -> str:
+        raise NotImplementedError
+
+
+class LocalBlobStore(BlobStore):
+    """Blob semantics on a local folder: ``<root>/<container>/<name>``.
+
+    Content type and metadata live in a sidecar tree ``<root>/.blobmeta/<container>/<name>.json``;
+    files dropped into a container folder by hand are ordinary blobs without metadata.
+    Writes are atomic (temporary file + rename), so a reader never sees half a blob.
+    """
+
+    root: str = Field(description="Folder that holds one sub-folder per container.")
+
+    def _root(self) -> Path:
+        return Path(self.root).expanduser().resolve()
+
+    def _path(self, container: str, name: str = "") -> Path:
+        base = self._root() / validate_container(container)
+        if not name:
+            return base
+        path = (base / validate_blob_name(name)).resolve()
+        if base not in path.parents:
+            raise ValueError(f"blob name {name!r} escapes container {container!r}")
+        return path
+
+    def _meta_path(self, container: str, name: str) -> Path:
+        return self._root() / _META_DIR / container / (validate_blob_name(name) + ".json")
+
+    def ensure_container(self, container: str, public: bool = False) -> None:
+        self._path(container).mkdir(parents=True, exist_ok=True)
+
+    def _info(self, container: str, name: str, path: Path) -> BlobInfo:
+        stat = path.stat()
+        meta: dict[str, Any] = {}
+        with suppress(FileNotFoundError, ValueError):
+            meta = json.loads(self._meta_path(container, name).read_text())
+        # Sidecar facts only count when they describe the bytes now on disk.
+        fresh = meta.get("size") == stat.st_size and meta.get("mtime_ns") == stat.st_mtime_ns
+        return BlobInfo(
+            container=container,
+            name=name,
+            size=stat.st_size,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+            etag=f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+            content_md5=meta.get("md5") if fresh else None,
+            content_type=meta.get("content_type") if fresh else None,
+            metadata=dict(meta.get("metadata", {})) if fresh else {},
+        )
+
+    def list_blobs(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
+        base = self._path(container)
+        if not base.is_dir():
+            return
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel_dir = Path(dirpath).relative_to(base).as_posix()
+            for filename in filenames:
+                if filename.startswith("."):
+                    continue  # temporary files of in-flight writes, OS droppings
+                name = filename if rel_dir == "." else f"{rel_dir}/{filename}"
+                if name.startswith(prefix):
+                    found.append(name)
+        for name in sorted(found):
+            with suppress(FileNotFoundError):  # deleted while listing
+                yield self._info(container, name, base / name)
+
+    def get_info(self, container: str, name: str) -> BlobInfo | None:
+        path = self._path(container, name)
+        try:
+            return self._info(container, name, path) if path.is_file() else None
+        except FileNotFoundError:
+            return None
+
+    def read_bytes(self, container: str, name: str) -> bytes:
+        try:
+            return self._path(container, name).read_bytes()
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise BlobNotFoundError(f"{container}/{name}") from exc
+
+    def write_bytes(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        content_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> BlobInfo:
+        path = self._path(container, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, data)
+        stat = path.stat()
+        meta_path = self._meta_path(container, name)
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        sidecar = {
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "md5": hashlib.md5(data).hexdigest(),
+            "content_type": content_type,
+            "metadata": _clean_metadata(metadata),
+        }
+        _atomic_write(meta_path, json.dumps(sidecar).encode())
+        return self._info(container, name, path)
+
+    def delete(self, container: str, name: str) -> None:
+        with suppress(FileNotFoundError):
+            self._path(container, name).unlink()
+        with suppress(FileNotFoundError):
+            self._meta_path(container, name).unlink()
+
+    def url(self, container: str, name: str = "") -> str:
+        return self._path(container, name).as_uri() if name else self._path(container).as_uri()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class AzureBlobStore(BlobStore):
+    """Azure Blob Storage (or Azurite) through dagster-azure's ``AzureBlobStorageResource``."""
+
+    storage: AzureBlobStorageResource
+    page_size: int = Field(default=5000, description="Blobs per listing page (Azure's maximum).")
+    max_concurrency: int = Field(default=4, description="Parallel connections per large upload.")
+
+    _client: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def _service(self):
+        # One service client per resource instance: it pools connections and is thread-safe.
+        with self._lock:
+            if self._client is None:
+                from azure.storage.blob import BlobServiceClient
+
+                self._client = BlobServiceClient(
+                    account_url=self.storage.account_url,
+                    credential=self.storage._raw_credential(),
+                )
+            return self._client
+
+    def _container(self, container: str):
+        return self._service().get_container_client(validate_container(container))
+
+    def ensure_container(self, container: str, public: bool = False) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        client = self._container(container)
+        with suppress(ResourceExistsError):
+            client.create_container(public_access="blob" if public else None)
+
+    def _to_info(self, container: str, props: Any) -> BlobInfo:
+        settings = props.content_settings
+        md5 = getattr(settings, "content_md5", None) if settings is not None else None
+        return BlobInfo(
+            container=container,
+            name=props.name,
+            size=int(props.size),
+            last_modified=props.last_modified.astimezone(UTC),
+            # Listings return etags without quotes, get_blob_properties with them.
+            etag=str(props.etag).strip('"'),
+            content_md5=bytes(md5).hex() if md5 else None,
+            content_type=getattr(settings, "content_type", None) if settings else None,
+            metadata=dict(props.metadata or {}),
+        )
+
+    def list_blobs(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        client = self._container(container)
+        pages = client.list_blobs(
+            name_starts_with=prefix or None,
+            include=["metadata"],
+            results_per_page=self.page_size,
+        ).by_page()
+        try:
+            for page in pages:
+                for props in page:
+                    yield self._to_info(container, props)
+        except ResourceNotFoundError:
+            return
+
+    def get_info(self, container: str, name: str) -> BlobInfo | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            props = (
+                self._container(container)
+                .get_blob_client(validate_blob_name(name))
+                .get_blob_properties()
+            )
+        except ResourceNotFoundError:
+            return None
+        return self._to_info(container, props)
+
+    def read_bytes(self, container: str, name: str) -> bytes:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            blob = self._container(container).get_blob_client(validate_blob_name(name))
+            return blob.download_blob(max_concurrency=self.max_concurrency).readall()
+        except ResourceNotFoundError as exc:
+            raise BlobNotFoundError(f"{container}/{name}") from exc
+
+    def write_bytes(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        content_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> BlobInfo:
+        from azure.storage.blob import ContentSettings
+
+        md5 = hashlib.md5(data).digest()
+        blob = self._container(container).get_blob_client(validate_blob_name(name))
+        blob.upload_blob(
+            data,
+            overwrite=True,
+            content_settings=ContentSettings(content_type=content_type, content_md5=md5),
+            metadata=_clean_metadata(metadata),
+            max_concurrency=self.max_concurrency,
+        )
+        info = self.get_info(container, name)
+        if info is None:  # pragma: no cover - the service acknowledged the write
+            raise BlobNotFoundError(f"{container}/{name} missing right after upload")
+        return info
+
+    def delete(self, container: str, name: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with suppress(ResourceNotFoundError):
+            self._container(container).get_blob_client(validate_blob_name(name)).delete_blob()
+
+    def url(self, container: str, name: str = "") -> str:
+        base = self.storage.account_url.rstrip("/") + "/" + validate_container(container)
+        return f"{base}/{name}" if name else base

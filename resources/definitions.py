@@ -1,0 +1,57 @@
+"""Resources derived from the one environment switch (``IMAGE_PLATFORM_ENV``)."""
+
+import os
+
+import dagster as dg
+from dagster_azure.blob import (
+    AzureBlobStorageDefaultCredential,
+    AzureBlobStorageKeyCredential,
+    AzureBlobStorageResource,
+)
+
+from resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
+from resources.environment import Environment, Settings, get_settings
+from resources.warehouse import AzureSqlWarehouse, DuckDBWarehouse, Warehouse
+
+AZURITE_ACCOUNT_URL = "http://127.0.0.1:10000/devstoreaccount1"
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    if settings.env == Environment.LOCAL:
+        return LocalBlobStore(root=str(settings.local_blob_root))
+    default_url = AZURITE_ACCOUNT_URL if settings.env == Environment.CI else None
+    account_url = os.environ.get("IMAGE_PLATFORM_AZURE_ACCOUNT_URL") or default_url
+    if not account_url:
+        raise ValueError(
+            "IMAGE_PLATFORM_AZURE_ACCOUNT_URL must be set when IMAGE_PLATFORM_ENV=prod"
+        )
+    # A shared key when one is provided (ci: Azurite's published development key), otherwise the
+    # workload's managed identity through DefaultAzureCredential.
+    if os.environ.get("IMAGE_PLATFORM_AZURE_STORAGE_KEY") or settings.env == Environment.CI:
+        credential = AzureBlobStorageKeyCredential(
+            key=dg.EnvVar("IMAGE_PLATFORM_AZURE_STORAGE_KEY")
+        )
+    else:
+        credential = AzureBlobStorageDefaultCredential()
+    return AzureBlobStore(
+        storage=AzureBlobStorageResource(account_url=account_url, credential=credential)
+    )
+
+
+def build_warehouse(settings: Settings) -> Warehouse:
+    if settings.env == Environment.PROD:
+        return AzureSqlWarehouse(
+            server=dg.EnvVar("IMAGE_PLATFORM_SQL_SERVER"),
+            database=dg.EnvVar("IMAGE_PLATFORM_SQL_DATABASE"),
+            user=dg.EnvVar("IMAGE_PLATFORM_SQL_USER"),
+            password=dg.EnvVar("IMAGE_PLATFORM_SQL_PASSWORD"),
+        )
+    return DuckDBWarehouse(path=str(settings.duckdb_path))
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+    settings = settings or get_settings()
+    return {
+        "warehouse": build_warehouse(settings),
+        "blob_store": build_blob_store(settings),
+    }
