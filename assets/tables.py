@@ -50,3 +50,48 @@ QUARANTINED_IMAGES = TableSpec(
     ),
     primary_key=("image_id", "source_uri", "stage"),
 )
+
+HASH_SIZES = tuple(range(1, 9))
+
+IMAGE_HASHES = TableSpec(
+    name="image_hashes",
+    description=(
+        "Difference hashes of every catalogued image content, at sizes 1..8, in the lab's format "
+        "(DHashHex<s> = dhash.format_hex(row, col, s)), plus each size's row and column hashes as "
+        "integers: group on those, because the lab's hex format pads each half to s*s//4 digits "
+        "and is therefore ambiguous for sizes 1, 2, 3, 5, 6 and 7 (e.g. size 3: row 0x10 + col "
+        "0x1ab and row 0x101 + col 0xab both print 101ab). Size-8 halves are signed 64-bit so "
+        "DuckDB and T-SQL BIGINT hold them; Hamming distance is bit_count(xor(a, b))."
+    ),
+    columns=(
+        IMAGE_ID,
+        *(
+            Column(
+                f"DHashHex{s}",
+                "string",
+                f"Size-{s} dHash: {s * s}-bit row hash then column hash, "
+                f"{2 * ((s * s + 3) // 4)} hex digits.",
+                length=32,
+            )
+            for s in HASH_SIZES
+        ),
+        *(
+            Column(
+                f"dhash{s}_{part}",
+                "int64",
+                f"Size-{s} {part} hash as an integer"
+                + (
+                    " (the unsigned 64-bit value reinterpreted as signed, two's complement)."
+                    if s == 8
+                    else f" ({s * s} bits, non-negative)."
+                ),
+            )
+            for s in HASH_SIZES
+            for part in ("row", "col")
+        ),
+        Column("hash_mode", "string", "exact (bit-identical to the dhash package) or fast."),
+        Column("hash_version", "string", "Algorithm version; a change re-hashes every image."),
+        Column("hashed_at", "timestamp", "When the hashes were computed (UTC)."),
+    ),
+    primary_key=("image_id",),
+)
