@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from assets.ingest.definitions import defs as ingest_defs
+from assets.ingest import definitions as ingest
 from resources.definitions import build_resources
 
 defs = dg.Definitions.merge(
-    ingest_defs,
+    ingest.defs,
     dg.Definitions(resources=build_resources()),
 )

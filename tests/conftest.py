@@ -1,0 +1,128 @@
+"""Shared fixtures: real services (Azurite, DuckDB files, a temporary Dagster home), no mocks."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster_azure.blob import AzureBlobStorageKeyCredential, AzureBlobStorageResource
+
+from resources.blob_store import AzureBlobStore, LocalBlobStore
+from resources.warehouse import DuckDBWarehouse
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Azurite's published development account (documented by Microsoft; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _azurite_binary() -> str:
+    local = REPO / "node_modules" / ".bin" / "azurite-blob"
+    if local.exists():
+        return str(local)
+    found = shutil.which("azurite-blob")
+    if not found:
+        raise RuntimeError("azurite-blob not found: run `make install-test` (npm ci) first")
+    return found
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> Iterator[str]:
+    """A real Azurite blob service on a free loopback port; yields its account URL."""
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("azurite")
+    log = open(workdir / "azurite.log", "wb")
+    proc = subprocess.Popen(
+        [
+            _azurite_binary(),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--location",
+            str(workdir),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Azurite exited early: {(workdir / 'azurite.log').read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("Azurite did not start within 60 s") from None
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    finally:
+        # npm's launcher may ignore SIGTERM; end the whole process group.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=10)
+                break
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                continue
+        log.close()
+
+
+@pytest.fixture
+def azure_blob_store(azurite) -> AzureBlobStore:
+    return AzureBlobStore(
+        storage=AzureBlobStorageResource(
+            account_url=azurite, credential=AzureBlobStorageKeyCredential(key=AZURITE_KEY)
+        )
+    )
+
+
+@pytest.fixture
+def local_blob_store(tmp_path) -> LocalBlobStore:
+    return LocalBlobStore(root=str(tmp_path / "blobs"))
+
+
+@pytest.fixture(params=["local", "azurite"])
+def blob_store(request):
+    """Each blob-store test runs against the local folder store and a real Azurite."""
+    if request.param == "local":
+        return request.getfixturevalue("local_blob_store")
+    return request.getfixturevalue("azure_blob_store")
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture
+def platform_home(tmp_path, monkeypatch) -> Path:
+    """A private IMAGE_PLATFORM_HOME (local env) for tests that load the code location."""
+    home = tmp_path / "home"
+    (home / "dagster").mkdir(parents=True)
+    monkeypatch.setenv("IMAGE_PLATFORM_ENV", "local")
+    monkeypatch.setenv("IMAGE_PLATFORM_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    monkeypatch.delenv("IMAGE_PLATFORM_SOURCE", raising=False)
+    monkeypatch.delenv("IMAGE_PLATFORM_DUCKDB_PATH", raising=False)
+    return home
