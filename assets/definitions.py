@@ -3,9 +3,13 @@
 import dagster as dg
 
 from assets.ingest import definitions as ingest
+from assets.publish import definitions as publish
+from assets.splits import definitions as splits
 from resources.definitions import build_resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
+    splits.defs,
+    publish.defs,
     dg.Definitions(resources=build_resources()),
 )

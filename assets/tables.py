@@ -95,3 +95,52 @@ IMAGE_HASHES = TableSpec(
     ),
     primary_key=("image_id",),
 )
+
+TRAIN_TEST_SPLIT = TableSpec(
+    name="train_test_split",
+    description=(
+        "Train or test for every image, decided per duplicate group (all members follow their "
+        "representative), stratified by label, from a stored seeded random value so reruns and "
+        "new images never reshuffle earlier assignments."
+    ),
+    columns=(
+        IMAGE_ID,
+        Column("group_id", "string", "Duplicate group (duplicate_groups.group_id).", False, 64),
+        Column("label", "string", "The group's label (its representative's)."),
+        Column("is_representative", "bool", "True for the kept image of the group."),
+        Column("split", "string", "train or test.", False, 8),
+        Column("random_value", "float64", "The group's stored value in [0, 1) from seed+group."),
+        Column("seed", "int64", "Seed the value was drawn with."),
+        Column("train_ratio", "float64", "Target train share when the image was assigned."),
+        Column("assigned_at", "timestamp", "When this image first got its side (UTC)."),
+    ),
+    primary_key=("image_id",),
+)
+
+PUBLISHED_IMAGES = TableSpec(
+    name="published_images",
+    description=(
+        "What is published where: one row per kept image per side, with its blob path, MD5 and "
+        "etag at upload, or the reason it was not published (format, animated)."
+    ),
+    columns=(
+        Column("split", "string", "train or test (the partition).", False, 8),
+        IMAGE_ID,
+        Column("blob_name", "string", "Path in the publish container, null when skipped."),
+        Column("status", "string", "published or skipped."),
+        Column("reason", "string", "Why it was skipped (format_not_published, animated)."),
+        Column("label", "string", "Label as catalogued."),
+        Column("folder", "string", "The label's neutralised folder name in the blob path."),
+        Column("format", "string", "Encoding (JPEG, PNG ...)."),
+        Column("width", "int32", "Width in pixels."),
+        Column("height", "int32", "Height in pixels."),
+        Column("group_id", "string", "Duplicate group."),
+        Column("source_uri", "string", "Where the bytes were read."),
+        Column("md5", "string", "MD5 of the published bytes (hex)."),
+        Column("etag", "string", "Blob etag after upload (unquoted)."),
+        Column("byte_size", "int64", "Published size in bytes."),
+        *(Column(f"DHashHex{s}", "string", f"Size-{s} dHash (lab format).") for s in HASH_SIZES),
+        Column("published_at", "timestamp", "When this row was last confirmed (UTC)."),
+    ),
+    primary_key=("split", "image_id"),
+)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlparse
+from urllib.request import url2pathname
 
 import dagster as dg
 from dagster_azure.blob import AzureBlobStorageResource
@@ -111,6 +113,10 @@ class BlobStore(dg.ConfigurableResource):
         raise NotImplementedError
 
     def url(self, container: str, name: str = "") -> str:
+        raise NotImplementedError
+
+    def locate(self, url: str) -> tuple[str, str] | None:
+        """The (container, name) that ``url`` points to in this store, or None."""
         raise NotImplementedError
 
 
@@ -223,6 +229,16 @@ class LocalBlobStore(BlobStore):
 
     def url(self, container: str, name: str = "") -> str:
         return self._path(container, name).as_uri() if name else self._path(container).as_uri()
+
+    def locate(self, url: str) -> tuple[str, str] | None:
+        if not url.startswith("file:"):
+            return None
+        path = Path(url2pathname(urlparse(url).path)).resolve()
+        root = self._root()
+        if root not in path.parents:
+            return None
+        container, _, name = path.relative_to(root).as_posix().partition("/")
+        return (container, name) if name else None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -354,4 +370,11 @@ class AzureBlobStore(BlobStore):
 
     def url(self, container: str, name: str = "") -> str:
         base = self.storage.account_url.rstrip("/") + "/" + validate_container(container)
-        return f"{base}/{name}" if name else base
+        return f"{base}/{quote(name, safe='/')}" if name else base
+
+    def locate(self, url: str) -> tuple[str, str] | None:
+        base = self.storage.account_url.rstrip("/") + "/"
+        if not url.startswith(base):
+            return None
+        container, _, name = url[len(base) :].partition("/")
+        return (container, unquote(name)) if name else None

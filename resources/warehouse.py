@@ -166,6 +166,9 @@ def insert_new_sql(spec: TableSpec, staged: str, dialect: str) -> str:
 
 
 def delete_where_sql(spec: TableSpec, columns: Sequence[str], dialect: str, param: str) -> str:
+    """Delete one partition; with no columns, every row (a full refresh)."""
+    if not columns:
+        return f"DELETE FROM {spec.qualified(dialect)}"
     cond = " AND ".join(f"{quote(c, dialect)} = {param}" for c in columns)
     return f"DELETE FROM {spec.qualified(dialect)} WHERE {cond}"
 

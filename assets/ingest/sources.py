@@ -5,6 +5,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from resources.blob_store import BlobStore
 from resources.environment import SourceSpec
@@ -88,3 +90,13 @@ def open_source(
         return store.read_bytes(spec.container, spec.prefix + entry.relpath)
 
     return list_blob_prefix(store, spec.container, spec.prefix), read_blob
+
+
+def read_uri(uri: str, store: BlobStore) -> bytes:
+    """Read the bytes a catalog ``source_uri`` points to (a local file or a blob in ``store``)."""
+    located = store.locate(uri)
+    if located is not None:
+        return store.read_bytes(*located)
+    if uri.startswith("file:"):
+        return Path(url2pathname(urlparse(uri).path)).read_bytes()
+    raise ValueError(f"{uri!r} is neither a local file nor a blob in the configured store")

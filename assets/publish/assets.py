@@ -1,0 +1,186 @@
+"""Publishing the kept images of each side to blob storage, with the lab's layout and lists."""
+
+import io
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.ingest.sources import read_uri
+from assets.metadata import md_table
+from assets.publish.naming import SPLIT_FOLDERS, join_blob_path
+from assets.publish.publisher import DEFAULT_FORMATS, HASH_COLUMNS, plan_names, publish_side
+from assets.splits.assets import find_leakage
+from assets.tables import PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
+from resources.blob_store import BlobStore
+from resources.environment import get_settings
+from resources.warehouse import Warehouse
+
+split_partitions = dg.StaticPartitionsDefinition(["train", "test"])
+
+MANIFEST_COLUMNS = [
+    "image_id",
+    "blob_name",
+    "label",
+    "folder",
+    "split",
+    "width",
+    "height",
+    "format",
+    "group_id",
+    "md5",
+    *HASH_COLUMNS,
+]
+
+
+class PublishConfig(dg.Config):
+    container: str = Field(default="", description="Target container; empty = configured.")
+    prefix: str = Field(
+        default="", description="Path prefix; empty = IMAGE_PLATFORM_PUBLISH_PREFIX"
+    )
+    formats: list[str] = Field(
+        default=list(DEFAULT_FORMATS), description="Encodings to publish (others are listed)."
+    )
+    max_concurrency: int = Field(default=8, ge=1, le=64, description="Parallel uploads.")
+    retry_attempts: int = Field(default=4, ge=1, description="Tries per blob on transient errors.")
+    public_access: bool = Field(
+        default=False, description="Create the container with public blob read access."
+    )
+
+
+def _items(warehouse: Warehouse, split: str) -> pd.DataFrame:
+    kept = warehouse.query_df(
+        f"SELECT s.image_id, s.split, s.group_id, u.label, u.width, u.height, u.format, "
+        f"u.source_uri, {', '.join('u.' + c for c in HASH_COLUMNS)} "
+        f"FROM {TRAIN_TEST_SPLIT.name} s JOIN unique_images u ON u.image_id = s.image_id "
+        f"WHERE s.split = ? AND s.is_representative",
+        [split],
+    )
+    animated = warehouse.query_df(
+        "SELECT image_id, MAX(CASE WHEN is_animated THEN 1 ELSE 0 END) AS is_animated "
+        "FROM raw_images GROUP BY image_id"
+    )
+    kept = kept.merge(animated, on="image_id", how="left")
+    kept["is_animated"] = kept.is_animated.fillna(0).astype(bool)
+    return kept
+
+
+def _lists(rows: pd.DataFrame, side: str) -> tuple[bytes, bytes]:
+    published = rows[rows.status == "published"].sort_values("blob_name")
+    # The lab's transfer list: source URL, group path (Side/label), file name; tab-separated.
+    lines = [
+        f"{r.source_uri}\t{side}/{r.folder}\t{r.blob_name.rsplit('/', 1)[-1]}"
+        for r in published.itertuples()
+    ]
+    transfer = ("\n".join(lines) + ("\n" if lines else "")).encode()
+    buffer = io.BytesIO()
+    published[MANIFEST_COLUMNS].to_parquet(buffer, index=False)
+    return transfer, buffer.getvalue()
+
+
+@dg.asset(
+    group_name="publish",
+    kinds={"python", "azure"},
+    partitions_def=split_partitions,
+    deps=["unique_images", "train_test_split"],
+    description=(
+        "The kept images of one side (partition train or test) uploaded to blob storage as "
+        "<prefix>/Train|Test/<label>/<DHashHex3>.<ext> — the lab's layout — with content type and "
+        "metadata (label, image_id, source, hashes), the lab's transferimages.txt and a Parquet "
+        "manifest for training code. Reruns upload only what is missing or changed; images that "
+        "left the side are removed; skipped encodings and animations are listed."
+    ),
+    metadata={"dagster/column_schema": PUBLISHED_IMAGES.table_schema()},
+)
+def published_images(
+    context: dg.AssetExecutionContext,
+    config: PublishConfig,
+    warehouse: Warehouse,
+    blob_store: BlobStore,
+) -> dg.MaterializeResult:
+    settings = get_settings()
+    split = context.partition_key
+    side = SPLIT_FOLDERS[split]
+    container = config.container or settings.publish_container
+    prefix = (config.prefix or settings.publish_prefix).strip("/")
+    side_prefix = join_blob_path(prefix, side)
+
+    leaks = find_leakage(warehouse)
+    if not leaks.clean:
+        # The blocking check stops a run that splits a group; this stops every other run too.
+        raise dg.Failure(
+            description=(
+                f"refusing to publish: {len(leaks.groups)} duplicate groups and {leaks.pairs} "
+                "near-duplicate pairs sit on both sides of train_test_split; rematerialise it"
+            ),
+            metadata={"groups": ", ".join(leaks.groups[:20])},
+        )
+    blob_store.ensure_container(container, public=config.public_access)
+    items = _items(warehouse, split)
+    previous = warehouse.read_table(
+        PUBLISHED_IMAGES, ["split", "image_id", "blob_name", "status", "etag"]
+    )
+    previous = previous[previous.split == split]
+    plan = plan_names(items, previous, split, prefix, tuple(config.formats))
+    context.log.info(
+        f"{split}: {int((plan.status == 'publish').sum())} images to publish, "
+        f"{int((plan.status == 'skipped').sum())} skipped, into {container}/{side_prefix}"
+    )
+    report = publish_side(
+        plan,
+        previous,
+        blob_store,
+        container,
+        side_prefix,
+        lambda uri: read_uri(uri, blob_store),
+        config.max_concurrency,
+        config.retry_attempts,
+    )
+    rows = pd.DataFrame(report.rows)
+    if report.failed is not None:
+        # Record what did land so the rerun skips it, then fail loudly.
+        if len(rows) and (rows.status == "published").any():
+            warehouse.upsert(PUBLISHED_IMAGES, rows[rows.status == "published"])
+        raise report.failed
+    warehouse.replace_where(PUBLISHED_IMAGES, rows, {"split": split})
+
+    transfer, manifest = _lists(rows, side)
+    transfer_name = join_blob_path(side_prefix, "transferimages.txt")
+    manifest_name = join_blob_path(side_prefix, "manifest.parquet")
+    blob_store.write_bytes(container, transfer_name, transfer, content_type="text/plain")
+    blob_store.write_bytes(
+        container, manifest_name, manifest, content_type="application/vnd.apache.parquet"
+    )
+
+    published = rows[rows.status == "published"]
+    skipped = rows[rows.status == "skipped"]
+    per_label = (
+        rows.assign(published=rows.status == "published", skipped=rows.status == "skipped")
+        .groupby(["label", "folder"])[["published", "skipped"]]
+        .sum()
+        .reset_index()
+    )
+    renamed = per_label[per_label.label.astype(str) != per_label.folder]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(published),
+            "container": container,
+            "prefix": side_prefix,
+            "published": len(published),
+            "uploaded": report.uploaded,
+            "unchanged": report.unchanged,
+            "skipped": len(skipped),
+            "removed": len(report.removed),
+            "bytes_uploaded": report.bytes_uploaded,
+            "manifest": dg.MetadataValue.url(blob_store.url(container, manifest_name)),
+            "transfer_list": dg.MetadataValue.url(blob_store.url(container, transfer_name)),
+            "per_label": dg.MetadataValue.md(md_table(per_label, 200)),
+            "skipped_images": dg.MetadataValue.md(
+                md_table(skipped[["label", "image_id", "format", "reason", "source_uri"]], 50)
+            ),
+            "label_folders_renamed": dg.MetadataValue.md(md_table(renamed[["label", "folder"]])),
+            "removed_blobs": dg.MetadataValue.md("\n".join(f"- `{n}`" for n in report.removed))
+            if report.removed
+            else "none",
+        }
+    )

@@ -1,0 +1,224 @@
+"""Publishing one side of the split to a blob store (no Dagster import).
+
+Idempotent and resumable by construction:
+
+* blob names are deterministic (the lab's layout; a name already given to an image is kept;
+  a new image whose DHashHex3 name is taken gets ``-<image_id prefix>`` appended), so a rerun
+  can never write the same image twice under two names;
+* before uploading, the side's folder is listed once: a blob whose etag is the one recorded at its
+  last upload is unchanged without reading the source; otherwise the source is read and its MD5
+  compared with the blob's, and only a missing or different blob is uploaded;
+* images that left this side (a label changed, a group moved) are removed — but only blobs this
+  publisher wrote, never anything else under the prefix;
+* uploads run on a bounded thread pool and retry transient errors with exponential backoff.
+"""
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from assets.publish.naming import (
+    CONTENT_TYPES,
+    FORMAT_EXTENSIONS,
+    SPLIT_FOLDERS,
+    join_blob_path,
+    safe_labels,
+)
+
+DEFAULT_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
+HASH_COLUMNS = [f"DHashHex{s}" for s in range(1, 9)]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Network trouble and throttling are worth retrying; anything else is not."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    try:
+        from azure.core.exceptions import (
+            HttpResponseError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
+    except ImportError:  # pragma: no cover - azure-core is a dependency
+        return False
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return True
+    if isinstance(exc, HttpResponseError):
+        return exc.status_code in (408, 429, 500, 502, 503, 504)
+    return False
+
+
+def with_retries(
+    fn: Callable[[], Any],
+    attempts: int = 4,
+    base_delay_s: float = 0.5,
+    transient: Callable[[BaseException], bool] = is_transient,
+) -> Any:
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if attempt == attempts or not transient(exc):
+                raise
+            time.sleep(base_delay_s * 2 ** (attempt - 1) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def plan_names(
+    items: pd.DataFrame,
+    previous: pd.DataFrame,
+    split: str,
+    prefix: str,
+    allowed_formats: tuple[str, ...] = DEFAULT_FORMATS,
+) -> pd.DataFrame:
+    """Decide, for every image on this side, its blob name or why it is skipped.
+
+    ``items``: image_id, label, format, is_animated, DHashHex3 (+ anything to carry along).
+    ``previous``: this side's earlier state (image_id, blob_name, status).
+    Returns ``items`` with folder, blob_name, status ('publish' | 'skipped'), reason.
+    """
+    items = items.copy().sort_values("image_id").reset_index(drop=True)
+    folders = safe_labels(items.label)
+    items["folder"] = items.label.astype(str).map(folders)
+    allowed = {f.upper() for f in allowed_formats}
+    fmt = items.format.fillna("").str.upper()
+    items["status"] = "publish"
+    items["reason"] = None
+    not_allowed = ~fmt.isin(allowed) | ~fmt.isin(FORMAT_EXTENSIONS)
+    items.loc[not_allowed, ["status", "reason"]] = ["skipped", "format_not_published"]
+    animated = items.is_animated.fillna(False).astype(bool) & (items.status == "publish")
+    items.loc[animated, ["status", "reason"]] = ["skipped", "animated"]
+
+    side = SPLIT_FOLDERS[split]
+    prev_names = {}
+    if len(previous):
+        published = previous[previous.status == "published"]
+        prev_names = dict(zip(published.image_id, published.blob_name, strict=False))
+    names: list[str | None] = [None] * len(items)
+    used: set[str] = set()
+    pending = []
+    for i, row in items.iterrows():
+        if row.status != "publish":
+            continue
+        ext = FORMAT_EXTENSIONS[str(row.format).upper()]
+        stem = str(row.DHashHex3)
+        directory = join_blob_path(prefix, side, row.folder)
+        kept = prev_names.get(row.image_id)
+        if kept and kept.rsplit("/", 1)[0] == directory and kept.endswith("." + ext):
+            names[i] = kept
+            used.add(kept)
+        else:
+            pending.append((i, directory, stem, ext, row.image_id))
+    for i, directory, stem, ext, image_id in pending:
+        name = f"{directory}/{stem}.{ext}"
+        if name in used:
+            name = f"{directory}/{stem}-{image_id[:12]}.{ext}"
+        names[i] = name
+        used.add(name)
+    items["blob_name"] = names
+    return items
+
+
+@dataclass
+class PublishReport:
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per planned image
+    uploaded: int = 0
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    bytes_uploaded: int = 0
+    failed: BaseException | None = None
+
+
+def publish_side(
+    plan: pd.DataFrame,
+    previous: pd.DataFrame,
+    store: Any,
+    container: str,
+    side_prefix: str,
+    read_source: Callable[[str], bytes],
+    max_concurrency: int = 8,
+    retry_attempts: int = 4,
+    retry_base_delay_s: float = 0.5,
+) -> PublishReport:
+    """Upload what is missing or changed; remove what this publisher wrote that left the side.
+
+    Never raises mid-way: a failure stops new work and is returned in ``report.failed`` together
+    with the rows that did complete, so the caller can record progress before failing the run.
+    """
+    existing = {info.name: info for info in store.list_blobs(container, side_prefix + "/")}
+    prev_etag = {}
+    if len(previous):
+        done = previous[previous.status == "published"]
+        prev_etag = dict(zip(done.blob_name, done.etag, strict=False))
+    report = PublishReport()
+    now = datetime.now(tz=UTC)
+
+    def one(row: pd.Series) -> dict[str, Any]:
+        out = row.to_dict()
+        out["published_at"] = now
+        if row.status != "publish":
+            out.update(md5=None, etag=None, byte_size=None, action="skipped")
+            return out
+        current = existing.get(row.blob_name)
+        if current is not None and prev_etag.get(row.blob_name) == current.etag:
+            out.update(md5=current.content_md5, etag=current.etag, byte_size=current.size)
+            out.update(status="published", action="unchanged")
+            return out
+        data = with_retries(lambda: read_source(row.source_uri), retry_attempts, retry_base_delay_s)
+        md5 = hashlib.md5(data).hexdigest()
+        if current is not None and current.content_md5 == md5:
+            out.update(md5=md5, etag=current.etag, byte_size=current.size)
+            out.update(status="published", action="unchanged")
+            return out
+        ext = row.blob_name.rsplit(".", 1)[-1]
+        metadata = {
+            "label": row.label,
+            "image_id": row.image_id,
+            "source_uri": row.source_uri,
+            "group_id": row.get("group_id"),
+            **{c: row[c] for c in HASH_COLUMNS if c in row},
+        }
+        info = with_retries(
+            lambda: store.write_bytes(
+                container, row.blob_name, data, content_type=CONTENT_TYPES[ext], metadata=metadata
+            ),
+            retry_attempts,
+            retry_base_delay_s,
+        )
+        out.update(md5=md5, etag=info.etag, byte_size=info.size)
+        out.update(status="published", action="uploaded")
+        return out
+
+    todo = [row for _, row in plan.iterrows()]
+    with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
+        futures = [pool.submit(one, row) for row in todo]
+        for future in futures:
+            try:
+                out = future.result()
+            except BaseException as exc:  # recorded, then re-raised by the caller
+                if report.failed is None:
+                    report.failed = exc
+                    for other in futures:
+                        other.cancel()
+                continue
+            report.rows.append(out)
+            if out["action"] == "uploaded":
+                report.uploaded += 1
+                report.bytes_uploaded += int(out["byte_size"] or 0)
+            elif out["action"] == "unchanged":
+                report.unchanged += 1
+
+    if report.failed is None:
+        keep = set(plan.blob_name.dropna())
+        ours = set(prev_etag)
+        for name in sorted((ours - keep) & set(existing)):
+            with_retries(lambda n=name: store.delete(container, n), retry_attempts)
+            report.removed.append(name)
+    return report

@@ -1,0 +1,157 @@
+"""The train/test partition of the kept images, and the checks that keep it honest."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.metadata import md_table
+from assets.splits.split import TEST, TRAIN, assign_splits, train_share_by_label
+from assets.tables import TRAIN_TEST_SPLIT
+from resources.warehouse import Warehouse
+
+CHECK_NO_LEAKAGE = "no_duplicate_crosses_the_split"
+CHECK_TRAIN_SHARE = "train_share_per_label_near_target"
+
+
+class SplitConfig(dg.Config):
+    train_ratio: float = Field(default=0.8, gt=0.0, lt=1.0, description="Target train share.")
+    seed: int = Field(default=0, description="Seed of the stored per-group random values.")
+    tolerance: float = Field(
+        default=0.1, ge=0.0, description="Allowed |train share - ratio| per label."
+    )
+    min_groups_to_check: int = Field(
+        default=10, ge=1, description="Labels with fewer groups are reported, not judged."
+    )
+
+
+@dg.asset(
+    group_name="splits",
+    kinds={"python", "duckdb"},
+    pool="warehouse",
+    deps=["duplicate_groups", "near_duplicate_pairs"],
+    description=(
+        "Train or test for every image. The lab's idea — a stored random value cut at 0.8 — "
+        "made stratified by label and duplicate-group aware: a whole duplicate group (the kept "
+        "image and every copy it stands for) lands on one side, so no near-duplicate sits on "
+        "both. Reruns and new images never move earlier assignments."
+    ),
+    metadata={
+        "dagster/column_schema": TRAIN_TEST_SPLIT.table_schema(),
+        "table": TRAIN_TEST_SPLIT.name,
+    },
+)
+def train_test_split(
+    context: dg.AssetExecutionContext, config: SplitConfig, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    members = warehouse.query_df(
+        "SELECT image_id, group_id, label, is_representative FROM duplicate_groups"
+    )
+    previous = warehouse.read_table(TRAIN_TEST_SPLIT, ["image_id", "split", "assigned_at"])
+    outcome = assign_splits(members, previous, config.train_ratio, config.seed)
+    now = datetime.now(tz=UTC)
+    table = outcome.assignments.assign(
+        seed=config.seed,
+        train_ratio=config.train_ratio,
+        assigned_at=lambda d: pd.to_datetime(
+            d.image_id.map(dict(zip(previous.image_id, previous.assigned_at, strict=False))),
+            utc=True,
+        ).fillna(now),
+    )
+    warehouse.replace_where(TRAIN_TEST_SPLIT, table, {})
+    if outcome.moved_images:
+        context.log.warning(
+            f"{outcome.moved_images} images changed side because dedup merged groups that sat on "
+            "different sides; leakage is prevented, the move is recorded in this materialisation."
+        )
+    shares = train_share_by_label(table, config.train_ratio, config.min_groups_to_check)
+    reps = table[table.is_representative.astype(bool)]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "train_images": int((table.split == TRAIN).sum()),
+            "test_images": int((table.split == TEST).sum()),
+            "kept_train": int((reps.split == TRAIN).sum()),
+            "kept_test": int((reps.split == TEST).sum()),
+            "groups": int(table.group_id.nunique()),
+            "new_images": outcome.new_images,
+            "new_groups": outcome.new_groups,
+            "moved_images": outcome.moved_images,
+            "train_ratio": config.train_ratio,
+            "per_label": dg.MetadataValue.md(md_table(shares, 200)),
+        }
+    )
+
+
+def _stored(warehouse: Warehouse) -> pd.DataFrame:
+    return warehouse.read_table(TRAIN_TEST_SPLIT)
+
+
+@dg.asset_check(
+    asset=train_test_split,
+    name=CHECK_NO_LEAKAGE,
+    blocking=True,
+    description=(
+        "Blocking: no duplicate group and no near-duplicate pair has members on both sides. "
+        "Publishing waits for this check."
+    ),
+)
+def no_duplicate_crosses_the_split(warehouse: Warehouse) -> dg.AssetCheckResult:
+    leaks = find_leakage(warehouse)
+    return dg.AssetCheckResult(
+        passed=leaks.clean,
+        metadata={
+            "groups_on_both_sides": len(leaks.groups),
+            "near_duplicate_pairs_on_both_sides": leaks.pairs,
+            "examples": ", ".join(leaks.groups[:5]),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Leakage:
+    groups: list[str]
+    pairs: int
+
+    @property
+    def clean(self) -> bool:
+        return not self.groups and not self.pairs
+
+
+def find_leakage(warehouse: Warehouse) -> Leakage:
+    """Duplicate groups and near-duplicate pairs with members on both sides of the split."""
+    split = _stored(warehouse)
+    sides = split.groupby("group_id").split.nunique()
+    pairs = warehouse.query_df("SELECT image_id_a, image_id_b FROM near_duplicate_pairs")
+    side = dict(zip(split.image_id, split.split, strict=False))
+    a, b = pairs.image_id_a.map(side), pairs.image_id_b.map(side)
+    return Leakage(sorted(sides[sides > 1].index), int((a.notna() & b.notna() & (a != b)).sum()))
+
+
+@dg.asset_check(
+    asset=train_test_split,
+    name=CHECK_TRAIN_SHARE,
+    description=(
+        "Per label, the train share of duplicate groups is within the tolerance of the target. "
+        "Labels with too few groups to judge are listed, not failed."
+    ),
+)
+def train_share_per_label_near_target(
+    warehouse: Warehouse, config: SplitConfig
+) -> dg.AssetCheckResult:
+    stored = _stored(warehouse)
+    shares = train_share_by_label(stored, config.train_ratio, config.min_groups_to_check)
+    judged = shares[shares.checkable]
+    off = judged[judged.deviation > config.tolerance]
+    return dg.AssetCheckResult(
+        passed=off.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "labels_checked": len(judged),
+            "labels_outside_tolerance": len(off),
+            "labels_too_small_to_judge": ", ".join(map(str, shares[~shares.checkable].label)),
+            "per_label": dg.MetadataValue.md(md_table(shares, 200)),
+        },
+    )

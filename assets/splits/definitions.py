@@ -1,0 +1,12 @@
+import dagster as dg
+
+from assets.splits.assets import (
+    no_duplicate_crosses_the_split,
+    train_share_per_label_near_target,
+    train_test_split,
+)
+
+defs = dg.Definitions(
+    assets=[train_test_split],
+    asset_checks=[no_duplicate_crosses_the_split, train_share_per_label_near_target],
+)
