@@ -144,3 +144,37 @@ PUBLISHED_IMAGES = TableSpec(
     ),
     primary_key=("split", "image_id"),
 )
+
+IMAGE_PREDICTIONS = TableSpec(
+    name="image_predictions",
+    description=(
+        "Nightly classification results: one row per image that arrived in the incoming "
+        "container on a day (the partition), with the predicted label and its probability."
+    ),
+    columns=(
+        Column("partition_date", "date", "The arrival day (daily partition) in the configured tz."),
+        Column("blob_path", "string", "container/name of the arrived blob.", False, 850),
+        IMAGE_ID,
+        Column("predicted_label", "string", "The most probable class."),
+        Column("probability", "float64", "Probability of the predicted class."),
+        Column("model_version", "string", "Content address of the ONNX model used.", False, 64),
+        Column("reused", "bool", "True when an identical image's result was reused."),
+        Column("last_modified", "timestamp", "Blob last-modified time (UTC)."),
+        Column("classified_at", "timestamp", "When the prediction was computed (UTC)."),
+    ),
+    primary_key=("partition_date", "blob_path"),
+    indexes=(("image_id", "model_version"),),
+)
+
+IMAGE_PROBABILITIES = TableSpec(
+    name="image_probabilities",
+    description="Per-class probabilities: one row per classified image and class, per day.",
+    columns=(
+        Column("partition_date", "date", "The arrival day (daily partition)."),
+        IMAGE_ID,
+        Column("label", "string", "Class name.", False, 200),
+        Column("probability", "float64", "The model's probability for this class."),
+        Column("model_version", "string", "Content address of the ONNX model used.", False, 64),
+    ),
+    primary_key=("partition_date", "image_id", "label", "model_version"),
+)
