@@ -1,18 +1,28 @@
 """Train an image classifier on labelled image bytes and export it as one ONNX model (pure).
 
-The model: fixed features (``assets.model.features``) → mean centring → PCA → RBF support vector
-machine with sigmoid (Platt) calibration of its one-vs-rest scores into class probabilities. The
-exported ONNX file holds all of it, features included; its outputs are ``probabilities``
-(float32 [N, n_classes], columns in ``class_names`` order, no ZipMap) and ``label`` (string [N],
-the class with the highest probability). Before the graph there is only the declared, unlearned
+The model: fixed features (``assets.model.features``) → mean centring → whitened PCA (24
+components) → all degree-2 products of the components → standardisation → multinomial logistic
+regression. In effect a quadratic classifier on a compact summary of the image. The exported ONNX
+file holds all of it, features included; its outputs are ``probabilities`` (float32
+[N, n_classes], columns in ``class_names`` order, no ZipMap) and ``label`` (string [N], the class
+with the highest probability). Before the graph there is only the declared, unlearned
 preprocessing of ``trained_model_spec``: RGB, 32x32 stretched with Pillow's bilinear filter,
 scaled to 0..1, NHWC.
 
-Why this model: an RBF SVM on these features reaches about 0.99 test accuracy on the rendered
-scikit-learn digits and trains in seconds on two cores; mean centring instead of per-feature
-standardisation keeps near-constant features (rare colours) from being blown up into noise; PCA
-keeps the kernel evaluations cheap at inference; and the colour layout and histogram features give
-photographs something to separate on besides greyscale shape.
+Why this model:
+
+* on the rendered scikit-learn digits it reaches about 0.99 test accuracy (0.986-0.994 over six
+  80/20 splits), as well as an RBF support vector machine, and trains in a few seconds on two
+  cores;
+* on small photo collections it recognises re-encoded, resized, brightened, cropped and
+  EXIF-rotated copies of its training photos with confident probabilities. A calibrated SVM on the
+  same features did not: with a handful of photos per class its calibration folds are
+  unrepresentative, and the sigmoid probabilities flattened towards the class priors;
+* logistic regression gives probabilities directly (no separate calibration step to drift from),
+  so the most probable class is exactly scikit-learn's ``predict``;
+* mean centring instead of per-feature standardisation before PCA keeps near-constant features
+  (rare colours) from being blown up into noise; whitening gives every component equal weight in
+  the quadratic terms.
 """
 
 import logging
@@ -54,9 +64,9 @@ class TrainConfig:
     """Hyperparameters. ``input_size`` must be multiples of 16 (the feature grids)."""
 
     input_size: tuple[int, int] = (32, 32)
-    pca_components: int = 64
-    svm_c: float = 10.0
-    calibration_folds: int = 5
+    pca_components: int = 24
+    c: float = 0.3
+    max_iter: int = 3000
     seed: int = 0
     decode_workers: int = 2
     feature_threads: int = 1
@@ -142,32 +152,32 @@ def load_images(
 
 def build_pipeline(labels: list[str], n_features: int, config: TrainConfig):
     """The scikit-learn pipeline, sized for the data (small collections get fewer components)."""
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
     _, counts = np.unique(labels, return_counts=True)
     if len(counts) < 2:
         raise ValueError(f"training needs at least two classes, got {len(counts)}")
-    if counts.min() < 2:
-        raise ValueError("every class needs at least two decodable images for calibration")
-    folds = int(min(config.calibration_folds, counts.min()))
-    components = int(min(config.pca_components, len(labels), n_features))
+    components = int(min(config.pca_components, len(labels) - 1, n_features))
+    if components < 1:
+        raise ValueError("training needs at least two decodable images")
     return Pipeline(
         [
             ("centre", StandardScaler(with_std=False)),
-            ("pca", PCA(n_components=components, svd_solver="full", random_state=config.seed)),
             (
-                "svm",
-                CalibratedClassifierCV(
-                    SVC(kernel="rbf", C=config.svm_c, gamma="scale", random_state=config.seed),
-                    method="sigmoid",
-                    cv=folds,
-                    ensemble=False,
+                "pca",
+                PCA(
+                    n_components=components,
+                    whiten=True,
+                    svd_solver="full",
+                    random_state=config.seed,
                 ),
             ),
+            ("quadratic", PolynomialFeatures(degree=2)),
+            ("scale", StandardScaler()),
+            ("logistic", LogisticRegression(C=config.c, max_iter=config.max_iter)),
         ]
     )
 
@@ -180,9 +190,9 @@ def export_onnx(pipeline, input_size: tuple[int, int], spec_metadata: str | None
     height, width = input_size
     classifier = pipeline.steps[-1][1]
     with warnings.catch_warnings():
-        # The SVC converter reads probA_/probB_ (empty here: calibration is done by the wrapper),
-        # attributes scikit-learn 1.9 flags as deprecated; the warning says nothing about us.
-        warnings.filterwarnings("ignore", message=".*prob[AB]_", category=FutureWarning)
+        # Converters may touch attributes a newer scikit-learn flags as deprecated; such a warning
+        # is about the converter, not about this model.
+        warnings.simplefilter("ignore", FutureWarning)
         head = convert_sklearn(
             pipeline,
             initial_types=[(FEATURE_OUTPUT, FloatTensorType([None, feature_count(input_size)]))],
@@ -225,7 +235,7 @@ def export_onnx(pipeline, input_size: tuple[int, int], spec_metadata: str | None
         opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())],
         ir_version=IR_VERSION,
         producer_name="image-platform",
-        doc_string="Image classifier: fixed features, PCA, calibrated RBF SVM.",
+        doc_string="Image classifier: fixed features, PCA, quadratic logistic regression.",
     )
     if spec_metadata is not None:
         helper.set_model_props(model, {SPEC_METADATA_KEY: spec_metadata})
@@ -249,11 +259,13 @@ def fit_and_export(loaded: LoadedImages, config: TrainConfig = TrainConfig()) ->
     onnx_bytes = export_onnx(pipeline, config.input_size, spec.embedded_json())
     labels, counts = np.unique(loaded.labels, return_counts=True)
     spec = replace(spec, version=model_version(onnx_bytes)).with_training(
-        algorithm="features -> mean centring -> PCA -> RBF SVM with sigmoid calibration",
+        algorithm=(
+            "fixed features -> mean centring -> whitened PCA -> degree-2 polynomial -> "
+            "standardisation -> multinomial logistic regression"
+        ),
         feature_count=int(features.shape[1]),
         pca_components=int(pipeline.named_steps["pca"].n_components_),
-        svm_c=config.svm_c,
-        calibration_folds=int(pipeline.named_steps["svm"].cv),
+        c=config.c,
         seed=config.seed,
         train_images=len(loaded.labels),
         train_images_per_class={str(k): int(v) for k, v in zip(labels, counts, strict=True)},

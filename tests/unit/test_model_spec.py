@@ -31,7 +31,7 @@ def test_retraining_on_the_same_images_gives_the_same_bytes_and_version(items):
 
 def test_a_different_model_gets_a_different_version(items):
     first = train_classifier(items)
-    other = train_classifier(items, TrainConfig(svm_c=1.0))
+    other = train_classifier(items, TrainConfig(c=1.0))
     assert first.onnx_bytes != other.onnx_bytes
     assert first.spec.version != other.spec.version
 
