@@ -173,3 +173,47 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+
+def composite_on_white(image: Image.Image) -> Image.Image:
+    """Alpha composited on white for modes RGBA and LA only: the rule of ``to_dhash_gray``."""
+    if image.mode in ("RGBA", "LA"):
+        cleaned = Image.new(image.mode[:-1], image.size, "white")
+        cleaned.paste(image, image.split()[-1])
+        return cleaned
+    return image
+
+
+def decode_rgb_image(
+    data: bytes,
+    policy: DecodePolicy = DEFAULT_POLICY,
+    draft_size: tuple[int, int] | None = None,
+) -> Image.Image:
+    """Decode the first frame to an oriented Pillow image in mode RGB.
+
+    The same policy as ``decode_gray``: size limit, first frame only, RGBA/LA composited on white,
+    EXIF orientation applied when the policy says so. ``draft_size`` lets a JPEG decode at 1/2..1/8
+    scale in the DCT domain; the result is then at least that large (before orientation, so give a
+    square size when the target is small). Other formats ignore it.
+    """
+    image = open_image(data, policy)
+    orientation = exif_orientation(image) if policy.apply_exif_orientation else None
+    if draft_size is not None and image.format == "JPEG":
+        image.draft("RGB", draft_size)
+    _load(image)
+    try:
+        rgb = composite_on_white(image).convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
+    if orientation is not None and orientation != 1:
+        rgb = rgb.transpose(_TRANSPOSE[orientation])
+    return rgb
+
+
+def decode_rgb(
+    data: bytes,
+    policy: DecodePolicy = DEFAULT_POLICY,
+    draft_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Decode the first frame to a C-contiguous uint8 array of shape (height, width, 3), RGB."""
+    return np.asarray(decode_rgb_image(data, policy, draft_size), dtype=np.uint8)

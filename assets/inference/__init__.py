@@ -1,0 +1,1 @@
+"""Batch inference: classify image bytes with an ONNX model and its ModelSpec."""

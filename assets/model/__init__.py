@@ -1,0 +1,1 @@
+"""Image classifier: model spec, preprocessing, fixed features, training and evaluation."""
