@@ -2,7 +2,9 @@
 
 import dagster as dg
 
+from assets.inference import definitions as inference
 from assets.ingest import definitions as ingest
+from assets.model import definitions as model
 from assets.publish import definitions as publish
 from assets.splits import definitions as splits
 from resources.definitions import build_resources
@@ -11,5 +13,7 @@ defs = dg.Definitions.merge(
     ingest.defs,
     splits.defs,
     publish.defs,
+    model.defs,
+    inference.defs,
     dg.Definitions(resources=build_resources()),
 )

@@ -6,10 +6,10 @@ from typing import Literal
 
 import dagster as dg
 import pandas as pd
+from assets.hashing.engine import algorithm_version, hash_many
 from pydantic import Field
 
 from assets.decode import DecodePolicy, UndecodableImageError
-from assets.hashing.engine import algorithm_version, hash_many
 from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES
@@ -108,9 +108,7 @@ def image_hashes(
             quarantined += warehouse.insert_new(QUARANTINED_IMAGES, pd.DataFrame(bad))
             bad.clear()
 
-    for entry, result in hash_many(
-        items, HASH_SIZES, config.mode, policy, workers=config.workers
-    ):
+    for entry, result in hash_many(items, HASH_SIZES, config.mode, policy, workers=config.workers):
         now = datetime.now(tz=UTC)
         if isinstance(result, UndecodableImageError):
             context.log.warning(f"cannot hash {entry.source_uri}: {result.reason}")
