@@ -10,7 +10,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from assets.inference.assets import NightlyConfig, nightly_classifications
+from assets.inference.assets import NightlyConfig, nightly_classifications, nightly_partitions_def
+from assets.inference.definitions import nightly_job, nightly_schedule
 from assets.model.assets import image_classifier
 from assets.model.registry import current_version
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, QUARANTINED_IMAGES
@@ -119,25 +120,18 @@ def test_a_night_without_a_model_fails_with_a_clear_message(warehouse, local_blo
     ],
 )
 def test_the_23_00_tick_requests_the_day_that_just_ended_in_the_configured_timezone(
-    monkeypatch, platform_home, tz, tick, expected
+    tz, tick, expected
 ):
-    import importlib
+    # The schedule is built from the job's partitions, exactly as the code location builds it.
+    partitions = nightly_partitions_def(tz)
 
-    import assets.inference.assets as inference_assets
-    import assets.inference.definitions as inference_defs
+    @dg.asset(name="nightly_classifications", partitions_def=partitions)
+    def stand_in() -> None: ...
 
-    monkeypatch.setenv("IMAGE_PLATFORM_TIMEZONE", tz)
-    importlib.reload(inference_assets)
-    defs_module = importlib.reload(inference_defs)
-    try:
-        schedule = defs_module.nightly_classification_schedule
-        assert schedule.cron_schedule == "0 23 * * *" and schedule.execution_timezone == tz
-        with dg.instance_for_test() as instance:
-            context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-            result = schedule.evaluate_tick(context)
-        (request,) = result.run_requests
-        assert request.partition_key == expected
-    finally:
-        monkeypatch.delenv("IMAGE_PLATFORM_TIMEZONE")
-        importlib.reload(inference_assets)
-        importlib.reload(inference_defs)
+    schedule = nightly_schedule(nightly_job(stand_in, partitions))
+    assert schedule.cron_schedule == "0 23 * * *" and schedule.execution_timezone == tz
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        result = schedule.evaluate_tick(context)
+    (request,) = result.run_requests
+    assert request.partition_key == expected
