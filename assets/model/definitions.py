@@ -2,4 +2,10 @@ import dagster as dg
 
 from assets.model.assets import image_classifier
 
-defs = dg.Definitions(assets=[image_classifier])
+model_job = dg.define_asset_job(
+    "model_job",
+    selection=dg.AssetSelection.assets(image_classifier),
+    description="Train (or register) the classifier, evaluate it on the Test side, store it.",
+)
+
+defs = dg.Definitions(assets=[image_classifier], jobs=[model_job])
