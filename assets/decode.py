@@ -138,6 +138,50 @@ def to_dhash_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+# Formats whose decoder can scale in the DCT domain (Pillow's ``draft``): MPO is a JPEG container.
+DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
+
+
+@dataclass(frozen=True)
+class GrayImage:
+    """A decoded first frame as 8-bit greyscale, plus how it was obtained.
+
+    ``pixels`` is a C-contiguous uint8 array of shape (height, width), EXIF orientation already
+    applied when the policy says so. ``drafted`` is true when a JPEG was decoded in the DCT
+    domain to its luma channel (possibly at reduced scale): those pixels are an approximation of
+    the full decode, not equal to it.
+    """
+
+    pixels: np.ndarray
+    format: str
+    drafted: bool
+
+
+def decode_gray_image(
+    data: bytes,
+    policy: DecodePolicy = DEFAULT_POLICY,
+    draft_size: tuple[int, int] | None = None,
+) -> GrayImage:
+    """Decode the first frame to greyscale; see ``decode_gray`` (this also reports the format)."""
+    image = open_image(data, policy)
+    fmt = (image.format or "UNKNOWN").upper()
+    orientation = exif_orientation(image) if policy.apply_exif_orientation else None
+    drafted = False
+    if draft_size is not None and fmt in DRAFT_FORMATS:
+        drafted = image.draft("L", (max(1, draft_size[0]), max(1, draft_size[1]))) is not None
+    _load(image)
+    try:
+        # convert('L') of an 'L' image is a plain copy: skip it.
+        gray = image if image.mode == "L" else to_dhash_gray(image)
+    except (OSError, ValueError) as exc:
+        raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
+    if orientation is not None and orientation != 1:
+        # A pure pixel permutation: it commutes with the pointwise greyscale conversion, so doing
+        # it on the single-channel image gives the same pixels as ImageOps.exif_transpose first.
+        gray = gray.transpose(_TRANSPOSE[orientation])
+    return GrayImage(pixels=np.asarray(gray, dtype=np.uint8), format=fmt, drafted=drafted)
+
+
 def decode_gray(
     data: bytes,
     policy: DecodePolicy = DEFAULT_POLICY,
@@ -148,20 +192,7 @@ def decode_gray(
     ``draft_size`` lets a JPEG decode at 1/2..1/8 scale in the DCT domain (the fast hash mode); the
     result is then at least that large. Other formats ignore it and decode at full size.
     """
-    image = open_image(data, policy)
-    orientation = exif_orientation(image) if policy.apply_exif_orientation else None
-    if draft_size is not None and image.format == "JPEG":
-        image.draft("L", draft_size)
-    _load(image)
-    try:
-        gray = to_dhash_gray(image)
-    except (OSError, ValueError) as exc:
-        raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
-    if orientation is not None and orientation != 1:
-        # A pure pixel permutation: it commutes with the pointwise greyscale conversion, so doing
-        # it on the single-channel image gives the same pixels as ImageOps.exif_transpose first.
-        gray = gray.transpose(_TRANSPOSE[orientation])
-    return np.asarray(gray, dtype=np.uint8)
+    return decode_gray_image(data, policy, draft_size).pixels
 
 
 _TRANSPOSE = {
