@@ -11,6 +11,8 @@ classifier all see the same image:
   only), then the image is converted to 8-bit greyscale with Pillow's own ``convert("L")``.
 * EXIF orientation is applied when ``DecodePolicy.apply_exif_orientation`` is true (the default).
   The lab hashed files as stored; set the flag to false to reproduce its hashes for rotated photos.
+  (Pillow's TIFF loader applies a TIFF's orientation tag itself, so TIFFs come out oriented
+  either way, exactly as the ``dhash`` package sees them.)
 
 Anything Pillow cannot open or decode raises ``UndecodableImageError`` with a short machine-readable
 reason code and a human-readable detail; callers turn that into a quarantine row.
@@ -165,11 +167,13 @@ def decode_gray_image(
     """Decode the first frame to greyscale; see ``decode_gray`` (this also reports the format)."""
     image = open_image(data, policy)
     fmt = (image.format or "UNKNOWN").upper()
-    orientation = exif_orientation(image) if policy.apply_exif_orientation else None
     drafted = False
     if draft_size is not None and fmt in DRAFT_FORMATS:
         drafted = image.draft("L", (max(1, draft_size[0]), max(1, draft_size[1]))) is not None
     _load(image)
+    # Read after loading, as ImageOps.exif_transpose does: Pillow's TIFF loader already applies
+    # the orientation and removes the tag, which must not be applied a second time.
+    orientation = exif_orientation(image) if policy.apply_exif_orientation else None
     try:
         # convert('L') of an 'L' image is a plain copy: skip it.
         gray = image if image.mode == "L" else to_dhash_gray(image)
