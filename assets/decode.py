@@ -19,6 +19,7 @@ reason code and a human-readable detail; callers turn that into a quarantine row
 """
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -151,12 +152,18 @@ class GrayImage:
     ``pixels`` is a C-contiguous uint8 array of shape (height, width), EXIF orientation already
     applied when the policy says so. ``drafted`` is true when a JPEG was decoded in the DCT
     domain to its luma channel (possibly at reduced scale): those pixels are an approximation of
-    the full decode, not equal to it.
+    the full decode, not equal to it. ``region`` (x0, y0, x1, y1) is the part of ``pixels`` that
+    covers the whole picture: a reduced-scale decode rounds the size up, so a partial block
+    along an edge counts as a fraction of a pixel. It is (0, 0, width, height) otherwise.
+    ``bias`` is the expected excess, in grey levels, of ``pixels`` over the block means of the
+    full decode (non-zero only for 1/8-scale JPEG drafts, see ``jpeg_dc_rounding_bias``).
     """
 
     pixels: np.ndarray
     format: str
     drafted: bool
+    region: tuple[float, float, float, float]
+    bias: float = 0.0
 
 
 def decode_gray_image(
@@ -168,8 +175,15 @@ def decode_gray_image(
     image = open_image(data, policy)
     fmt = (image.format or "UNKNOWN").upper()
     drafted = False
+    bias = 0.0
+    region: tuple[float, float, float, float] | None = None
     if draft_size is not None and fmt in DRAFT_FORMATS:
-        drafted = image.draft("L", (max(1, draft_size[0]), max(1, draft_size[1]))) is not None
+        applied = image.draft("L", (max(1, draft_size[0]), max(1, draft_size[1])))
+        if applied is not None:
+            drafted = True
+            region = tuple(float(v) for v in applied[1])  # type: ignore[assignment]
+            if image.mode == "L" and image.decoderconfig[:1] == (8,):
+                bias = jpeg_dc_rounding_bias(image)
     _load(image)
     # Read after loading, as ImageOps.exif_transpose does: Pillow's TIFF loader already applies
     # the orientation and removes the tag, which must not be applied a second time.
@@ -179,11 +193,56 @@ def decode_gray_image(
         gray = image if image.mode == "L" else to_dhash_gray(image)
     except (OSError, ValueError) as exc:
         raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
+    width, height = gray.size
+    if region is None:
+        region = (0.0, 0.0, float(width), float(height))
     if orientation is not None and orientation != 1:
         # A pure pixel permutation: it commutes with the pointwise greyscale conversion, so doing
         # it on the single-channel image gives the same pixels as ImageOps.exif_transpose first.
         gray = gray.transpose(_TRANSPOSE[orientation])
-    return GrayImage(pixels=np.asarray(gray, dtype=np.uint8), format=fmt, drafted=drafted)
+        region = _transpose_region(region, width, height, orientation)
+    return GrayImage(
+        pixels=np.asarray(gray, dtype=np.uint8),
+        format=fmt,
+        drafted=drafted,
+        region=region,
+        bias=bias,
+    )
+
+
+def jpeg_dc_rounding_bias(image: Image.Image) -> float:
+    """Mean excess of a 1/8-scale JPEG decode over the block means of the full decode.
+
+    At 1/8 scale libjpeg outputs each 8x8 block as round_half_up(DC * q / 8), where q is the
+    luma DC quantiser; the full decode averages to DC * q / 8 itself. With DC residues uniform,
+    the excess averages 1 / (2m) grey levels for m = 8 / gcd(q, 8) > 1 (0.25 for q = 4), and 0
+    when q is a multiple of 8. Returns 0 when the tables are not available.
+    """
+    try:
+        table = image.layer[0][3]  # type: ignore[attr-defined]
+        q = int(image.quantization[table][0])  # type: ignore[attr-defined]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return 0.0
+    if q <= 0:
+        return 0.0
+    m = 8 // math.gcd(q, 8)
+    return 0.0 if m == 1 else 1.0 / (2 * m)
+
+
+def _transpose_region(
+    region: tuple[float, float, float, float], width: int, height: int, orientation: int
+) -> tuple[float, float, float, float]:
+    """Where the rectangle ``region`` of a width x height image lands after the EXIF transpose."""
+    x0, y0, x1, y1 = region
+    return {
+        2: (width - x1, y0, width - x0, y1),
+        3: (width - x1, height - y1, width - x0, height - y0),
+        4: (x0, height - y1, x1, height - y0),
+        5: (y0, x0, y1, x1),
+        6: (height - y1, x0, height - y0, x1),
+        7: (height - y1, width - x1, height - y0, width - x0),
+        8: (y0, width - x1, y1, width - x0),
+    }[orientation]
 
 
 def decode_gray(
