@@ -14,9 +14,13 @@ Modes
     Pillow version the kernels replicate; otherwise ``ExactModeUnavailableError`` is raised.
 ``fast``
     JPEG (and MPO) files are decoded in the DCT domain straight to luma at 1/2..1/8 scale
-    (Pillow's ``draft``), at least ``FAST_DRAFT_TARGET`` pixels on the short side, then the same
-    kernels run. This skips most of the decoding work; the hashes agree with exact mode on
-    nearly all bits but not all. Other formats take the exact path and are labelled ``exact``.
+    (Pillow's ``draft``), keeping at least ``FAST_DRAFT_TARGET`` pixels on the short side, then
+    the same kernels run, resizing exactly the part of the small image that covers the picture
+    (as ``Image.thumbnail`` does with the draft box). At 1/8 scale libjpeg rounds each block's
+    DC value half up, which lifts the pixels by a known mean (``jpeg_dc_rounding_bias``); the
+    first pass subtracts it before rounding. This skips most of the decoding work; the hashes
+    agree with exact mode on nearly all bits but not all. Other formats take the exact path and
+    are labelled ``exact``.
 
 Integer forms
 -------------
@@ -213,14 +217,18 @@ def _check_mode(mode: str) -> None:
         )
 
 
-def _pillow_words(pixels: np.ndarray, outs: tuple[int, ...]) -> tuple[list[int], list[int]]:
+def _pillow_words(
+    pixels: np.ndarray,
+    outs: tuple[int, ...],
+    region: tuple[float, float, float, float] | None = None,
+) -> tuple[list[int], list[int]]:
     """The dhash package's computation on Pillow's own resize (the fallback path)."""
-    image = Image.fromarray(pixels, mode="L") if pixels.size else None
+    image = Image.fromarray(pixels)
     rows: list[int] = []
     cols: list[int] = []
     for n in outs:
-        assert image is not None
-        g = np.asarray(image.resize((n, n), Image.Resampling.LANCZOS), dtype=np.int16)
+        resized = image.resize((n, n), Image.Resampling.LANCZOS, box=region)
+        g = np.asarray(resized, dtype=np.int16)
         row_bits = (g[:-1, :-1] < g[:-1, 1:]).ravel()
         col_bits = (g[:-1, :-1] < g[1:, :-1]).ravel()
         rows.append(int("".join("1" if b else "0" for b in row_bits), 2))
@@ -228,29 +236,49 @@ def _pillow_words(pixels: np.ndarray, outs: tuple[int, ...]) -> tuple[list[int],
     return rows, cols
 
 
-def hash_gray(pixels: np.ndarray, sizes: tuple[int, ...]) -> tuple[list[int], list[int], str]:
+def hash_gray(
+    pixels: np.ndarray,
+    sizes: tuple[int, ...],
+    region: tuple[float, float, float, float] | None = None,
+    bias: float = 0.0,
+) -> tuple[list[int], list[int], str]:
     """Row and column words for each size from a uint8 greyscale array; and the backend used.
 
-    ``sizes`` must already be normalised (see ``normalize_sizes``).
+    ``sizes`` must already be normalised (see ``normalize_sizes``). ``region`` (x0, y0, x1, y1)
+    restricts the resize to part of the array, like Pillow's ``box``; None means all of it.
+    ``bias`` (grey levels) is subtracted before the first rounding (fast mode only; the exact
+    path passes 0, which is Pillow's arithmetic).
     """
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     height, width = pixels.shape
     outs = tuple(s + 1 for s in sizes)
+    h_region = v_region = None
+    if region is not None and region != (0, 0, width, height):
+        h_region, v_region = (region[0], region[2]), (region[1], region[3])
     plans = None
     if (
         kernels.estimated_taps(width, outs) <= MAX_PLAN_TAPS
         and kernels.estimated_taps(height, outs) <= MAX_PLAN_TAPS
     ):
-        h_plan = PLAN_CACHE.get(width, outs)
-        v_plan = PLAN_CACHE.get(height, outs)
+        h_plan = PLAN_CACHE.get(width, outs, h_region)
+        v_plan = PLAN_CACHE.get(height, outs, v_region)
         if h_plan.int32_safe and v_plan.int32_safe:
             plans = (h_plan, v_plan)
     if plans is None:
-        rows, cols = _pillow_words(pixels, outs)
+        # Only for absurd shapes; a fast-mode bias is not applied on this path.
+        rows, cols = _pillow_words(pixels, outs, region)
         STATS.count("pillow")
         return rows, cols, "pillow"
+    h_plan, v_plan = plans
+    first_half = kernels.ROUNDING_HALF - round(bias * (1 << kernels.PRECISION_BITS))
     rows_a, cols_a = kernels.dhash_words(
-        pixels, np.asarray(outs, np.int64), plans[0].arrays, plans[1].arrays
+        pixels,
+        np.asarray(outs, np.int64),
+        h_plan.arrays,
+        v_plan.arrays,
+        h_plan.whole,
+        v_plan.whole,
+        first_half,
     )
     STATS.count("kernel")
     return rows_a.tolist(), cols_a.tolist(), "kernel"
@@ -285,7 +313,7 @@ def hash_bytes(
 
 def _hash_checked(data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy):
     gray = _decode(data, mode, policy)
-    rows, cols, backend = hash_gray(gray.pixels, sizes)
+    rows, cols, backend = hash_gray(gray.pixels, sizes, gray.region, gray.bias)
     effective = "fast" if gray.drafted else "exact"
     height, width = gray.pixels.shape
     return HashResult(

@@ -37,7 +37,7 @@ from numba import njit
 PILLOW_VERSION_REPLICATED = "13.0.0"
 
 PRECISION_BITS = 22
-_HALF = 1 << (PRECISION_BITS - 1)
+ROUNDING_HALF = 1 << (PRECISION_BITS - 1)
 LANCZOS_SUPPORT = 3.0
 INT32_MAX = 2**31 - 1
 
@@ -65,8 +65,11 @@ def _lanczos(x):
 
 
 @njit(cache=True, nogil=True)
-def _axis_plan(in_size, outs):
+def _axis_plan(in_size, outs, in0, in1):
     """Coefficients for resizing one axis of length ``in_size`` to each length in ``outs``.
+
+    ``in0``/``in1`` are the source region along the axis (Pillow's ``box``; 0 and ``in_size``
+    for a plain resize), given as float32 values as Pillow's C code receives them.
 
     Returns ``(starts, lens, offsets, coeffs, max_abs_sum)``: output ``t`` (outputs of all sizes
     concatenated) reads input ``starts[t] .. starts[t] + lens[t] - 1`` with fixed-point
@@ -79,16 +82,17 @@ def _axis_plan(in_size, outs):
     starts = np.empty(n_total, np.int64)
     lens = np.empty(n_total, np.int64)
     offsets = np.empty(n_total + 1, np.int64)
-    # The box is passed to Resample.c as C floats: in1 - in0 is a float32 value.
-    in_f = np.float64(np.float32(in_size))
+    # The box reaches Resample.c as C floats: in1 - in0 is a float32 subtraction.
+    extent = np.float64(np.float32(np.float32(in1) - np.float32(in0)))
+    origin = np.float64(np.float32(in0))
     total = 0
     t = 0
     for n in outs:
-        scale = in_f / n
+        scale = extent / n
         filterscale = scale if scale > 1.0 else 1.0
         support = LANCZOS_SUPPORT * filterscale
         for xx in range(n):
-            center = (xx + 0.5) * scale
+            center = origin + (xx + 0.5) * scale
             xmin = int(center - support + 0.5)
             if xmin < 0:
                 xmin = 0
@@ -106,11 +110,11 @@ def _axis_plan(in_size, outs):
     max_abs_sum = 0
     t = 0
     for n in outs:
-        scale = in_f / n
+        scale = extent / n
         filterscale = scale if scale > 1.0 else 1.0
         inv_filterscale = 1.0 / filterscale
         for xx in range(n):
-            center = (xx + 0.5) * scale
+            center = origin + (xx + 0.5) * scale
             xmin = starts[t]
             length = lens[t]
             ww = 0.0
@@ -136,6 +140,12 @@ def _axis_plan(in_size, outs):
     return starts, lens, offsets, coeffs, max_abs_sum
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _pass_needed(length, n, whole):
+    # Resample.c skips a pass whose output length and source region equal the input's.
+    return length != n or not whole
+
+
 @njit(cache=True, nogil=True)
 def vertical_first(in_height, in_width, n):
     """Pillow 13's pass order for a resize to n x n that needs both passes."""
@@ -143,8 +153,8 @@ def vertical_first(in_height, in_width, n):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _clip8(acc):
-    v = (acc + _HALF) >> PRECISION_BITS
+def _clip8(acc, half=ROUNDING_HALF):
+    v = (acc + half) >> PRECISION_BITS
     if v < 0:
         return 0
     if v > 255:
@@ -153,7 +163,7 @@ def _clip8(acc):
 
 
 @njit(cache=True, nogil=True)
-def _horizontal_first_pass(img, active, starts, lens, offsets, coeffs, out):
+def _horizontal_first_pass(img, active, starts, lens, offsets, coeffs, half, out):
     """out[y, t] = clip8(sum_i img[y, starts[t] + i] * k_t[i]) for every row y and active t.
 
     Four rows share each coefficient load; the int32 casts keep the arithmetic in 32 bits, which
@@ -186,15 +196,15 @@ def _horizontal_first_pass(img, active, starts, lens, offsets, coeffs, out):
                 a1 = np.int32(a1 + np.int32(r1[i]) * c)
                 a2 = np.int32(a2 + np.int32(r2[i]) * c)
                 a3 = np.int32(a3 + np.int32(r3[i]) * c)
-            out[y, t] = _clip8(a0)
-            out[y1, t] = _clip8(a1)
-            out[y2, t] = _clip8(a2)
-            out[y3, t] = _clip8(a3)
+            out[y, t] = _clip8(a0, half)
+            out[y1, t] = _clip8(a1, half)
+            out[y2, t] = _clip8(a2, half)
+            out[y3, t] = _clip8(a3, half)
         y += 4
 
 
 @njit(cache=True, nogil=True)
-def _vertical_first_pass(img, active, starts, lens, offsets, coeffs, out):
+def _vertical_first_pass(img, active, starts, lens, offsets, coeffs, half, out):
     """out[t, x] = clip8(sum_i img[starts[t] + i, x] * k_t[i]) for every column x and active t.
 
     Processed in column strips so the rows of a window stay in cache across outputs.
@@ -220,7 +230,7 @@ def _vertical_first_pass(img, active, starts, lens, offsets, coeffs, out):
                     a[x] = np.int32(a[x] + np.int32(row[x]) * c)
             dst = out[t, x0:x1]
             for x in range(m):
-                dst[x] = _clip8(a[x])
+                dst[x] = _clip8(a[x], half)
 
 
 @njit(cache=True, nogil=True)
@@ -251,11 +261,17 @@ def _resize_rows(src, row0, n, starts, lens, offsets, coeffs, t0, dst):
 
 
 @njit(cache=True, nogil=True)
-def lanczos_grays(img, outs, h_plan, v_plan):
+def lanczos_grays(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDING_HALF):
     """Pillow-exact LANCZOS resizes of ``img`` (uint8, H x W) to n x n for each n in ``outs``.
 
-    ``h_plan`` / ``v_plan`` are ``_axis_plan(W, outs)`` / ``_axis_plan(H, outs)`` (without the
-    last element). Returns uint8 ``grays[k, :n, :n]`` for the k-th output size (padded to 9x9).
+    ``h_plan`` / ``v_plan`` are ``AxisPlan.arrays`` for the width / height; ``h_whole`` /
+    ``v_whole`` say the plan's region is the whole axis (otherwise a pass runs even when the
+    length does not change, as in Pillow with a ``box``). Returns uint8 ``grays[k, :n, :n]``
+    for the k-th output size (padded to 9x9).
+
+    ``first_half`` is the rounding constant of the first pass (Pillow: ``1 << 21``, half a
+    unit). Fast mode lowers it to subtract a known bias of the decoded pixels before the
+    intermediate image is rounded to 8 bits.
     """
     height, width = img.shape
     hs, hl, ho, hk = h_plan
@@ -275,8 +291,8 @@ def lanczos_grays(img, outs, h_plan, v_plan):
     for i in range(k_sizes):
         n = outs[i]
         first[i] = t
-        need_h = width != n
-        need_v = height != n
+        need_h = _pass_needed(width, n, h_whole)
+        need_v = _pass_needed(height, n, v_whole)
         if not need_h and not need_v:
             route[i] = 0
         elif need_h and (not need_v or not vertical_first(height, width, n)):
@@ -290,10 +306,10 @@ def lanczos_grays(img, outs, h_plan, v_plan):
         t += n
     tmp_h = np.empty((height if any_h else 0, n_total), np.uint8)
     if any_h:
-        _horizontal_first_pass(img, active_h, hs, hl, ho, hk, tmp_h)
+        _horizontal_first_pass(img, active_h, hs, hl, ho, hk, first_half, tmp_h)
     tmp_v = np.empty((n_total if any_v else 0, width), np.uint8)
     if any_v:
-        _vertical_first_pass(img, active_v, vs, vl, vo, vk, tmp_v)
+        _vertical_first_pass(img, active_v, vs, vl, vo, vk, first_half, tmp_v)
     for i in range(k_sizes):
         n = outs[i]
         t0 = first[i]
@@ -301,12 +317,12 @@ def lanczos_grays(img, outs, h_plan, v_plan):
         if route[i] == 0:
             g[:n, :n] = img
         elif route[i] == 1:
-            if height == n:
+            if not _pass_needed(height, n, v_whole):
                 g[:n, :n] = tmp_h[:, t0 : t0 + n]
             else:
                 _resize_columns(tmp_h, t0, n, vs, vl, vo, vk, t0, g)
         else:
-            if width == n:
+            if not _pass_needed(width, n, h_whole):
                 g[:n, :n] = tmp_v[t0 : t0 + n, :]
             else:
                 _resize_rows(tmp_v, t0, n, hs, hl, ho, hk, t0, g)
@@ -337,24 +353,36 @@ def difference_bits(grays, outs):
 
 
 @njit(cache=True, nogil=True)
-def dhash_words(img, outs, h_plan, v_plan):
+def dhash_words(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDING_HALF):
     """Row and column hash words (uint64) for every n in ``outs`` (hash size n - 1)."""
-    return difference_bits(lanczos_grays(img, outs, h_plan, v_plan), outs)
+    grays = lanczos_grays(img, outs, h_plan, v_plan, h_whole, v_whole, first_half)
+    return difference_bits(grays, outs)
 
 
 @dataclass(frozen=True)
 class AxisPlan:
-    """Fixed-point LANCZOS coefficients for one input length and a tuple of output lengths."""
+    """Fixed-point LANCZOS coefficients for one input axis and a tuple of output lengths.
+
+    ``whole`` is true when the source region is the entire axis (a plain resize).
+    """
 
     arrays: tuple  # (starts, lens, offsets, coeffs) as the kernels take them
     taps: int
     int32_safe: bool
+    whole: bool
 
 
-def build_axis_plan(in_size: int, outs: tuple[int, ...]) -> AxisPlan:
-    starts, lens, offsets, coeffs, max_abs_sum = _axis_plan(in_size, np.asarray(outs, np.int64))
-    safe = 255 * int(max_abs_sum) + _HALF <= INT32_MAX
-    return AxisPlan((starts, lens, offsets, coeffs), int(coeffs.size), safe)
+def build_axis_plan(
+    in_size: int, outs: tuple[int, ...], region: tuple[float, float] | None = None
+) -> AxisPlan:
+    """Plan for resizing an axis of ``in_size`` pixels (or its ``region`` [start, end))."""
+    in0, in1 = (0.0, float(in_size)) if region is None else region
+    starts, lens, offsets, coeffs, max_abs_sum = _axis_plan(
+        in_size, np.asarray(outs, np.int64), float(in0), float(in1)
+    )
+    safe = 255 * int(max_abs_sum) + ROUNDING_HALF <= INT32_MAX
+    whole = np.float32(in0) == 0 and np.float32(in1) == in_size
+    return AxisPlan((starts, lens, offsets, coeffs), int(coeffs.size), safe, bool(whole))
 
 
 class PlanCache:
@@ -366,15 +394,17 @@ class PlanCache:
 
     def __init__(self, max_taps: int = 8_000_000, max_plan_taps: int = 2_000_000):
         self._lock = threading.Lock()
-        self._plans: OrderedDict[tuple[int, tuple[int, ...]], AxisPlan] = OrderedDict()
+        self._plans: OrderedDict[tuple, AxisPlan] = OrderedDict()
         self._taps = 0
         self.max_taps = max_taps
         self.max_plan_taps = max_plan_taps
         self.hits = 0
         self.misses = 0
 
-    def get(self, in_size: int, outs: tuple[int, ...]) -> AxisPlan:
-        key = (in_size, outs)
+    def get(
+        self, in_size: int, outs: tuple[int, ...], region: tuple[float, float] | None = None
+    ) -> AxisPlan:
+        key = (in_size, outs, region)
         with self._lock:
             plan = self._plans.get(key)
             if plan is not None:
@@ -382,7 +412,7 @@ class PlanCache:
                 self.hits += 1
                 return plan
             self.misses += 1
-        plan = build_axis_plan(in_size, outs)
+        plan = build_axis_plan(in_size, outs, region)
         if plan.taps <= self.max_plan_taps:
             with self._lock:
                 if key not in self._plans:
