@@ -149,14 +149,16 @@ DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
 class GrayImage:
     """A decoded first frame as 8-bit greyscale, plus how it was obtained.
 
-    ``pixels`` is a C-contiguous uint8 array of shape (height, width), EXIF orientation already
-    applied when the policy says so. ``drafted`` is true when a JPEG was decoded in the DCT
-    domain to its luma channel (possibly at reduced scale): those pixels are an approximation of
-    the full decode, not equal to it. ``region`` (x0, y0, x1, y1) is the part of ``pixels`` that
-    covers the whole picture: a reduced-scale decode rounds the size up, so a partial block
-    along an edge counts as a fraction of a pixel. It is (0, 0, width, height) otherwise.
-    ``bias`` is the expected excess, in grey levels, of ``pixels`` over the block means of the
-    full decode (non-zero only for 1/8-scale JPEG drafts, see ``jpeg_dc_rounding_bias``).
+    ``pixels`` is a C-contiguous uint8 array of shape (height, width). ``orientation`` is the
+    EXIF orientation (2..8) still to be applied to ``pixels``, or 1 when nothing is left to do
+    (``decode_gray_image`` always returns 1; ``decode_gray_stored`` leaves it to the caller).
+    ``drafted`` is true when a JPEG was decoded in the DCT domain to its luma channel (possibly
+    at reduced scale): those pixels approximate the full decode, they do not equal it.
+    ``region`` (x0, y0, x1, y1) is the part of ``pixels`` that covers the whole picture: a
+    reduced-scale decode rounds the size up, so a partial block along an edge counts as a
+    fraction of a pixel. It is (0, 0, width, height) otherwise. ``bias`` is the expected excess,
+    in grey levels, of ``pixels`` over the block means of the full decode (non-zero only for
+    1/8-scale JPEG drafts, see ``jpeg_dc_rounding_bias``).
     """
 
     pixels: np.ndarray
@@ -164,14 +166,20 @@ class GrayImage:
     drafted: bool
     region: tuple[float, float, float, float]
     bias: float = 0.0
+    orientation: int = 1
 
 
-def decode_gray_image(
+def decode_gray_stored(
     data: bytes,
     policy: DecodePolicy = DEFAULT_POLICY,
     draft_size: tuple[int, int] | None = None,
 ) -> GrayImage:
-    """Decode the first frame to greyscale; see ``decode_gray`` (this also reports the format)."""
+    """Decode the first frame to greyscale as stored, reporting the orientation still due.
+
+    The pixels equal ``decode_gray_image``'s before its EXIF transpose; callers that can orient
+    faster than Pillow (the hash engine) use this and apply ``GrayImage.orientation``
+    themselves (``transpose_region`` maps the region).
+    """
     image = open_image(data, policy)
     fmt = (image.format or "UNKNOWN").upper()
     drafted = False
@@ -189,25 +197,85 @@ def decode_gray_image(
     # the orientation and removes the tag, which must not be applied a second time.
     orientation = exif_orientation(image) if policy.apply_exif_orientation else None
     try:
-        # convert('L') of an 'L' image is a plain copy: skip it.
-        gray = image if image.mode == "L" else to_dhash_gray(image)
+        pixels = _gray_pixels(image)
     except (OSError, ValueError) as exc:
         raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
-    width, height = gray.size
+    height, width = pixels.shape
     if region is None:
         region = (0.0, 0.0, float(width), float(height))
-    if orientation is not None and orientation != 1:
-        # A pure pixel permutation: it commutes with the pointwise greyscale conversion, so doing
-        # it on the single-channel image gives the same pixels as ImageOps.exif_transpose first.
-        gray = gray.transpose(_TRANSPOSE[orientation])
-        region = _transpose_region(region, width, height, orientation)
     return GrayImage(
-        pixels=np.asarray(gray, dtype=np.uint8),
+        pixels=pixels,
         format=fmt,
         drafted=drafted,
         region=region,
         bias=bias,
+        orientation=orientation or 1,
     )
+
+
+def decode_gray_image(
+    data: bytes,
+    policy: DecodePolicy = DEFAULT_POLICY,
+    draft_size: tuple[int, int] | None = None,
+) -> GrayImage:
+    """Decode the first frame to greyscale; see ``decode_gray`` (this also reports the format)."""
+    gray = decode_gray_stored(data, policy, draft_size)
+    if gray.orientation == 1:
+        return gray
+    # A pure pixel permutation: it commutes with the pointwise greyscale conversion, so doing it
+    # on the single-channel image gives the same pixels as ImageOps.exif_transpose first.
+    height, width = gray.pixels.shape
+    turned = Image.fromarray(gray.pixels).transpose(_TRANSPOSE[gray.orientation])
+    return GrayImage(
+        pixels=np.asarray(turned, dtype=np.uint8),
+        format=gray.format,
+        drafted=gray.drafted,
+        region=transpose_region(gray.region, width, height, gray.orientation),
+        bias=gray.bias,
+    )
+
+
+def _gray_pixels(image: Image.Image) -> np.ndarray:
+    """``to_dhash_gray(image)`` as a uint8 array (read-only)."""
+    if image.mode == "RGB":
+        pixels = _rgb_to_l_block(image)
+        if pixels is not None:
+            return pixels
+    # convert('L') of an 'L' image is a plain copy: skip it.
+    gray = image if image.mode == "L" else to_dhash_gray(image)
+    return np.asarray(gray, dtype=np.uint8)
+
+
+class _ArrowExport:
+    """Presents a Pillow core image through the Arrow PyCapsule interface."""
+
+    __slots__ = ("core",)
+
+    def __init__(self, core) -> None:
+        self.core = core
+
+    def __arrow_c_array__(self, requested_schema=None):
+        return self.core.__arrow_c_schema__(), self.core.__arrow_c_array__()
+
+
+def _rgb_to_l_block(image: Image.Image) -> np.ndarray | None:
+    """Pillow's RGB -> L conversion into one contiguous block, exposed without a copy.
+
+    ``np.asarray(image.convert("L"))`` copies the result once more through ``tobytes``; for a
+    12-megapixel photo that copy (and the page faults of its fresh buffer) costs about as much
+    as the conversion. Pillow converts into a single-block image instead, and Arrow's C data
+    interface hands that block to numpy as it is; the array keeps the block alive. Returns None
+    when this Pillow lacks these entry points.
+    """
+    try:
+        import pyarrow  # a platform dependency; imported here to keep this module light
+
+        block = Image.core.new_block("L", image.size)
+        image.im.convert_into(block)
+        flat = pyarrow.array(_ArrowExport(block)).to_numpy(zero_copy_only=True)
+    except (AttributeError, ImportError, TypeError, ValueError, NotImplementedError):
+        return None
+    return flat.reshape(image.size[1], image.size[0])
 
 
 def jpeg_dc_rounding_bias(image: Image.Image) -> float:
@@ -229,7 +297,7 @@ def jpeg_dc_rounding_bias(image: Image.Image) -> float:
     return 0.0 if m == 1 else 1.0 / (2 * m)
 
 
-def _transpose_region(
+def transpose_region(
     region: tuple[float, float, float, float], width: int, height: int, orientation: int
 ) -> tuple[float, float, float, float]:
     """Where the rectangle ``region`` of a width x height image lands after the EXIF transpose."""
