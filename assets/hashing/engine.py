@@ -50,7 +50,8 @@ from assets.decode import (
     DecodePolicy,
     GrayImage,
     UndecodableImageError,
-    decode_gray_image,
+    decode_gray_stored,
+    transpose_region,
 )
 from assets.hashing import kernels
 
@@ -287,7 +288,7 @@ def hash_gray(
 def _decode(data: bytes, mode: str, policy: DecodePolicy) -> GrayImage:
     draft = (FAST_DRAFT_TARGET, FAST_DRAFT_TARGET) if mode == "fast" else None
     try:
-        return decode_gray_image(data, policy, draft)
+        return decode_gray_stored(data, policy, draft)
     except UndecodableImageError:
         raise
     except MemoryError as exc:
@@ -313,9 +314,14 @@ def hash_bytes(
 
 def _hash_checked(data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy):
     gray = _decode(data, mode, policy)
-    rows, cols, backend = hash_gray(gray.pixels, sizes, gray.region, gray.bias)
+    pixels, region = gray.pixels, gray.region
+    if gray.orientation != 1:
+        height, width = pixels.shape
+        pixels = kernels.orient(pixels, gray.orientation)
+        region = transpose_region(region, width, height, gray.orientation)
+    rows, cols, backend = hash_gray(pixels, sizes, region, gray.bias)
     effective = "fast" if gray.drafted else "exact"
-    height, width = gray.pixels.shape
+    height, width = pixels.shape
     return HashResult(
         sizes=sizes,
         rows=tuple(rows),

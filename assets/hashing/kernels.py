@@ -359,6 +359,62 @@ def dhash_words(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDING
     return difference_bits(grays, outs)
 
 
+# EXIF orientation -> (transpose, flip rows, flip columns), applied in that order; equal to
+# Pillow's Image.transpose for ImageOps.exif_transpose's method of that orientation.
+ORIENTATION_STEPS = {
+    1: (False, False, False),
+    2: (False, False, True),
+    3: (False, True, True),
+    4: (False, True, False),
+    5: (True, False, False),
+    6: (True, False, True),
+    7: (True, True, True),
+    8: (True, True, False),
+}
+
+_ORIENT_BLOCK = 64
+
+
+@njit(cache=True, nogil=True)
+def _orient(src, transpose, flip_rows, flip_cols):
+    """A new C-contiguous array: src transposed (optionally), then rows/columns reversed.
+
+    Works in 64 x 64 tiles so both the reads and the writes stay in cache when transposing.
+    """
+    if transpose:
+        height, width = src.shape[1], src.shape[0]
+    else:
+        height, width = src.shape
+    dst = np.empty((height, width), np.uint8)
+    if not transpose:
+        for y in range(height):
+            sy = height - 1 - y if flip_rows else y
+            if flip_cols:
+                dst[y, :] = src[sy, ::-1]
+            else:
+                dst[y, :] = src[sy, :]
+        return dst
+    for y0 in range(0, height, _ORIENT_BLOCK):
+        y1 = min(height, y0 + _ORIENT_BLOCK)
+        for x0 in range(0, width, _ORIENT_BLOCK):
+            x1 = min(width, x0 + _ORIENT_BLOCK)
+            for y in range(y0, y1):
+                sy = height - 1 - y if flip_rows else y
+                row = dst[y]
+                for x in range(x0, x1):
+                    sx = width - 1 - x if flip_cols else x
+                    row[x] = src[sx, sy]
+    return dst
+
+
+def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """The greyscale array as ``ImageOps.exif_transpose`` would orient it (a new array)."""
+    transpose, flip_rows, flip_cols = ORIENTATION_STEPS[orientation]
+    if not (transpose or flip_rows or flip_cols):
+        return pixels
+    return _orient(pixels, transpose, flip_rows, flip_cols)
+
+
 @dataclass(frozen=True)
 class AxisPlan:
     """Fixed-point LANCZOS coefficients for one input axis and a tuple of output lengths.
