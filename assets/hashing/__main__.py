@@ -16,7 +16,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from assets.decode import UndecodableImageError
-from assets.hashing.engine import DEFAULT_SIZES, MODES, ExactModeUnavailableError, hash_many
+from assets.hashing.engine import (
+    DEFAULT_SIZES,
+    MODES,
+    ExactModeUnavailableError,
+    enable_pillow_block_cache,
+    hash_many,
+)
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -88,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
 
+    enable_pillow_block_cache()
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["path", *(f"DHashHex{s}" for s in args.sizes)])
     hashed = 0
