@@ -20,7 +20,8 @@ Modes
     DC value half up, which lifts the pixels by a known mean (``jpeg_dc_rounding_bias``); the
     first pass subtracts it before rounding. This skips most of the decoding work; the hashes
     agree with exact mode on nearly all bits but not all. Other formats take the exact path and
-    are labelled ``exact``.
+    are labelled ``exact`` (or ``fast`` if exact mode is unavailable, since parity is then not
+    established).
 
 Integer forms
 -------------

@@ -20,6 +20,10 @@ The first pass touches every input pixel and dominates the cost; all sizes share
 each input row serves every output column of every size). The second pass runs on a small
 intermediate image.
 
+Two extensions serve fast mode only and are off on the exact path: a source region per axis
+(Pillow's ``box``: a reduced-scale JPEG decode covers slightly more than the picture) and the
+first pass's rounding constant (to subtract a known bias of the decoded pixels).
+
 Integer safety: every partial sum is bounded by ``255 * sum(|k|) + 2**21``; plans whose bound
 would not fit in a signed 32-bit integer are flagged (``AxisPlan.int32_safe``) so the caller can
 fall back to Pillow instead of silently wrapping. For Lanczos the bound is about 1.4e9 < 2**31.
