@@ -1,6 +1,8 @@
 """The engine's API: results, integer forms, versions, batches and errors."""
 
 import io
+import subprocess
+import sys
 import threading
 
 import dhash
@@ -171,3 +173,15 @@ def test_hash_many_with_one_worker_matches_hash_bytes():
     ):
         assert key == key2
         assert result.hexes == hash_bytes(data, sizes=(2, 8), mode="fast").hexes
+
+
+def test_the_package_imports_nothing_heavy_and_the_engine_stays_free_of_dagster():
+    code = (
+        "import sys\n"
+        "import assets.hashing\n"
+        "assert 'numba' not in sys.modules and 'PIL' not in sys.modules, 'package not light'\n"
+        "import assets.hashing.engine, assets.hashing.__main__\n"
+        "assert not any(m == 'dagster' or m.startswith('dagster.') for m in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
