@@ -11,12 +11,15 @@ classifier all see the same image:
   only), then the image is converted to 8-bit greyscale with Pillow's own ``convert("L")``.
 * EXIF orientation is applied when ``DecodePolicy.apply_exif_orientation`` is true (the default).
   The lab hashed files as stored; set the flag to false to reproduce its hashes for rotated photos.
+  (Pillow's TIFF loader applies a TIFF's orientation tag itself, so TIFFs come out oriented
+  either way, exactly as the ``dhash`` package sees them.)
 
 Anything Pillow cannot open or decode raises ``UndecodableImageError`` with a short machine-readable
 reason code and a human-readable detail; callers turn that into a quarantine row.
 """
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -138,6 +141,178 @@ def to_dhash_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+# Formats whose decoder can scale in the DCT domain (Pillow's ``draft``): MPO is a JPEG container.
+DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
+
+
+@dataclass(frozen=True)
+class GrayImage:
+    """A decoded first frame as 8-bit greyscale, plus how it was obtained.
+
+    ``pixels`` is a C-contiguous uint8 array of shape (height, width). ``orientation`` is the
+    EXIF orientation (2..8) still to be applied to ``pixels``, or 1 when nothing is left to do
+    (``decode_gray_image`` always returns 1; ``decode_gray_stored`` leaves it to the caller).
+    ``drafted`` is true when a JPEG was decoded in the DCT domain to its luma channel (possibly
+    at reduced scale): those pixels approximate the full decode, they do not equal it.
+    ``region`` (x0, y0, x1, y1) is the part of ``pixels`` that covers the whole picture: a
+    reduced-scale decode rounds the size up, so a partial block along an edge counts as a
+    fraction of a pixel. It is (0, 0, width, height) otherwise. ``bias`` is the expected excess,
+    in grey levels, of ``pixels`` over the block means of the full decode (non-zero only for
+    1/8-scale JPEG drafts, see ``jpeg_dc_rounding_bias``).
+    """
+
+    pixels: np.ndarray
+    format: str
+    drafted: bool
+    region: tuple[float, float, float, float]
+    bias: float = 0.0
+    orientation: int = 1
+
+
+def decode_gray_stored(
+    data: bytes,
+    policy: DecodePolicy = DEFAULT_POLICY,
+    draft_size: tuple[int, int] | None = None,
+) -> GrayImage:
+    """Decode the first frame to greyscale as stored, reporting the orientation still due.
+
+    The pixels equal ``decode_gray_image``'s before its EXIF transpose; callers that can orient
+    faster than Pillow (the hash engine) use this and apply ``GrayImage.orientation``
+    themselves (``transpose_region`` maps the region).
+    """
+    image = open_image(data, policy)
+    fmt = (image.format or "UNKNOWN").upper()
+    drafted = False
+    bias = 0.0
+    region: tuple[float, float, float, float] | None = None
+    if draft_size is not None and fmt in DRAFT_FORMATS:
+        applied = image.draft("L", (max(1, draft_size[0]), max(1, draft_size[1])))
+        if applied is not None:
+            drafted = True
+            region = tuple(float(v) for v in applied[1])  # type: ignore[assignment]
+            if image.mode == "L" and image.decoderconfig[:1] == (8,):
+                bias = jpeg_dc_rounding_bias(image)
+    _load(image)
+    # Read after loading, as ImageOps.exif_transpose does: Pillow's TIFF loader already applies
+    # the orientation and removes the tag, which must not be applied a second time.
+    orientation = exif_orientation(image) if policy.apply_exif_orientation else None
+    try:
+        pixels = _gray_pixels(image)
+    except (OSError, ValueError) as exc:
+        raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
+    height, width = pixels.shape
+    if region is None:
+        region = (0.0, 0.0, float(width), float(height))
+    return GrayImage(
+        pixels=pixels,
+        format=fmt,
+        drafted=drafted,
+        region=region,
+        bias=bias,
+        orientation=orientation or 1,
+    )
+
+
+def decode_gray_image(
+    data: bytes,
+    policy: DecodePolicy = DEFAULT_POLICY,
+    draft_size: tuple[int, int] | None = None,
+) -> GrayImage:
+    """Decode the first frame to greyscale; see ``decode_gray`` (this also reports the format)."""
+    gray = decode_gray_stored(data, policy, draft_size)
+    if gray.orientation == 1:
+        return gray
+    # A pure pixel permutation: it commutes with the pointwise greyscale conversion, so doing it
+    # on the single-channel image gives the same pixels as ImageOps.exif_transpose first.
+    height, width = gray.pixels.shape
+    turned = Image.fromarray(gray.pixels).transpose(_TRANSPOSE[gray.orientation])
+    return GrayImage(
+        pixels=np.asarray(turned, dtype=np.uint8),
+        format=gray.format,
+        drafted=gray.drafted,
+        region=transpose_region(gray.region, width, height, gray.orientation),
+        bias=gray.bias,
+    )
+
+
+def _gray_pixels(image: Image.Image) -> np.ndarray:
+    """``to_dhash_gray(image)`` as a uint8 array (read-only)."""
+    if image.mode == "RGB":
+        pixels = _rgb_to_l_block(image)
+        if pixels is not None:
+            return pixels
+    # convert('L') of an 'L' image is a plain copy: skip it.
+    gray = image if image.mode == "L" else to_dhash_gray(image)
+    return np.asarray(gray, dtype=np.uint8)
+
+
+class _ArrowExport:
+    """Presents a Pillow core image through the Arrow PyCapsule interface."""
+
+    __slots__ = ("core",)
+
+    def __init__(self, core) -> None:
+        self.core = core
+
+    def __arrow_c_array__(self, requested_schema=None):
+        return self.core.__arrow_c_schema__(), self.core.__arrow_c_array__()
+
+
+def _rgb_to_l_block(image: Image.Image) -> np.ndarray | None:
+    """Pillow's RGB -> L conversion into one contiguous block, exposed without a copy.
+
+    ``np.asarray(image.convert("L"))`` copies the result once more through ``tobytes``; for a
+    12-megapixel photo that copy (and the page faults of its fresh buffer) costs about as much
+    as the conversion. Pillow converts into a single-block image instead, and Arrow's C data
+    interface hands that block to numpy as it is; the array keeps the block alive. Returns None
+    when this Pillow lacks these entry points.
+    """
+    try:
+        import pyarrow  # a platform dependency; imported here to keep this module light
+
+        block = Image.core.new_block("L", image.size)
+        image.im.convert_into(block)
+        flat = pyarrow.array(_ArrowExport(block)).to_numpy(zero_copy_only=True)
+    except (AttributeError, ImportError, TypeError, ValueError, NotImplementedError):
+        return None
+    return flat.reshape(image.size[1], image.size[0])
+
+
+def jpeg_dc_rounding_bias(image: Image.Image) -> float:
+    """Mean excess of a 1/8-scale JPEG decode over the block means of the full decode.
+
+    At 1/8 scale libjpeg outputs each 8x8 block as round_half_up(DC * q / 8), where q is the
+    luma DC quantiser; the full decode averages to DC * q / 8 itself. With DC residues uniform,
+    the excess averages 1 / (2m) grey levels for m = 8 / gcd(q, 8) > 1 (0.25 for q = 4), and 0
+    when q is a multiple of 8. Returns 0 when the tables are not available.
+    """
+    try:
+        table = image.layer[0][3]  # type: ignore[attr-defined]
+        q = int(image.quantization[table][0])  # type: ignore[attr-defined]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return 0.0
+    if q <= 0:
+        return 0.0
+    m = 8 // math.gcd(q, 8)
+    return 0.0 if m == 1 else 1.0 / (2 * m)
+
+
+def transpose_region(
+    region: tuple[float, float, float, float], width: int, height: int, orientation: int
+) -> tuple[float, float, float, float]:
+    """Where the rectangle ``region`` of a width x height image lands after the EXIF transpose."""
+    x0, y0, x1, y1 = region
+    return {
+        2: (width - x1, y0, width - x0, y1),
+        3: (width - x1, height - y1, width - x0, height - y0),
+        4: (x0, height - y1, x1, height - y0),
+        5: (y0, x0, y1, x1),
+        6: (height - y1, x0, height - y0, x1),
+        7: (height - y1, width - x1, height - y0, width - x0),
+        8: (y0, width - x1, y1, width - x0),
+    }[orientation]
+
+
 def decode_gray(
     data: bytes,
     policy: DecodePolicy = DEFAULT_POLICY,
@@ -148,20 +323,7 @@ def decode_gray(
     ``draft_size`` lets a JPEG decode at 1/2..1/8 scale in the DCT domain (the fast hash mode); the
     result is then at least that large. Other formats ignore it and decode at full size.
     """
-    image = open_image(data, policy)
-    orientation = exif_orientation(image) if policy.apply_exif_orientation else None
-    if draft_size is not None and image.format == "JPEG":
-        image.draft("L", draft_size)
-    _load(image)
-    try:
-        gray = to_dhash_gray(image)
-    except (OSError, ValueError) as exc:
-        raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
-    if orientation is not None and orientation != 1:
-        # A pure pixel permutation: it commutes with the pointwise greyscale conversion, so doing
-        # it on the single-channel image gives the same pixels as ImageOps.exif_transpose first.
-        gray = gray.transpose(_TRANSPOSE[orientation])
-    return np.asarray(gray, dtype=np.uint8)
+    return decode_gray_image(data, policy, draft_size).pixels
 
 
 _TRANSPOSE = {

@@ -1,0 +1,418 @@
+"""Multi-size dHash engine (pure: no Dagster import).
+
+``hash_bytes`` hashes one encoded image for several hash sizes at once; ``hash_many`` streams a
+batch through a thread pool (Pillow releases the GIL while decoding and the kernels run without
+it), keeping input order and a bounded number of images in flight.
+
+Modes
+-----
+``exact``
+    Decode the first frame with the platform decode policy (``assets.decode``) and resize with
+    the kernels in ``assets.hashing.kernels``, which replicate Pillow's LANCZOS resize bit for
+    bit. The hashes equal ``dhash.dhash_row_col(image, size)`` of the decoded (and, per policy,
+    EXIF-oriented) first frame, formatted with ``dhash.format_hex``. Only available with the
+    Pillow version the kernels replicate; otherwise ``ExactModeUnavailableError`` is raised.
+``fast``
+    JPEG (and MPO) files are decoded in the DCT domain straight to luma at 1/2..1/8 scale
+    (Pillow's ``draft``), keeping at least ``FAST_DRAFT_TARGET`` pixels on the short side, then
+    the same kernels run, resizing exactly the part of the small image that covers the picture
+    (as ``Image.thumbnail`` does with the draft box). At 1/8 scale libjpeg rounds each block's
+    DC value half up, which lifts the pixels by a known mean (``jpeg_dc_rounding_bias``); the
+    first pass subtracts it before rounding. This skips most of the decoding work; the hashes
+    agree with exact mode on nearly all bits but not all. Other formats take the exact path and
+    are labelled ``exact`` (or ``fast`` if exact mode is unavailable, since parity is then not
+    established).
+
+Integer forms
+-------------
+Every row and column hash is also available as a signed 64-bit integer (``SizeHash.row_int64``,
+``col_int64``, and ``HashResult.dhash8_row`` / ``dhash8_col`` for size 8), because DuckDB and
+T-SQL BIGINT are signed 64-bit. For size 8 the unsigned 64-bit word is reinterpreted as two's
+complement (words >= 2**63 become negative); sizes 1..7 have at most 49 bits, so their value is
+unchanged. Hamming distance is ``bit_count(a XOR b)`` on either form (XOR works bit for bit on
+two's complement). Row and column are kept separate because ``row << (s*s) | col`` needs 98 bits
+for size 7 and 128 for size 8.
+"""
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+import numpy as np
+import PIL
+from PIL import Image
+
+from assets.decode import (
+    DEFAULT_POLICY,
+    DecodePolicy,
+    GrayImage,
+    UndecodableImageError,
+    decode_gray_stored,
+    transpose_region,
+)
+from assets.hashing import kernels
+
+Mode = Literal["exact", "fast"]
+MODES: tuple[str, ...] = ("exact", "fast")
+DEFAULT_SIZES: tuple[int, ...] = tuple(range(1, kernels.MAX_HASH_SIZE + 1))
+
+# Short side, in pixels, that a fast-mode JPEG draft decode keeps at least. Pillow picks the
+# largest DCT scale (1/8, 1/4, 1/2) that stays at or above it; multi-megapixel photos always
+# decode at 1/8. Changing it changes fast-mode hashes (and FAST_HASH_ALGORITHM_VERSION).
+FAST_DRAFT_TARGET = 64
+
+PILLOW_VERSION: str = PIL.__version__
+EXACT_MODE_AVAILABLE: bool = PILLOW_VERSION == kernels.PILLOW_VERSION_REPLICATED
+
+# Bump the trailing -vN when the engine's results change for the same Pillow version.
+HASH_ALGORITHM_VERSION = f"dhash-pillow{kernels.PILLOW_VERSION_REPLICATED}-v1"
+FAST_HASH_ALGORITHM_VERSION = f"dhash-fast-jpegdraft{FAST_DRAFT_TARGET}-pillow{PILLOW_VERSION}-v1"
+
+# Images whose hashing axis would need more coefficients than this go through Pillow's own
+# resize instead (only absurd shapes such as 1 x 1,000,000 get there).
+MAX_PLAN_TAPS = 1 << 25
+
+_T = TypeVar("_T")
+
+
+class ExactModeUnavailableError(RuntimeError):
+    """The installed Pillow is not the version whose resize the kernels replicate."""
+
+
+def algorithm_version(mode: str, policy: DecodePolicy = DEFAULT_POLICY) -> str:
+    """The version string recorded with a result produced by ``mode`` under ``policy``.
+
+    Results computed without applying EXIF orientation differ for rotated photos, so that policy
+    gets its own suffix.
+    """
+    base = HASH_ALGORITHM_VERSION if mode == "exact" else FAST_HASH_ALGORITHM_VERSION
+    return base if policy.apply_exif_orientation else f"{base}-noexif"
+
+
+def to_int64(word: int) -> int:
+    """Reinterpret an unsigned 64-bit word as a signed (two's complement) 64-bit integer."""
+    return word - (1 << 64) if word >= 1 << 63 else word
+
+
+def from_int64(value: int) -> int:
+    """Inverse of ``to_int64``: the unsigned 64-bit word of a signed 64-bit integer."""
+    return value + (1 << 64) if value < 0 else value
+
+
+def format_hex(row: int, col: int, size: int) -> str:
+    """Same text as ``dhash.format_hex(row, col, size)``."""
+    width = size * size // 4
+    return f"{row:0{width}x}{col:0{width}x}"
+
+
+@dataclass(frozen=True, slots=True)
+class SizeHash:
+    """The dHash of one size: ``row``/``col`` are the unsigned size*size-bit words."""
+
+    size: int
+    row: int
+    col: int
+    hex: str
+    row_int64: int
+    col_int64: int
+
+
+@dataclass(frozen=True, slots=True)
+class HashResult:
+    """Hashes of one image for the requested sizes (ascending).
+
+    ``mode`` is the path that produced the pixels ("exact", or "fast" for a JPEG draft decode);
+    ``algorithm_version`` names that path and the Pillow version; ``backend`` is "kernel", or
+    "pillow" when the resize fell back to Pillow itself; ``width`` x ``height`` is the greyscale
+    image that was resized (after EXIF orientation and any draft scaling).
+    """
+
+    sizes: tuple[int, ...]
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+    mode: str
+    algorithm_version: str
+    backend: str
+    width: int
+    height: int
+
+    def __getitem__(self, size: int) -> SizeHash:
+        i = self._index(size)
+        row, col = self.rows[i], self.cols[i]
+        return SizeHash(size, row, col, format_hex(row, col, size), to_int64(row), to_int64(col))
+
+    def hex(self, size: int) -> str:
+        """``dhash.format_hex(row, col, size)`` for one computed size."""
+        i = self._index(size)
+        return format_hex(self.rows[i], self.cols[i], size)
+
+    @property
+    def hexes(self) -> dict[int, str]:
+        return {
+            s: format_hex(r, c, s) for s, r, c in zip(self.sizes, self.rows, self.cols, strict=True)
+        }
+
+    @property
+    def dhash8_row(self) -> int:
+        """Size-8 row hash as a signed 64-bit integer (two's complement of the unsigned word)."""
+        return to_int64(self.rows[self._index(8)])
+
+    @property
+    def dhash8_col(self) -> int:
+        """Size-8 column hash as a signed 64-bit integer (two's complement of the unsigned word)."""
+        return to_int64(self.cols[self._index(8)])
+
+    def _index(self, size: int) -> int:
+        try:
+            return self.sizes.index(size)
+        except ValueError:
+            raise KeyError(f"size {size} was not computed (sizes: {self.sizes})") from None
+
+
+class EngineStats:
+    """Thread-safe counters: how many images each backend resized, per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.kernel = 0
+        self.pillow_fallback = 0
+
+    def count(self, backend: str) -> None:
+        with self._lock:
+            if backend == "kernel":
+                self.kernel += 1
+            else:
+                self.pillow_fallback += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {"kernel": self.kernel, "pillow_fallback": self.pillow_fallback}
+
+
+STATS = EngineStats()
+PLAN_CACHE = kernels.PlanCache()
+
+
+def normalize_sizes(sizes: Iterable[int]) -> tuple[int, ...]:
+    """Sorted, de-duplicated hash sizes, each within 1..8."""
+    result = tuple(sorted({int(s) for s in sizes}))
+    if not result:
+        raise ValueError("at least one hash size is required")
+    bad = [s for s in result if not 1 <= s <= kernels.MAX_HASH_SIZE]
+    if bad:
+        raise ValueError(f"hash sizes must be within 1..{kernels.MAX_HASH_SIZE}, got {bad}")
+    return result
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "exact" and not EXACT_MODE_AVAILABLE:
+        raise ExactModeUnavailableError(
+            f"exact mode replicates Pillow {kernels.PILLOW_VERSION_REPLICATED}'s resize, but "
+            f"Pillow {PILLOW_VERSION} is installed; install Pillow "
+            f"{kernels.PILLOW_VERSION_REPLICATED} or update the kernels and their parity tests"
+        )
+
+
+def _pillow_words(
+    pixels: np.ndarray,
+    outs: tuple[int, ...],
+    region: tuple[float, float, float, float] | None = None,
+) -> tuple[list[int], list[int]]:
+    """The dhash package's computation on Pillow's own resize (the fallback path)."""
+    image = Image.fromarray(pixels)
+    rows: list[int] = []
+    cols: list[int] = []
+    for n in outs:
+        resized = image.resize((n, n), Image.Resampling.LANCZOS, box=region)
+        g = np.asarray(resized, dtype=np.int16)
+        row_bits = (g[:-1, :-1] < g[:-1, 1:]).ravel()
+        col_bits = (g[:-1, :-1] < g[1:, :-1]).ravel()
+        rows.append(int("".join("1" if b else "0" for b in row_bits), 2))
+        cols.append(int("".join("1" if b else "0" for b in col_bits), 2))
+    return rows, cols
+
+
+def hash_gray(
+    pixels: np.ndarray,
+    sizes: tuple[int, ...],
+    region: tuple[float, float, float, float] | None = None,
+    bias: float = 0.0,
+) -> tuple[list[int], list[int], str]:
+    """Row and column words for each size from a uint8 greyscale array; and the backend used.
+
+    ``sizes`` must already be normalised (see ``normalize_sizes``). ``region`` (x0, y0, x1, y1)
+    restricts the resize to part of the array, like Pillow's ``box``; None means all of it.
+    ``bias`` (grey levels) is subtracted before the first rounding (fast mode only; the exact
+    path passes 0, which is Pillow's arithmetic).
+    """
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape
+    outs = tuple(s + 1 for s in sizes)
+    h_region = v_region = None
+    if region is not None and region != (0, 0, width, height):
+        h_region, v_region = (region[0], region[2]), (region[1], region[3])
+    plans = None
+    if (
+        kernels.estimated_taps(width, outs) <= MAX_PLAN_TAPS
+        and kernels.estimated_taps(height, outs) <= MAX_PLAN_TAPS
+    ):
+        h_plan = PLAN_CACHE.get(width, outs, h_region)
+        v_plan = PLAN_CACHE.get(height, outs, v_region)
+        if h_plan.int32_safe and v_plan.int32_safe:
+            plans = (h_plan, v_plan)
+    if plans is None:
+        # Only for absurd shapes; a fast-mode bias is not applied on this path.
+        rows, cols = _pillow_words(pixels, outs, region)
+        STATS.count("pillow")
+        return rows, cols, "pillow"
+    h_plan, v_plan = plans
+    first_half = kernels.ROUNDING_HALF - round(bias * (1 << kernels.PRECISION_BITS))
+    rows_a, cols_a = kernels.dhash_words(
+        pixels,
+        np.asarray(outs, np.int64),
+        h_plan.arrays,
+        v_plan.arrays,
+        h_plan.whole,
+        v_plan.whole,
+        first_half,
+    )
+    STATS.count("kernel")
+    return rows_a.tolist(), cols_a.tolist(), "kernel"
+
+
+def _decode(data: bytes, mode: str, policy: DecodePolicy) -> GrayImage:
+    draft = (FAST_DRAFT_TARGET, FAST_DRAFT_TARGET) if mode == "fast" else None
+    try:
+        return decode_gray_stored(data, policy, draft)
+    except UndecodableImageError:
+        raise
+    except MemoryError as exc:
+        raise UndecodableImageError("out_of_memory", "not enough memory to decode") from exc
+    except Exception as exc:  # a decoder bug on hostile bytes must not stop a batch
+        raise UndecodableImageError("decoder_error", f"{type(exc).__name__}: {exc}") from exc
+
+
+def hash_bytes(
+    data: bytes,
+    sizes: Iterable[int] = DEFAULT_SIZES,
+    mode: Mode = "exact",
+    policy: DecodePolicy = DEFAULT_POLICY,
+) -> HashResult:
+    """Hash one encoded image for every size in ``sizes`` (1..8).
+
+    Raises ``UndecodableImageError`` for bytes the decode policy rejects.
+    """
+    norm = normalize_sizes(sizes)
+    _check_mode(mode)
+    return _hash_checked(data, norm, mode, policy)
+
+
+def _hash_checked(data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy):
+    gray = _decode(data, mode, policy)
+    pixels, region = gray.pixels, gray.region
+    if gray.orientation != 1:
+        height, width = pixels.shape
+        pixels = kernels.orient(pixels, gray.orientation)
+        region = transpose_region(region, width, height, gray.orientation)
+    rows, cols, backend = hash_gray(pixels, sizes, region, gray.bias)
+    # Without the replicated Pillow, nothing fast mode produces may claim exact parity.
+    effective = "fast" if gray.drafted or not EXACT_MODE_AVAILABLE else "exact"
+    height, width = pixels.shape
+    return HashResult(
+        sizes=sizes,
+        rows=tuple(rows),
+        cols=tuple(cols),
+        mode=effective,
+        algorithm_version=algorithm_version(effective, policy),
+        backend=backend,
+        width=width,
+        height=height,
+    )
+
+
+def default_workers() -> int:
+    """One worker per available core (decoding and the kernels both run without the GIL)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+Source = bytes | bytearray | memoryview | Callable[[], bytes]
+
+
+def _hash_source(source: Source, sizes: tuple[int, ...], mode: str, policy: DecodePolicy):
+    try:
+        data = source() if callable(source) else source
+    except OSError as exc:
+        return UndecodableImageError("unreadable", f"{type(exc).__name__}: {exc}")
+    try:
+        return _hash_checked(
+            bytes(data) if not isinstance(data, bytes) else data, sizes, mode, policy
+        )
+    except UndecodableImageError as exc:
+        return exc
+
+
+def hash_many(
+    items: Iterable[tuple[_T, Source]],
+    sizes: Iterable[int] = DEFAULT_SIZES,
+    mode: Mode = "exact",
+    policy: DecodePolicy = DEFAULT_POLICY,
+    workers: int | None = None,
+    max_in_flight: int | None = None,
+) -> Iterator[tuple[_T, HashResult | UndecodableImageError]]:
+    """Hash ``(key, bytes or zero-argument callable returning bytes)`` pairs, in input order.
+
+    Yields ``(key, HashResult)`` or ``(key, UndecodableImageError)``; a callable that raises
+    ``OSError`` yields an error with reason ``unreadable``. Callables run on the worker threads,
+    so reading files overlaps with hashing. At most ``max_in_flight`` items (default: 2 per
+    worker) are pulled from ``items`` ahead of the consumer, which bounds memory.
+    """
+    norm = normalize_sizes(sizes)
+    _check_mode(mode)
+    n_workers = default_workers() if workers is None else max(1, int(workers))
+    if n_workers == 1:
+        for key, source in items:
+            yield key, _hash_source(source, norm, mode, policy)
+        return
+    window = max(n_workers, max_in_flight if max_in_flight is not None else 2 * n_workers)
+    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="dhash")
+    pending: deque[tuple[_T, Future]] = deque()
+    try:
+        for key, source in items:
+            pending.append((key, pool.submit(_hash_source, source, norm, mode, policy)))
+            if len(pending) >= window:
+                done_key, future = pending.popleft()
+                yield done_key, future.result()
+        while pending:
+            done_key, future = pending.popleft()
+            yield done_key, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def enable_pillow_block_cache(max_blocks: int = 16) -> None:
+    """Let Pillow keep up to ``max_blocks`` freed image-memory blocks (16 MB each) for reuse.
+
+    By default Pillow returns every block to the operating system when an image is freed, so
+    each multi-megapixel decode page-faults a fresh buffer; on the reference machine that is a
+    third of a 12-megapixel JPEG's decode time. This is Pillow's own, process-wide setting
+    (``PILLOW_BLOCKS_MAX``); memory stays bounded by ``max_blocks`` x 16 MB. A larger value
+    already in effect is kept.
+    """
+    if Image.core.get_blocks_max() < max_blocks:
+        Image.core.set_blocks_max(max_blocks)
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) the kernels, so timing excludes compilation."""
+    pixels = (np.arange(12 * 17, dtype=np.uint32) * 37 % 256).astype(np.uint8).reshape(12, 17)
+    hash_gray(pixels, DEFAULT_SIZES)
+    hash_gray(pixels.T.copy(), DEFAULT_SIZES)

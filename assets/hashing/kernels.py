@@ -1,0 +1,498 @@
+"""Numba kernels that compute dHash bits for several hash sizes from one greyscale image.
+
+The ``dhash`` package resizes an 8-bit greyscale ('L') image to (s+1)x(s+1) pixels with Pillow's
+LANCZOS filter and compares neighbouring pixels. These kernels replicate that resize bit for bit
+(Pillow 13.0.0, ``src/libImaging/Resample.c``) for every requested size at once:
+
+* Coefficients are computed in double precision exactly as ``precompute_coeffs`` does (same
+  support, filter scale, window rounding and summation order, same libm ``sin``), then
+  normalised to fixed point with ``PRECISION_BITS`` = 22 fractional bits, rounding half away
+  from zero as ``normalize_coeffs_8bpc`` does.
+* Each pass accumulates ``pixel * coefficient`` in 32-bit integers starting from
+  ``1 << (PRECISION_BITS - 1)``, shifts right by ``PRECISION_BITS`` and clips to 0..255, so the
+  intermediate image is 8-bit exactly like Pillow's.
+* A pass is skipped when its dimension does not change. When both passes run, Pillow 13 runs the
+  vertical pass first when the input is taller than the output and
+  ``(in_height - n) > 2 * (in_width - n)``, the horizontal pass first otherwise; the order
+  changes the result because the intermediate image is rounded to 8 bits.
+
+The first pass touches every input pixel and dominates the cost; all sizes share it (one read of
+each input row serves every output column of every size). The second pass runs on a small
+intermediate image.
+
+Two extensions serve fast mode only and are off on the exact path: a source region per axis
+(Pillow's ``box``: a reduced-scale JPEG decode covers slightly more than the picture) and the
+first pass's rounding constant (to subtract a known bias of the decoded pixels).
+
+Integer safety: every partial sum is bounded by ``255 * sum(|k|) + 2**21``; plans whose bound
+would not fit in a signed 32-bit integer are flagged (``AxisPlan.int32_safe``) so the caller can
+fall back to Pillow instead of silently wrapping. For Lanczos the bound is about 1.4e9 < 2**31.
+"""
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+# The Pillow release whose Resample.c these kernels replicate.
+PILLOW_VERSION_REPLICATED = "13.0.0"
+
+PRECISION_BITS = 22
+ROUNDING_HALF = 1 << (PRECISION_BITS - 1)
+LANCZOS_SUPPORT = 3.0
+INT32_MAX = 2**31 - 1
+
+MAX_HASH_SIZE = 8  # 8 * 8 = 64 bits: each row/column hash fits one unsigned 64-bit word
+MAX_OUT = MAX_HASH_SIZE + 1
+
+
+@njit(cache=True, nogil=True)
+def _lanczos(x):
+    # Resample.c: lanczos_filter / sinc_filter, operation for operation.
+    if -3.0 <= x < 3.0:
+        if x == 0.0:
+            a = 1.0
+        else:
+            t = x * math.pi
+            a = math.sin(t) / t
+        x3 = x / 3
+        if x3 == 0.0:
+            b = 1.0
+        else:
+            t = x3 * math.pi
+            b = math.sin(t) / t
+        return a * b
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def _axis_plan(in_size, outs, in0, in1):
+    """Coefficients for resizing one axis of length ``in_size`` to each length in ``outs``.
+
+    ``in0``/``in1`` are the source region along the axis (Pillow's ``box``; 0 and ``in_size``
+    for a plain resize), given as float32 values as Pillow's C code receives them.
+
+    Returns ``(starts, lens, offsets, coeffs, max_abs_sum)``: output ``t`` (outputs of all sizes
+    concatenated) reads input ``starts[t] .. starts[t] + lens[t] - 1`` with fixed-point
+    coefficients ``coeffs[offsets[t] : offsets[t] + lens[t]]``; ``max_abs_sum`` is the largest
+    ``sum(|k|)`` of any output, for the overflow check.
+    """
+    n_total = 0
+    for n in outs:
+        n_total += n
+    starts = np.empty(n_total, np.int64)
+    lens = np.empty(n_total, np.int64)
+    offsets = np.empty(n_total + 1, np.int64)
+    # The box reaches Resample.c as C floats: in1 - in0 is a float32 subtraction.
+    extent = np.float64(np.float32(np.float32(in1) - np.float32(in0)))
+    origin = np.float64(np.float32(in0))
+    total = 0
+    t = 0
+    for n in outs:
+        scale = extent / n
+        filterscale = scale if scale > 1.0 else 1.0
+        support = LANCZOS_SUPPORT * filterscale
+        for xx in range(n):
+            center = origin + (xx + 0.5) * scale
+            xmin = int(center - support + 0.5)
+            if xmin < 0:
+                xmin = 0
+            xmax = int(center + support + 0.5)
+            if xmax > in_size:
+                xmax = in_size
+            starts[t] = xmin
+            lens[t] = xmax - xmin
+            offsets[t] = total
+            total += xmax - xmin
+            t += 1
+    offsets[n_total] = total
+    coeffs = np.empty(total, np.int32)
+    weights = np.empty(max(1, in_size), np.float64)
+    max_abs_sum = 0
+    t = 0
+    for n in outs:
+        scale = extent / n
+        filterscale = scale if scale > 1.0 else 1.0
+        inv_filterscale = 1.0 / filterscale
+        for xx in range(n):
+            center = origin + (xx + 0.5) * scale
+            xmin = starts[t]
+            length = lens[t]
+            ww = 0.0
+            for x in range(length):
+                w = _lanczos((x + xmin - center + 0.5) * inv_filterscale)
+                weights[x] = w
+                ww += w
+            abs_sum = 0
+            o = offsets[t]
+            for x in range(length):
+                w = weights[x]
+                if ww != 0.0:
+                    w = w / ww
+                if w < 0:
+                    k = int(-0.5 + w * (1 << PRECISION_BITS))
+                else:
+                    k = int(0.5 + w * (1 << PRECISION_BITS))
+                coeffs[o + x] = k
+                abs_sum += abs(k)
+            if abs_sum > max_abs_sum:
+                max_abs_sum = abs_sum
+            t += 1
+    return starts, lens, offsets, coeffs, max_abs_sum
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pass_needed(length, n, whole):
+    # Resample.c skips a pass whose output length and source region equal the input's.
+    return length != n or not whole
+
+
+@njit(cache=True, nogil=True)
+def vertical_first(in_height, in_width, n):
+    """Pillow 13's pass order for a resize to n x n that needs both passes."""
+    return in_height > n and (in_height - n) > 2 * (in_width - n)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clip8(acc, half=ROUNDING_HALF):
+    v = (acc + half) >> PRECISION_BITS
+    if v < 0:
+        return 0
+    if v > 255:
+        return 255
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _horizontal_first_pass(img, active, starts, lens, offsets, coeffs, half, out):
+    """out[y, t] = clip8(sum_i img[y, starts[t] + i] * k_t[i]) for every row y and active t.
+
+    Four rows share each coefficient load; the int32 casts keep the arithmetic in 32 bits, which
+    is what lets the compiler vectorise the dot products (Pillow's own accumulator is an int).
+    """
+    height = img.shape[0]
+    n_total = starts.size
+    y = 0
+    while y < height:
+        y1 = min(y + 1, height - 1)
+        y2 = min(y + 2, height - 1)
+        y3 = min(y + 3, height - 1)
+        for t in range(n_total):
+            if not active[t]:
+                continue
+            s = starts[t]
+            length = lens[t]
+            k = coeffs[offsets[t] : offsets[t] + length]
+            r0 = img[y, s : s + length]
+            r1 = img[y1, s : s + length]
+            r2 = img[y2, s : s + length]
+            r3 = img[y3, s : s + length]
+            a0 = np.int32(0)
+            a1 = np.int32(0)
+            a2 = np.int32(0)
+            a3 = np.int32(0)
+            for i in range(length):
+                c = k[i]
+                a0 = np.int32(a0 + np.int32(r0[i]) * c)
+                a1 = np.int32(a1 + np.int32(r1[i]) * c)
+                a2 = np.int32(a2 + np.int32(r2[i]) * c)
+                a3 = np.int32(a3 + np.int32(r3[i]) * c)
+            out[y, t] = _clip8(a0, half)
+            out[y1, t] = _clip8(a1, half)
+            out[y2, t] = _clip8(a2, half)
+            out[y3, t] = _clip8(a3, half)
+        y += 4
+
+
+@njit(cache=True, nogil=True)
+def _vertical_first_pass(img, active, starts, lens, offsets, coeffs, half, out):
+    """out[t, x] = clip8(sum_i img[starts[t] + i, x] * k_t[i]) for every column x and active t.
+
+    Processed in column strips so the rows of a window stay in cache across outputs.
+    """
+    height, width = img.shape
+    n_total = starts.size
+    strip = max(64, min(width, (1 << 20) // max(1, height)))
+    acc = np.empty(strip, np.int32)
+    for x0 in range(0, width, strip):
+        x1 = min(width, x0 + strip)
+        m = x1 - x0
+        for t in range(n_total):
+            if not active[t]:
+                continue
+            s = starts[t]
+            o = offsets[t]
+            a = acc[:m]
+            a[:] = 0
+            for i in range(lens[t]):
+                c = coeffs[o + i]
+                row = img[s + i, x0:x1]
+                for x in range(m):
+                    a[x] = np.int32(a[x] + np.int32(row[x]) * c)
+            dst = out[t, x0:x1]
+            for x in range(m):
+                dst[x] = _clip8(a[x], half)
+
+
+@njit(cache=True, nogil=True)
+def _resize_columns(src, col0, n, starts, lens, offsets, coeffs, t0, dst):
+    """Vertical pass on the n columns src[:, col0:col0+n] into dst[:n, :n] (output rows t0..)."""
+    for j in range(n):
+        s = starts[t0 + j]
+        o = offsets[t0 + j]
+        for c in range(n):
+            acc = np.int32(0)
+            for i in range(lens[t0 + j]):
+                acc = np.int32(acc + np.int32(src[s + i, col0 + c]) * coeffs[o + i])
+            dst[j, c] = _clip8(acc)
+
+
+@njit(cache=True, nogil=True)
+def _resize_rows(src, row0, n, starts, lens, offsets, coeffs, t0, dst):
+    """Horizontal pass on the n rows src[row0:row0+n, :] into dst[:n, :n] (output cols t0..)."""
+    for r in range(n):
+        line = src[row0 + r]
+        for j in range(n):
+            s = starts[t0 + j]
+            o = offsets[t0 + j]
+            acc = np.int32(0)
+            for i in range(lens[t0 + j]):
+                acc = np.int32(acc + np.int32(line[s + i]) * coeffs[o + i])
+            dst[r, j] = _clip8(acc)
+
+
+@njit(cache=True, nogil=True)
+def lanczos_grays(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDING_HALF):
+    """Pillow-exact LANCZOS resizes of ``img`` (uint8, H x W) to n x n for each n in ``outs``.
+
+    ``h_plan`` / ``v_plan`` are ``AxisPlan.arrays`` for the width / height; ``h_whole`` /
+    ``v_whole`` say the plan's region is the whole axis (otherwise a pass runs even when the
+    length does not change, as in Pillow with a ``box``). Returns uint8 ``grays[k, :n, :n]``
+    for the k-th output size (padded to 9x9).
+
+    ``first_half`` is the rounding constant of the first pass (Pillow: ``1 << 21``, half a
+    unit). Fast mode lowers it to subtract a known bias of the decoded pixels before the
+    intermediate image is rounded to 8 bits.
+    """
+    height, width = img.shape
+    hs, hl, ho, hk = h_plan
+    vs, vl, vo, vk = v_plan
+    k_sizes = outs.size
+    n_total = hs.size
+    grays = np.zeros((k_sizes, MAX_OUT, MAX_OUT), np.uint8)
+    # Per size: 0 = no pass (already n x n), 1 = horizontal first (or only), 2 = vertical first
+    # (or only).
+    route = np.zeros(k_sizes, np.int64)
+    first = np.zeros(k_sizes, np.int64)  # index of the size's first output in the plans
+    active_h = np.zeros(n_total, np.bool_)
+    active_v = np.zeros(n_total, np.bool_)
+    t = 0
+    any_h = False
+    any_v = False
+    for i in range(k_sizes):
+        n = outs[i]
+        first[i] = t
+        need_h = _pass_needed(width, n, h_whole)
+        need_v = _pass_needed(height, n, v_whole)
+        if not need_h and not need_v:
+            route[i] = 0
+        elif need_h and (not need_v or not vertical_first(height, width, n)):
+            route[i] = 1
+            active_h[t : t + n] = True
+            any_h = True
+        else:
+            route[i] = 2
+            active_v[t : t + n] = True
+            any_v = True
+        t += n
+    tmp_h = np.empty((height if any_h else 0, n_total), np.uint8)
+    if any_h:
+        _horizontal_first_pass(img, active_h, hs, hl, ho, hk, first_half, tmp_h)
+    tmp_v = np.empty((n_total if any_v else 0, width), np.uint8)
+    if any_v:
+        _vertical_first_pass(img, active_v, vs, vl, vo, vk, first_half, tmp_v)
+    for i in range(k_sizes):
+        n = outs[i]
+        t0 = first[i]
+        g = grays[i]
+        if route[i] == 0:
+            g[:n, :n] = img
+        elif route[i] == 1:
+            if not _pass_needed(height, n, v_whole):
+                g[:n, :n] = tmp_h[:, t0 : t0 + n]
+            else:
+                _resize_columns(tmp_h, t0, n, vs, vl, vo, vk, t0, g)
+        else:
+            if not _pass_needed(width, n, h_whole):
+                g[:n, :n] = tmp_v[t0 : t0 + n, :]
+            else:
+                _resize_rows(tmp_v, t0, n, hs, hl, ho, hk, t0, g)
+    return grays
+
+
+@njit(cache=True, nogil=True)
+def difference_bits(grays, outs):
+    """Row and column dHash words per size, bit order as the dhash package (row-major, MSB first).
+
+    row bit (y, x) = g[y, x] < g[y, x + 1]; column bit (y, x) = g[y, x] < g[y + 1, x].
+    """
+    k_sizes = outs.size
+    rows = np.zeros(k_sizes, np.uint64)
+    cols = np.zeros(k_sizes, np.uint64)
+    for i in range(k_sizes):
+        size = outs[i] - 1
+        g = grays[i]
+        r = np.uint64(0)
+        c = np.uint64(0)
+        for y in range(size):
+            for x in range(size):
+                r = (r << np.uint64(1)) | np.uint64(g[y, x] < g[y, x + 1])
+                c = (c << np.uint64(1)) | np.uint64(g[y, x] < g[y + 1, x])
+        rows[i] = r
+        cols[i] = c
+    return rows, cols
+
+
+@njit(cache=True, nogil=True)
+def dhash_words(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDING_HALF):
+    """Row and column hash words (uint64) for every n in ``outs`` (hash size n - 1)."""
+    grays = lanczos_grays(img, outs, h_plan, v_plan, h_whole, v_whole, first_half)
+    return difference_bits(grays, outs)
+
+
+# EXIF orientation -> (transpose, flip rows, flip columns), applied in that order; equal to
+# Pillow's Image.transpose for ImageOps.exif_transpose's method of that orientation.
+ORIENTATION_STEPS = {
+    1: (False, False, False),
+    2: (False, False, True),
+    3: (False, True, True),
+    4: (False, True, False),
+    5: (True, False, False),
+    6: (True, False, True),
+    7: (True, True, True),
+    8: (True, True, False),
+}
+
+_ORIENT_BLOCK = 64
+
+
+@njit(cache=True, nogil=True)
+def _orient(src, transpose, flip_rows, flip_cols):
+    """A new C-contiguous array: src transposed (optionally), then rows/columns reversed.
+
+    Works in 64 x 64 tiles so both the reads and the writes stay in cache when transposing.
+    """
+    if transpose:
+        height, width = src.shape[1], src.shape[0]
+    else:
+        height, width = src.shape
+    dst = np.empty((height, width), np.uint8)
+    if not transpose:
+        for y in range(height):
+            sy = height - 1 - y if flip_rows else y
+            if flip_cols:
+                dst[y, :] = src[sy, ::-1]
+            else:
+                dst[y, :] = src[sy, :]
+        return dst
+    for y0 in range(0, height, _ORIENT_BLOCK):
+        y1 = min(height, y0 + _ORIENT_BLOCK)
+        for x0 in range(0, width, _ORIENT_BLOCK):
+            x1 = min(width, x0 + _ORIENT_BLOCK)
+            for y in range(y0, y1):
+                sy = height - 1 - y if flip_rows else y
+                row = dst[y]
+                for x in range(x0, x1):
+                    sx = width - 1 - x if flip_cols else x
+                    row[x] = src[sx, sy]
+    return dst
+
+
+def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """The greyscale array as ``ImageOps.exif_transpose`` would orient it (a new array)."""
+    transpose, flip_rows, flip_cols = ORIENTATION_STEPS[orientation]
+    if not (transpose or flip_rows or flip_cols):
+        return pixels
+    return _orient(pixels, transpose, flip_rows, flip_cols)
+
+
+@dataclass(frozen=True)
+class AxisPlan:
+    """Fixed-point LANCZOS coefficients for one input axis and a tuple of output lengths.
+
+    ``whole`` is true when the source region is the entire axis (a plain resize).
+    """
+
+    arrays: tuple  # (starts, lens, offsets, coeffs) as the kernels take them
+    taps: int
+    int32_safe: bool
+    whole: bool
+
+
+def build_axis_plan(
+    in_size: int, outs: tuple[int, ...], region: tuple[float, float] | None = None
+) -> AxisPlan:
+    """Plan for resizing an axis of ``in_size`` pixels (or its ``region`` [start, end))."""
+    in0, in1 = (0.0, float(in_size)) if region is None else region
+    starts, lens, offsets, coeffs, max_abs_sum = _axis_plan(
+        in_size, np.asarray(outs, np.int64), float(in0), float(in1)
+    )
+    safe = 255 * int(max_abs_sum) + ROUNDING_HALF <= INT32_MAX
+    whole = np.float32(in0) == 0 and np.float32(in1) == in_size
+    return AxisPlan((starts, lens, offsets, coeffs), int(coeffs.size), safe, bool(whole))
+
+
+class PlanCache:
+    """Thread-safe LRU cache of axis plans, capped by the total number of coefficients.
+
+    Photographs of a collection share a few dimensions, and computing coefficients costs two
+    ``sin`` calls per tap (about 30 taps per input pixel of a row for sizes 1..8).
+    """
+
+    def __init__(self, max_taps: int = 8_000_000, max_plan_taps: int = 2_000_000):
+        self._lock = threading.Lock()
+        self._plans: OrderedDict[tuple, AxisPlan] = OrderedDict()
+        self._taps = 0
+        self.max_taps = max_taps
+        self.max_plan_taps = max_plan_taps
+        self.hits = 0
+        self.misses = 0
+
+    def get(
+        self, in_size: int, outs: tuple[int, ...], region: tuple[float, float] | None = None
+    ) -> AxisPlan:
+        key = (in_size, outs, region)
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+                self.hits += 1
+                return plan
+            self.misses += 1
+        plan = build_axis_plan(in_size, outs, region)
+        if plan.taps <= self.max_plan_taps:
+            with self._lock:
+                if key not in self._plans:
+                    self._plans[key] = plan
+                    self._taps += plan.taps
+                    while self._taps > self.max_taps and self._plans:
+                        _, old = self._plans.popitem(last=False)
+                        self._taps -= old.taps
+        return plan
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
+            self._taps = 0
+
+
+def estimated_taps(in_size: int, outs: tuple[int, ...]) -> int:
+    """Upper bound of the coefficients a plan holds (to refuse absurd shapes before building)."""
+    total = 0
+    for n in outs:
+        window = 2 * math.ceil(LANCZOS_SUPPORT * max(in_size / n, 1.0)) + 1
+        total += n * min(in_size, window)
+    return total
