@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.hashing import definitions as hashing
 from assets.inference import definitions as inference
 from assets.ingest import definitions as ingest
 from assets.model import definitions as model
@@ -11,6 +12,7 @@ from resources.definitions import build_resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
+    hashing.defs,
     splits.defs,
     publish.defs,
     model.defs,

@@ -6,10 +6,10 @@ from typing import Literal
 
 import dagster as dg
 import pandas as pd
-from assets.hashing.engine import algorithm_version, hash_many
 from pydantic import Field
 
 from assets.decode import DecodePolicy, UndecodableImageError
+from assets.hashing.engine import algorithm_version, hash_many
 from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES

@@ -1,0 +1,5 @@
+import dagster as dg
+
+from assets.hashing.assets import image_hashes
+
+defs = dg.Definitions(assets=[image_hashes])
