@@ -2,10 +2,14 @@
 
 import dagster as dg
 
-from assets.ingest.definitions import defs as ingest_defs
+# Stage modules, not their Definitions objects: Dagster refuses a module that holds several
+# Definitions at module scope.
+from assets.dedup import definitions as dedup
+from assets.ingest import definitions as ingest
 from resources.definitions import build_resources
 
 defs = dg.Definitions.merge(
-    ingest_defs,
+    ingest.defs,
+    dedup.defs,
     dg.Definitions(resources=build_resources()),
 )
