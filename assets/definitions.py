@@ -2,6 +2,9 @@
 
 import dagster as dg
 
+# Stage modules, not their Definitions objects: Dagster refuses a module that holds several
+# Definitions at module scope.
+from assets.dedup import definitions as dedup
 from assets.hashing import definitions as hashing
 from assets.inference import definitions as inference
 from assets.ingest import definitions as ingest
@@ -13,6 +16,7 @@ from resources.definitions import build_resources
 defs = dg.Definitions.merge(
     ingest.defs,
     hashing.defs,
+    dedup.defs,
     splits.defs,
     publish.defs,
     model.defs,

@@ -1,0 +1,1 @@
+"""Deduplication: the dbt project in dbt/ run by Dagster (duplicate groups, unique images)."""

@@ -1,0 +1,79 @@
+"""The dedup tables: the dbt models of dbt/ as Dagster assets, downstream of the catalog and
+the hashes, with their dbt tests as asset checks."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from assets.dedup.project import build_dbt_project, dbt_vars, prepare_manifest
+from assets.dedup.summary import model_relations, summarize
+from resources.environment import get_settings
+from resources.warehouse import Warehouse
+
+GROUP_NAME = "dedup"
+
+# The Python assets that write the dbt sources, by source table name.
+SOURCE_ASSET_KEYS = {
+    "raw_images": dg.AssetKey("raw_images"),
+    "image_hashes": dg.AssetKey("image_hashes"),
+}
+
+_settings = get_settings()
+DEDUP_PROJECT: DbtProject = build_dbt_project(_settings)
+prepare_manifest(DEDUP_PROJECT, _settings)
+
+
+class DedupTranslator(DagsterDbtTranslator):
+    """Sources map onto the Python assets that write them, so catalog, hashes and dedup tables
+    form one graph; every model sits in the ``dedup`` group under its table name."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            name = dbt_resource_props["name"]
+            if name in SOURCE_ASSET_KEYS:
+                return SOURCE_ASSET_KEYS[name]
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return GROUP_NAME
+
+
+@dbt_assets(
+    manifest=DEDUP_PROJECT.manifest_path,
+    project=DEDUP_PROJECT,
+    dagster_dbt_translator=DedupTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+    ),
+    name="dedup_dbt_models",
+    pool="warehouse",
+)
+def dedup_tables(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+) -> Iterator[Any]:
+    """Build the dedup tables and run their tests (``dbt build``), then describe each table."""
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    # DuckDB lets one process open the file for writing: read the tables only after dbt exits,
+    # so the events are collected first and released with their metadata.
+    events = list(invocation.stream())
+    built = {
+        context.asset_key_for_output(e.output_name).path[-1]
+        for e in events
+        if isinstance(e, dg.Output)
+    }
+    relations = model_relations(invocation.get_artifact("manifest.json"))
+    extra = summarize(warehouse, relations, built, dbt_vars(DEDUP_PROJECT.project_dir))
+    for event in events:
+        if isinstance(event, dg.Output):
+            model = context.asset_key_for_output(event.output_name).path[-1]
+            event = event.with_metadata({**event.metadata, **extra.get(model, {})})
+        yield event
+    if not invocation.is_successful():
+        raise invocation.get_error() or dg.Failure("dbt build failed")

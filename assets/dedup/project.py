@@ -1,0 +1,162 @@
+"""How Dagster finds and runs the dbt project in ``dbt/`` (the dedup tables).
+
+The warehouse location is resolved once, by ``resources.environment``, and handed to dbt:
+
+* DuckDB (local, ci): ``profiles.yml`` reads ``env_var('IMAGE_PLATFORM_DUCKDB_PATH')``. The
+  Python side resolves ``Settings.duckdb_path`` (that variable, or ``<home>/warehouse.duckdb``)
+  and exports the absolute path into each dbt subprocess only, for the duration of the call, so
+  dbt writes exactly the file the Python assets write.
+* Azure SQL (prod): dbt reads the same ``IMAGE_PLATFORM_SQL_*`` variables as the warehouse.
+
+The manifest (``dbt/target/manifest.json``), which Dagster reads to build the asset graph, is
+prepared on load: ``dagster dev`` re-parses on every load (``prepare_if_dev``); anywhere else
+(tests, CI, a fresh clone, a deployment) ``dbt parse`` runs when the manifest is missing, older
+than any file of the project, or was parsed for another adapter. A deployment that parses at
+build time therefore never parses at run time.
+"""
+
+import json
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
+from pydantic import Field
+
+from resources.environment import Environment, Settings
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+DUCKDB_TARGET = "duckdb"
+SQLSERVER_TARGET = "sqlserver"
+DUCKDB_PATH_ENV = "IMAGE_PLATFORM_DUCKDB_PATH"
+
+# Files whose change makes a parsed manifest stale.
+_PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")
+
+_environ_lock = threading.Lock()
+
+
+def dbt_target(settings: Settings) -> str:
+    return SQLSERVER_TARGET if settings.env == Environment.PROD else DUCKDB_TARGET
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this interpreter (the project's environment), else dbt on PATH.
+
+    Dagster processes are often started without the virtualenv on PATH.
+    """
+    here = shutil.which("dbt", path=str(Path(sys.executable).parent))
+    return here or shutil.which("dbt") or "dbt"
+
+
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """Variables a dbt invocation needs beyond the process environment."""
+    if dbt_target(settings) == DUCKDB_TARGET:
+        return {DUCKDB_PATH_ENV: str(settings.duckdb_path.expanduser().resolve())}
+    return {}
+
+
+@contextmanager
+def exported_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them.
+
+    dbt subprocesses (and dagster-dbt's in-process adapter) inherit ``os.environ`` when they are
+    started; the lock keeps two concurrent invocations in one process from mixing values.
+    """
+    if not values:
+        yield
+        return
+    with _environ_lock:
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, old in saved.items():
+                if old is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = old
+
+
+class WarehouseDbtCliResource(DbtCliResource):
+    """The dbt CLI, pointed at the environment's warehouse.
+
+    Every invocation runs with ``IMAGE_PLATFORM_DUCKDB_PATH`` set to ``duckdb_path`` (DuckDB
+    targets), whatever the surrounding process environment says.
+    """
+
+    duckdb_path: str | None = Field(
+        default=None,
+        description="Absolute path of the warehouse DuckDB file (duckdb target only).",
+    )
+
+    def invocation_environment(self) -> dict[str, str]:
+        return {DUCKDB_PATH_ENV: self.duckdb_path} if self.duckdb_path else {}
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+        # The subprocess is started inside super().cli(), so the variable is in place for it.
+        with exported_environment(self.invocation_environment()):
+            return super().cli(args, **kwargs)
+
+
+def build_dbt_project(settings: Settings) -> DbtProject:
+    return DbtProject(project_dir=DBT_PROJECT_DIR, target=dbt_target(settings))
+
+
+def build_dbt_resource(settings: Settings, project: DbtProject) -> WarehouseDbtCliResource:
+    return WarehouseDbtCliResource(
+        project_dir=project,
+        target=dbt_target(settings),
+        dbt_executable=dbt_executable(),
+        duckdb_path=dbt_environment(settings).get(DUCKDB_PATH_ENV),
+    )
+
+
+def dbt_vars(project_dir: Path = DBT_PROJECT_DIR) -> dict[str, Any]:
+    """The project's variables and their defaults (``vars:`` in dbt_project.yml)."""
+    with open(project_dir / "dbt_project.yml", encoding="utf-8") as file:
+        return dict(yaml.safe_load(file).get("vars") or {})
+
+
+def _newest_source_mtime(project_dir: Path) -> float:
+    newest = 0.0
+    for name in _PROJECT_SOURCES:
+        path = project_dir / name
+        files = [path] if path.is_file() else path.rglob("*") if path.is_dir() else []
+        for file in files:
+            if file.is_file():
+                newest = max(newest, file.stat().st_mtime)
+    return newest
+
+
+def manifest_is_stale(project: DbtProject) -> bool:
+    """True when the manifest is missing, older than a project file, or for another adapter."""
+    manifest = project.manifest_path
+    if not manifest.is_file():
+        return True
+    if manifest.stat().st_mtime < _newest_source_mtime(project.project_dir):
+        return True
+    try:
+        with open(manifest, encoding="utf-8") as file:
+            adapter = json.load(file).get("metadata", {}).get("adapter_type")
+    except (OSError, ValueError):
+        return True
+    return adapter != project.target
+
+
+def prepare_manifest(project: DbtProject, settings: Settings) -> Path:
+    """Make ``project.manifest_path`` exist and be current (see the module docstring)."""
+    # dagster-dbt's preparer runs the dbt found on PATH: put this environment's first.
+    path = os.pathsep.join([str(Path(dbt_executable()).parent), os.environ.get("PATH", "")])
+    with exported_environment({**dbt_environment(settings), "PATH": path}):
+        project.prepare_if_dev()
+        if manifest_is_stale(project):
+            project.preparer.prepare(project)
+    return project.manifest_path

@@ -1,0 +1,143 @@
+"""What the Dagster UI shows about each dedup table after a build (queries only, no Dagster run).
+
+Every query is plain SQL valid in DuckDB and T-SQL, run through the ``Warehouse`` resource on
+the relation dbt just built (its name from the run's manifest).
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from assets.metadata import md_table
+from resources.warehouse import Warehouse
+
+Metadata = dict[str, Any]
+
+
+def model_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Model name -> fully qualified relation, from a dbt manifest."""
+    return {
+        node["name"]: node["relation_name"]
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") == "model" and node.get("relation_name")
+    }
+
+
+def _ints(df: pd.DataFrame) -> pd.DataFrame:
+    # T-SQL drivers return Decimal for SUM(...) and DuckDB may return floats for nullable sums.
+    return df.apply(lambda c: c.astype("int64") if c.name != df.columns[0] else c)
+
+
+def _stg_images(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
+    row = warehouse.query_df(
+        "SELECT COUNT(*) AS images, "
+        "SUM(CASE WHEN location_count > 1 THEN 1 ELSE 0 END) AS at_several_locations, "
+        "SUM(CASE WHEN label_count > 1 THEN 1 ELSE 0 END) AS under_several_labels "
+        f"FROM {relation}"
+    ).iloc[0]
+    return {
+        "dagster/row_count": int(row.images),
+        "images_at_several_locations": int(row.at_several_locations or 0),
+        "images_under_several_labels": int(row.under_several_labels or 0),
+    }
+
+
+def _near_duplicate_pairs(
+    warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]
+) -> Metadata:
+    by_distance = warehouse.query_df(
+        f"SELECT distance, COUNT(*) AS pairs FROM {relation} GROUP BY distance ORDER BY distance"
+    )
+    return {
+        "dagster/row_count": int(by_distance.pairs.sum()) if len(by_distance) else 0,
+        "near_duplicate_threshold": int(dbt_vars["near_duplicate_threshold"]),
+        "pairs_by_distance": dg.MetadataValue.md(md_table(_ints(by_distance), 200)),
+    }
+
+
+def _duplicate_groups(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
+    totals = warehouse.query_df(
+        "SELECT COUNT(*) AS images, COUNT(DISTINCT group_id) AS groups_, "
+        "MAX(group_size) AS largest_group "
+        f"FROM {relation}"
+    ).iloc[0]
+    by_reason = warehouse.query_df(
+        f"SELECT reason_code, COUNT(*) AS images FROM {relation} "
+        "GROUP BY reason_code ORDER BY reason_code"
+    )
+    images, groups = int(totals.images), int(totals.groups_)
+    return {
+        "dagster/row_count": images,
+        "groups": groups,
+        "dropped_images": images - groups,
+        "largest_group": int(totals.largest_group) if images else 0,
+        "dedup_hash_size": int(dbt_vars["dedup_hash_size"]),
+        "images_by_reason": dg.MetadataValue.md(md_table(_ints(by_reason))),
+    }
+
+
+def _unique_images(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
+    by_label = warehouse.query_df(
+        "SELECT label, COUNT(*) AS unique_images, "
+        "SUM(group_size) AS images_before_dedup, "
+        "SUM(CASE WHEN group_size > 1 THEN 1 ELSE 0 END) AS groups_with_duplicates, "
+        "SUM(CASE WHEN group_label_count > 1 THEN 1 ELSE 0 END) AS groups_with_label_conflict "
+        f"FROM {relation} GROUP BY label ORDER BY label"
+    )
+    return {
+        "dagster/row_count": int(by_label.unique_images.sum()) if len(by_label) else 0,
+        "labels": len(by_label),
+        "unique_images_by_label": dg.MetadataValue.md(md_table(_ints(by_label), 200)),
+    }
+
+
+def _unique_counts_by_label(
+    warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]
+) -> Metadata:
+    counts = warehouse.query_df(f"SELECT * FROM {relation} ORDER BY label")
+    return {
+        "dagster/row_count": len(counts),
+        "counts": dg.MetadataValue.md(md_table(_ints(counts), 200)),
+    }
+
+
+def _similar_images(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
+    threshold = int(dbt_vars["near_duplicate_threshold"])
+    row = warehouse.query_df(
+        "SELECT COUNT(*) AS pairs, "
+        f"SUM(CASE WHEN distance > {threshold} THEN 1 ELSE 0 END) AS beyond_threshold, "
+        "MAX(distance) AS max_distance "
+        f"FROM {relation}"
+    ).iloc[0]
+    pairs = int(row.pairs)
+    return {
+        "dagster/row_count": pairs,
+        "pairs_beyond_near_duplicate_threshold": int(row.beyond_threshold or 0),
+        "max_distance": int(row.max_distance) if pairs else 0,
+    }
+
+
+SUMMARIES: dict[str, Callable[[Warehouse, str, Mapping[str, Any]], Metadata]] = {
+    "stg_images": _stg_images,
+    "near_duplicate_pairs": _near_duplicate_pairs,
+    "duplicate_groups": _duplicate_groups,
+    "unique_images": _unique_images,
+    "unique_counts_by_label": _unique_counts_by_label,
+    "similar_images": _similar_images,
+}
+
+
+def summarize(
+    warehouse: Warehouse,
+    relations: Mapping[str, str],
+    models: set[str],
+    dbt_vars: Mapping[str, Any],
+) -> dict[str, Metadata]:
+    """Metadata for each built model of ``models`` that has a summary."""
+    return {
+        name: SUMMARIES[name](warehouse, relations[name], dbt_vars)
+        for name in sorted(models)
+        if name in SUMMARIES and name in relations
+    }

@@ -1,0 +1,254 @@
+"""Benchmark of the near_duplicate_pairs model on DuckDB: time, peak memory and recall.
+
+For each size, a synthetic table of size-8 hashes shaped like a real collection (10% of the rows
+in clusters: a base hash and 1..4 variants each 1..threshold bits from it, among uniformly
+random hashes) is loaded into a DuckDB file as ``stg_images``. The SQL that dbt runs for
+``near_duplicate_pairs`` is compiled by dbt itself (``dbt compile``) and executed the way
+dbt-duckdb materialises a table (``CREATE TABLE ... AS``) in a fresh child process, which reports
+its wall time and peak resident memory (``ru_maxrss``: Python, DuckDB and the query). Up to
+``--recall-max`` rows the result is checked against brute force over all pairs (numpy, chunked,
+popcount). The machine load (``os.getloadavg``) is recorded around each run.
+
+    python benchmarks/bench_near_duplicates.py                     # 100k, 1M, 10M
+    python benchmarks/bench_near_duplicates.py --sizes 100k,1M --thresholds 6,8
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from assets.dedup.project import DBT_PROJECT_DIR, DUCKDB_PATH_ENV, dbt_executable, dbt_vars
+from assets.dedup.synthetic import near_duplicate_hashes
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("km")) * factor)
+
+
+def human(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return str(n)
+
+
+def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndarray:
+    """Write ``stg_images`` (the columns near_duplicate_pairs reads); return the hashes by index."""
+    hashes = near_duplicate_hashes(n, threshold, seed=seed)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(db_path)) as con:
+        con.register("synthetic", hashes[["image_index", "dhash8_row", "dhash8_col"]])
+        # image_id: a SHA-256 like the catalog's; image_key numbers them in image_id order, as
+        # the staging model does.
+        con.execute(
+            "CREATE OR REPLACE TABLE stg_images AS "
+            "SELECT row_number() OVER (ORDER BY image_id) AS image_key, * FROM ("
+            "  SELECT sha256(CAST(image_index AS VARCHAR)) AS image_id, image_index,"
+            "         dhash8_row, dhash8_col FROM synthetic)"
+        )
+        con.unregister("synthetic")
+    ordered = hashes.sort_values("image_index")
+    return np.stack([ordered.dhash8_row.to_numpy(), ordered.dhash8_col.to_numpy()], axis=1)
+
+
+def compile_model(db_path: Path, threshold: int, workdir: Path) -> str:
+    """The SQL dbt runs for near_duplicate_pairs against ``db_path``, compiled by dbt."""
+    target = workdir / f"dbt-target-t{threshold}"
+    env = {**os.environ, DUCKDB_PATH_ENV: str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    subprocess.run(
+        [
+            dbt_executable(),
+            "compile",
+            "--quiet",
+            "--no-populate-cache",
+            "--target",
+            "duckdb",
+            "--select",
+            "near_duplicate_pairs",
+            "--vars",
+            json.dumps({"near_duplicate_threshold": threshold}),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(workdir / "dbt-logs"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return next(target.rglob("near_duplicate_pairs.sql")).read_text()
+
+
+def run_query(db_path: str, sql_path: str) -> None:
+    """Child process: materialise the model like dbt-duckdb and report time and peak RSS."""
+    with duckdb.connect(db_path) as con:
+        con.execute("DROP TABLE IF EXISTS near_duplicate_pairs")
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        con.execute(f"CREATE TABLE near_duplicate_pairs AS {Path(sql_path).read_text()}")
+        seconds = time.perf_counter() - started
+        pairs = con.execute("SELECT COUNT(*) FROM near_duplicate_pairs").fetchone()[0]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps({"seconds": seconds, "peak_kb": peak, "baseline_kb": baseline, "pairs": pairs})
+    )
+
+
+def found_pairs(db_path: Path) -> set[tuple[int, int]]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT a.image_index, b.image_index FROM near_duplicate_pairs p "
+            "JOIN stg_images a ON a.image_id = p.image_id_a "
+            "JOIN stg_images b ON b.image_id = p.image_id_b"
+        ).fetchall()
+    return {(min(a, b), max(a, b)) for a, b in rows}
+
+
+def brute_force_pairs(hashes: np.ndarray, threshold: int, chunk: int = 512) -> set:
+    """Every pair (i < j) within ``threshold`` bits, by comparing all pairs with popcount."""
+    row = hashes[:, 0].view(np.uint64)
+    col = hashes[:, 1].view(np.uint64)
+    pairs = set()
+    for start in range(0, len(row), chunk):
+        end = min(start + chunk, len(row))
+        # each row of the chunk against itself and every later row
+        d = np.bitwise_count(row[start:end, None] ^ row[None, start:]).astype(np.uint8)
+        d += np.bitwise_count(col[start:end, None] ^ col[None, start:])
+        i, j = np.nonzero(d <= threshold)  # both counted from `start`
+        keep = j > i
+        pairs.update(zip((i + start)[keep].tolist(), (j + start)[keep].tolist(), strict=True))
+    return pairs
+
+
+def measure(n: int, threshold: int, args, workdir: Path) -> dict:
+    db_path = workdir / f"n{n}" / "warehouse.duckdb"
+    if db_path.exists():
+        db_path.unlink()
+    started = time.perf_counter()
+    hashes = load_stg_images(db_path, n, threshold, args.seed)
+    load_seconds = time.perf_counter() - started
+    sql_path = workdir / f"near_duplicate_pairs_t{threshold}.sql"
+    if not sql_path.exists():
+        sql_path.write_text(compile_model(db_path, threshold, workdir))
+
+    load_before = os.getloadavg()
+    child = subprocess.run(
+        [sys.executable, __file__, "--run-query", str(db_path), str(sql_path)],
+        capture_output=True,
+        text=True,
+        timeout=args.timeout,
+    )
+    load_after = os.getloadavg()
+    if child.returncode != 0:
+        raise RuntimeError(child.stderr)
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    row = {
+        "rows": n,
+        "threshold": threshold,
+        "bands": threshold + 1,
+        "pairs": result["pairs"],
+        "seconds": result["seconds"],
+        "peak_rss_mb": result["peak_kb"] / 1024,
+        "baseline_rss_mb": result["baseline_kb"] / 1024,
+        "load_seconds": load_seconds,
+        "load_before": load_before,
+        "load_after": load_after,
+        "recall": None,
+        "true_pairs": None,
+        "false_pairs": None,
+    }
+    if n <= args.recall_max:
+        truth = brute_force_pairs(hashes, threshold)
+        found = found_pairs(db_path)
+        row["true_pairs"] = len(truth)
+        row["recall"] = len(found & truth) / len(truth) if truth else 1.0
+        row["false_pairs"] = len(found - truth)
+    if not args.keep:
+        shutil.rmtree(db_path.parent)
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| rows | threshold | bands | pairs found | brute-force pairs | recall | extra pairs "
+        "| time (s) | peak RSS (MB) | load avg (1 min) before / after |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        recall = "-" if r["recall"] is None else f"{100 * r['recall']:.2f}%"
+        true_pairs = "-" if r["true_pairs"] is None else f"{r['true_pairs']:,}"
+        extra = "-" if r["false_pairs"] is None else str(r["false_pairs"])
+        lines.append(
+            f"| {human(r['rows'])} | {r['threshold']} | {r['bands']} | {r['pairs']:,} "
+            f"| {true_pairs} | {recall} | {extra} | {r['seconds']:.1f} "
+            f"| {r['peak_rss_mb']:,.0f} | {r['load_before'][0]:.2f} / {r['load_after'][0]:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100k,1M,10M", help="comma-separated row counts")
+    parser.add_argument(
+        "--thresholds",
+        default=str(dbt_vars()["near_duplicate_threshold"]),
+        help="comma-separated thresholds (default: the dbt project's)",
+    )
+    parser.add_argument("--recall-max", type=parse_size, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per query")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the DuckDB files")
+    parser.add_argument("--run-query", nargs=2, metavar=("DB", "SQL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.run_query:
+        run_query(*args.run_query)
+        return 0
+
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    thresholds = [int(t) for t in args.thresholds.split(",")]
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-near-dup-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"# near_duplicate_pairs on DuckDB {duckdb.__version__}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(f"uptime before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout}")
+    rows = []
+    for threshold in thresholds:
+        for n in sizes:
+            try:
+                row = measure(n, threshold, args, workdir)
+            except subprocess.TimeoutExpired:
+                print(f"{human(n)} rows, threshold {threshold}: over {args.timeout:.0f} s, stopped")
+                continue
+            rows.append(row)
+            recall = "" if row["recall"] is None else f", recall {100 * row['recall']:.2f}%"
+            print(
+                f"{human(n)} rows, threshold {threshold}: {row['pairs']:,} pairs in "
+                f"{row['seconds']:.1f} s, peak RSS {row['peak_rss_mb']:,.0f} MB{recall} "
+                f"(data generated and loaded in {row['load_seconds']:.0f} s)",
+                flush=True,
+            )
+    print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout}")
+    print(markdown(rows))
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+{#-
+    One row per image: its duplicate group, whether it is the group's representative (the copy
+    kept), and why every other member was dropped. Nothing is deleted: dropping is this row.
+
+    Groups are the connected components of two kinds of links:
+      * equal size-k hashes (k = var('dedup_hash_size'), the lab's DHashHex3 rule, compared on
+        the integer row and column hashes because the lab's hex strings are ambiguous);
+      * near_duplicate_pairs (size-8 hashes within var('near_duplicate_threshold') bits).
+    Images with equal size-k hashes are collapsed first (each hash bucket is represented by its
+    smallest image), so only links between different buckets go through the iteration.
+
+    Keep rule (the lab's): largest width, then largest height; ties go to the larger file, then
+    to the smallest image_id.
+-#}
+{%- set k = var('dedup_hash_size') | int -%}
+{%- set threshold = var('near_duplicate_threshold') | int -%}
+{%- set rounds = var('dedup_cc_rounds') | int -%}
+{%- set same_hash = 'same_dhash' ~ k -%}
+{%- set keep_order -%}
+    coalesce(width, -1) desc, coalesce(height, -1) desc, coalesce(byte_size, -1) desc, image_id
+{%- endset -%}
+
+with hashed as (
+    select
+        image_key,
+        image_id,
+        label,
+        width,
+        height,
+        byte_size,
+        format,
+        source_uri,
+        dhash8_row,
+        dhash8_col,
+        -- image_key is ordered like image_id, so the smallest key is the smallest image_id
+        min(image_key) over (partition by dhash{{ k }}_row, dhash{{ k }}_col) as bucket_key,
+        min(image_id) over (partition by dhash{{ k }}_row, dhash{{ k }}_col) as bucket_first_id
+    from {{ ref('stg_images') }}
+),
+
+images as (
+    select
+        hashed.*,
+        -- what the bucket's smallest image names when it was dropped for its equal hash
+        min(case when image_id <> bucket_first_id then image_id end)
+            over (partition by bucket_key) as bucket_second_id
+    from hashed
+),
+
+pair_ends as (
+    -- every near-duplicate pair seen from both of its images
+    select
+        case when ends.side = 0 then a.image_key else b.image_key end as image_key,
+        case when ends.side = 0 then a.bucket_key else b.bucket_key end as bucket_key,
+        case when ends.side = 0 then b.image_id else a.image_id end as neighbour_id,
+        case when ends.side = 0 then b.bucket_key else a.bucket_key end as neighbour_bucket_key,
+        p.distance
+    from {{ ref('near_duplicate_pairs') }} as p
+    inner join images as a on a.image_id = p.image_id_a
+    inner join images as b on b.image_id = p.image_id_b
+    cross join (values (0), (1)) as ends(side)
+),
+
+bucket_edges as (
+    select distinct
+        bucket_key as node_lo,
+        neighbour_bucket_key as node_hi
+    from pair_ends
+    where bucket_key < neighbour_bucket_key
+),
+
+{{ connected_components_ctes('bucket_edges', rounds, prefix='components') }},
+
+grouped as (
+    select
+        i.*,
+        coalesce(c.component, i.bucket_key) as group_key
+    from images as i
+    left join components_labels as c on c.node = i.bucket_key
+),
+
+ranked as (
+    select
+        grouped.*,
+        min(image_id) over (partition by group_key) as group_id,
+        count(*) over (partition by group_key) as group_size,
+        row_number() over (partition by group_key order by {{ keep_order }}) as rank_in_group,
+        first_value(image_id) over (partition by group_key order by {{ keep_order }})
+            as representative_image_id,
+        first_value(bucket_key) over (partition by group_key order by {{ keep_order }})
+            as representative_bucket_key,
+        first_value(dhash8_row) over (partition by group_key order by {{ keep_order }})
+            as representative_dhash8_row,
+        first_value(dhash8_col) over (partition by group_key order by {{ keep_order }})
+            as representative_dhash8_col
+    from grouped
+),
+
+nearest_neighbour as (
+    -- an image's closest near-duplicate (ties: smallest image_id), named when it is dropped
+    -- only transitively
+    select image_key, neighbour_id, distance
+    from (
+        select
+            image_key,
+            neighbour_id,
+            distance,
+            row_number() over (partition by image_key order by distance, neighbour_id) as nearness
+        from pair_ends
+    ) as ordered
+    where nearness = 1
+),
+
+measured as (
+    select
+        r.*,
+        {{ hamming_distance('r.dhash8_row', 'r.dhash8_col',
+                            'r.representative_dhash8_row', 'r.representative_dhash8_col') }}
+            as distance_to_representative,
+        n.neighbour_id,
+        n.distance as neighbour_distance
+    from ranked as r
+    left join nearest_neighbour as n on n.image_key = r.image_key
+),
+
+decided as (
+    select
+        measured.*,
+        case
+            when rank_in_group = 1 and group_size = 1 then 'unique'
+            when rank_in_group = 1 then 'representative'
+            when bucket_key = representative_bucket_key then '{{ same_hash }}'
+            when distance_to_representative <= {{ threshold }} then 'near_duplicate'
+            else 'transitive'
+        end as reason_code,
+        case
+            when rank_in_group = 1 then null
+            when bucket_key = representative_bucket_key then representative_image_id
+            when distance_to_representative <= {{ threshold }} then representative_image_id
+            when neighbour_id is not null then neighbour_id
+            when image_id = bucket_first_id then bucket_second_id
+            else bucket_first_id
+        end as linked_image_id
+    from measured
+)
+
+select
+    image_id,
+    group_id,
+    group_size,
+    {{ bool_expr('rank_in_group = 1') }} as is_representative,
+    representative_image_id,
+    rank_in_group,
+    reason_code,
+    case reason_code
+        when 'unique' then 'kept: no duplicate'
+        when 'representative' then
+            concat('kept: largest of ', {{ to_text('group_size') }}, ' duplicates')
+        when '{{ same_hash }}' then concat('{{ same_hash }} as ', linked_image_id)
+        when 'near_duplicate' then
+            concat(
+                'near_duplicate (distance ', {{ to_text('distance_to_representative') }},
+                ') of ', linked_image_id
+            )
+        else
+            concat(
+                'transitive duplicate of ', representative_image_id, ': ',
+                case
+                    when neighbour_id is not null then
+                        concat(
+                            'near_duplicate (distance ', {{ to_text('neighbour_distance') }},
+                            ') of '
+                        )
+                    else '{{ same_hash }} as '
+                end,
+                linked_image_id
+            )
+    end as reason,
+    linked_image_id,
+    distance_to_representative,
+    label,
+    width,
+    height,
+    byte_size,
+    format,
+    source_uri
+from decided

@@ -1,0 +1,48 @@
+{#-
+    The lab's review set: pairs of images that the coarse rule groups together (equal size-k
+    hashes, k = var('dedup_hash_size'), compared as integers) although their size-8 hashes
+    differ. Reviewers look at these to judge whether the coarse rule merges different pictures.
+-#}
+{%- set k = var('dedup_hash_size') | int -%}
+{%- set threshold = var('near_duplicate_threshold') | int -%}
+
+with images as (
+    select
+        image_id,
+        label,
+        width,
+        height,
+        source_uri,
+        dhash{{ k }}_row as bucket_row,
+        dhash{{ k }}_col as bucket_col,
+        dhash8_row,
+        dhash8_col
+    from {{ ref('stg_images') }}
+),
+
+pairs as (
+    select
+        a.image_id as image_id_a,
+        b.image_id as image_id_b,
+        {{ hamming_distance('a.dhash8_row', 'a.dhash8_col', 'b.dhash8_row', 'b.dhash8_col') }}
+            as distance,
+        a.label as label_a,
+        b.label as label_b,
+        a.width as width_a,
+        a.height as height_a,
+        b.width as width_b,
+        b.height as height_b,
+        a.source_uri as source_uri_a,
+        b.source_uri as source_uri_b
+    from images as a
+    inner join images as b
+        on b.bucket_row = a.bucket_row
+        and b.bucket_col = a.bucket_col
+        and a.image_id < b.image_id
+    where a.dhash8_row <> b.dhash8_row or a.dhash8_col <> b.dhash8_col
+)
+
+select
+    pairs.*,
+    {{ bool_expr('distance <= ' ~ threshold) }} as is_near_duplicate
+from pairs

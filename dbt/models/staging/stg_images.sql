@@ -1,0 +1,76 @@
+{#-
+    One row per image content (image_id) that has hashes, with its representative catalog row.
+    The representative location is chosen deterministically: earliest ingested, then smallest
+    source_uri. Every location and label is kept as a count and a list.
+-#}
+with catalog as (
+    select
+        image_id,
+        source_uri,
+        name,
+        label,
+        width,
+        height,
+        format,
+        mode,
+        byte_size,
+        ingested_at,
+        row_number() over (
+            partition by image_id order by ingested_at, source_uri
+        ) as location_rank
+    from {{ source('warehouse', 'raw_images') }}
+),
+
+locations as (
+    select
+        image_id,
+        count(*) as location_count,
+        {{ string_agg_sorted('source_uri', ' ') }} as locations
+    from catalog
+    group by image_id
+),
+
+labels as (
+    select
+        image_id,
+        count(*) as label_count,
+        {{ string_agg_sorted('label', ', ') }} as labels
+    from (select distinct image_id, label from catalog where label is not null) as distinct_labels
+    group by image_id
+),
+
+hashes as (
+    select * from {{ source('warehouse', 'image_hashes') }}
+)
+
+select
+    c.image_id,
+    row_number() over (order by c.image_id) as image_key,
+    c.source_uri,
+    c.name,
+    c.label,
+    c.width,
+    c.height,
+    c.format,
+    c.mode,
+    c.byte_size,
+    c.ingested_at,
+    l.location_count,
+    l.locations,
+    coalesce(lb.label_count, 0) as label_count,
+    lb.labels,
+    {%- for s in range(1, 9) %}
+    h.DHashHex{{ s }},
+    {%- endfor %}
+    {%- for s in range(1, 9) %}
+    h.dhash{{ s }}_row,
+    h.dhash{{ s }}_col,
+    {%- endfor %}
+    h.hash_mode,
+    h.hash_version,
+    h.hashed_at
+from catalog as c
+inner join hashes as h on h.image_id = c.image_id
+inner join locations as l on l.image_id = c.image_id
+left join labels as lb on lb.image_id = c.image_id
+where c.location_rank = 1

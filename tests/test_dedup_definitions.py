@@ -1,0 +1,140 @@
+"""How the dedup stage plugs into Dagster: one asset graph, the environment's warehouse, and a
+manifest that is there and current."""
+
+import os
+import shutil
+
+import dagster as dg
+import pytest
+from dagster_dbt import DbtProject
+
+from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
+from assets.dedup.project import (
+    DUCKDB_PATH_ENV,
+    SQLSERVER_TARGET,
+    build_dbt_project,
+    build_dbt_resource,
+    dbt_environment,
+    exported_environment,
+    manifest_is_stale,
+    prepare_manifest,
+)
+from resources.environment import get_settings
+
+MODELS = {
+    "stg_images",
+    "near_duplicate_pairs",
+    "duplicate_groups",
+    "unique_images",
+    "unique_counts_by_label",
+    "similar_images",
+}
+
+
+def test_the_code_location_loads_with_the_dedup_models_downstream_of_catalog_and_hashes():
+    from assets.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert MODELS | {"raw_images", "image_hashes"} <= keys
+    stg = graph.get(dg.AssetKey("stg_images"))
+    assert set(stg.parent_keys) == {dg.AssetKey("raw_images"), dg.AssetKey("image_hashes")}
+    # raw_images is the catalog asset itself, not a second, external copy
+    assert graph.get(dg.AssetKey("raw_images")).is_materializable
+    groups = graph.get(dg.AssetKey("duplicate_groups"))
+    assert set(groups.parent_keys) == {
+        dg.AssetKey("stg_images"),
+        dg.AssetKey("near_duplicate_pairs"),
+    }
+
+
+def test_every_model_is_in_the_dedup_group_with_dbt_and_duckdb_kinds():
+    specs = {spec.key.to_user_string(): spec for spec in dedup_tables.specs}
+    assert set(specs) == MODELS
+    for spec in specs.values():
+        assert spec.group_name == "dedup"
+        assert set(spec.kinds) == {"dbt", "duckdb"}
+        assert spec.description
+
+
+def test_dbt_tests_are_asset_checks_of_the_tables_they_test():
+    checks = {(c.asset_key.path[-1], c.name) for c in dedup_tables.check_specs}
+    assert ("duplicate_groups", "assert_duplicate_groups_converged") in checks
+    assert ("duplicate_groups", "assert_representative_is_largest") in checks
+    assert ("duplicate_groups", "assert_every_image_in_exactly_one_group") in checks
+    assert ("unique_images", "assert_unique_images_one_row_per_group") in checks
+    assert ("unique_images", "unique_unique_images_group_id") in checks
+
+
+def test_the_dbt_resource_exports_the_resolved_duckdb_path_only_during_a_call(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("IMAGE_PLATFORM_HOME", str(tmp_path))
+    monkeypatch.delenv(DUCKDB_PATH_ENV, raising=False)
+    monkeypatch.delenv("IMAGE_PLATFORM_ENV", raising=False)
+    settings = get_settings()
+    resource = build_dbt_resource(settings, DEDUP_PROJECT)
+    assert resource.target == "duckdb"
+    assert resource.duckdb_path == str(tmp_path.resolve() / "warehouse.duckdb")
+    with exported_environment(resource.invocation_environment()):
+        assert os.environ[DUCKDB_PATH_ENV] == resource.duckdb_path
+    assert DUCKDB_PATH_ENV not in os.environ
+
+    monkeypatch.setenv(DUCKDB_PATH_ENV, "elsewhere/other.duckdb")
+    with exported_environment({DUCKDB_PATH_ENV: "/x.duckdb"}):
+        assert os.environ[DUCKDB_PATH_ENV] == "/x.duckdb"
+    assert os.environ[DUCKDB_PATH_ENV] == "elsewhere/other.duckdb"
+
+
+def test_prod_runs_dbt_against_azure_sql_with_nothing_exported(monkeypatch):
+    monkeypatch.setenv("IMAGE_PLATFORM_ENV", "prod")
+    settings = get_settings()
+    assert dbt_environment(settings) == {}
+    assert build_dbt_project(settings).target == SQLSERVER_TARGET
+    resource = build_dbt_resource(settings, DEDUP_PROJECT)
+    assert resource.target == SQLSERVER_TARGET and resource.duckdb_path is None
+
+
+@pytest.fixture
+def project_copy(tmp_path) -> DbtProject:
+    # The project's sources and its parsed manifest, as a checkout that was prepared once.
+    copy = tmp_path / "dbt"
+    shutil.copytree(
+        DEDUP_PROJECT.project_dir, copy, ignore=shutil.ignore_patterns("logs", "target")
+    )
+    (copy / "target").mkdir()
+    shutil.copy2(DEDUP_PROJECT.manifest_path, copy / "target" / "manifest.json")
+    return DbtProject(project_dir=copy, target="duckdb")
+
+
+def test_a_manifest_is_stale_when_missing_older_than_a_model_or_for_another_adapter(
+    project_copy,
+):
+    manifest = project_copy.manifest_path
+    assert manifest.is_file() and not manifest_is_stale(project_copy)
+
+    model = project_copy.project_dir / "models" / "dedup" / "unique_images.sql"
+    later = manifest.stat().st_mtime + 10
+    os.utime(model, (later, later))
+    assert manifest_is_stale(project_copy)
+
+    os.utime(manifest, (later + 10, later + 10))
+    assert not manifest_is_stale(project_copy)
+    other = DbtProject(project_dir=project_copy.project_dir, target=SQLSERVER_TARGET)
+    assert manifest_is_stale(other)
+
+    manifest.unlink()
+    assert manifest_is_stale(project_copy)
+
+
+def test_a_fresh_clone_gets_its_manifest_parsed_on_load(project_copy, monkeypatch, tmp_path):
+    # No dagster dev, no manifest (dbt/target is not committed), no venv on PATH.
+    monkeypatch.delenv("DAGSTER_IS_DEV_CLI", raising=False)
+    monkeypatch.delenv(DUCKDB_PATH_ENV, raising=False)
+    monkeypatch.setenv("IMAGE_PLATFORM_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    shutil.rmtree(project_copy.project_dir / "target")
+    manifest = prepare_manifest(project_copy, get_settings())
+    assert manifest.is_file() and not manifest_is_stale(project_copy)
+    assert DUCKDB_PATH_ENV not in os.environ
