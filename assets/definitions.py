@@ -13,6 +13,15 @@ from assets.publish import definitions as publish
 from assets.splits import definitions as splits
 from resources.definitions import build_resources
 
+curation_job = dg.define_asset_job(
+    "curation_job",
+    selection=dg.AssetSelection.groups("ingest", "hashing", "dedup", "splits"),
+    description=(
+        "Catalogue the source, hash what is new, rebuild the dedup tables and update the "
+        "train/test split (with its blocking leakage check)."
+    ),
+)
+
 defs = dg.Definitions.merge(
     ingest.defs,
     hashing.defs,
@@ -21,5 +30,5 @@ defs = dg.Definitions.merge(
     publish.defs,
     model.defs,
     inference.defs,
-    dg.Definitions(resources=build_resources()),
+    dg.Definitions(jobs=[curation_job], resources=build_resources()),
 )
