@@ -14,8 +14,10 @@ install:  ## the locked Python environment in .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --python $(PYTHON)
 
-install-test: install  ## plus the Azure Blob emulator used by the tests
+install-test: install  ## plus the Azure Blob emulator and the browser the tests use
 	npm ci --no-audit --no-fund --loglevel=error
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y chromium \
+		|| (apt-get update && apt-get install -y chromium)
 
 instance:
 	@mkdir -p "$(DAGSTER_HOME)"

@@ -1,5 +1,7 @@
 """Small helpers that turn results into Dagster metadata people want to read."""
 
+import base64
+
 import pandas as pd
 
 
@@ -25,3 +27,8 @@ def md_table(df: pd.DataFrame, max_rows: int = 20) -> str:
     if len(df) > max_rows:
         lines.append(f"\n_{len(df) - max_rows} more rows not shown_")
     return "\n".join(lines)
+
+
+def md_image(png: bytes, alt: str) -> str:
+    """Markdown showing ``png`` inline (a data URI), as the Dagster UI renders it."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -2,19 +2,20 @@ import dagster as dg
 
 from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
 from assets.dedup.project import build_dbt_resource
+from assets.dedup.review_assets import duplicate_review
 from resources.environment import get_settings
 
 dedup_job = dg.define_asset_job(
     "dedup_job",
-    selection=dg.AssetSelection.assets(dedup_tables),
+    selection=dg.AssetSelection.assets(dedup_tables, duplicate_review),
     description=(
         "Rebuild the dedup tables (duplicate_groups, unique_images, ...) from the catalog and "
-        "the hashes, and run their tests."
+        "the hashes, run their tests and draw the review contact sheets."
     ),
 )
 
 defs = dg.Definitions(
-    assets=[dedup_tables],
+    assets=[dedup_tables, duplicate_review],
     jobs=[dedup_job],
     resources={"dbt": build_dbt_resource(get_settings(), DEDUP_PROJECT)},
 )

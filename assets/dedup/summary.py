@@ -10,7 +10,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import md_table
+from assets.metadata import md_image, md_table
+from assets.plots import unique_counts_png
 from resources.warehouse import Warehouse
 
 Metadata = dict[str, Any]
@@ -96,10 +97,13 @@ def _unique_images(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, A
 def _unique_counts_by_label(
     warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]
 ) -> Metadata:
-    counts = warehouse.query_df(f"SELECT * FROM {relation} ORDER BY label")
+    counts = _ints(warehouse.query_df(f"SELECT * FROM {relation} ORDER BY label"))
     return {
         "dagster/row_count": len(counts),
-        "counts": dg.MetadataValue.md(md_table(_ints(counts), 200)),
+        "counts": dg.MetadataValue.md(md_table(counts, 200)),
+        "counts_plot": dg.MetadataValue.md(
+            md_image(unique_counts_png(counts), "distinct images per label by hash size")
+        ),
     }
 
 

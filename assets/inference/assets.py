@@ -11,8 +11,9 @@ from pydantic import Field
 
 from assets.decode import UndecodableImageError
 from assets.inference.classify import Classifier
-from assets.metadata import md_table
+from assets.metadata import md_image, md_table
 from assets.model.registry import load_version
+from assets.plots import predictions_per_night_png
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, QUARANTINED_IMAGES
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
@@ -201,6 +202,9 @@ def nightly_classifications(
         if len(pred_df)
         else pd.DataFrame(columns=["predicted_label", "images"])
     )
+    nights = warehouse.query_df(
+        f"SELECT partition_date, predicted_label FROM {IMAGE_PREDICTIONS.name}"
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(pred_df),
@@ -213,6 +217,9 @@ def nightly_classifications(
             "model_version": version,
             "images_per_second": round(len(todo) / elapsed, 1) if elapsed > 0 and todo else 0.0,
             "predictions_per_class": dg.MetadataValue.md(md_table(per_class, 100)),
+            "predictions_per_night_plot": dg.MetadataValue.md(
+                md_image(predictions_per_night_png(nights), "predictions per class per night")
+            ),
             "predictions_parquet": links["predictions.parquet"],
             "probabilities_parquet": links["probabilities.parquet"],
         }

@@ -1,6 +1,5 @@
 """The image_classifier asset: train (or accept) an ONNX model, evaluate it, store a version."""
 
-import base64
 import json
 
 import dagster as dg
@@ -9,7 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.inference.classify import Classifier
-from assets.metadata import md_table
+from assets.metadata import md_image, md_table
 from assets.model.evaluate import evaluate
 from assets.model.registry import StoredModel, save_version
 from assets.model.spec import ModelSpec
@@ -153,7 +152,6 @@ def image_classifier(
         ),
     }
     if evaluation is not None:
-        png = base64.b64encode(evaluation.confusion_png).decode()
         metadata.update(
             {
                 "accuracy": round(evaluation.accuracy, 4),
@@ -165,7 +163,7 @@ def image_classifier(
                     md_table(evaluation.confusion.reset_index(names="true \\ predicted"), 100)
                 ),
                 "confusion_matrix_plot": dg.MetadataValue.md(
-                    f"![confusion matrix](data:image/png;base64,{png})"
+                    md_image(evaluation.confusion_png, "confusion matrix")
                 ),
             }
         )

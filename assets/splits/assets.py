@@ -7,7 +7,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.metadata import md_table
+from assets.metadata import md_image, md_table
+from assets.plots import split_counts_png
 from assets.splits.split import TEST, TRAIN, assign_splits, train_share_by_label
 from assets.tables import TRAIN_TEST_SPLIT
 from resources.warehouse import Warehouse
@@ -81,6 +82,9 @@ def train_test_split(
             "moved_images": outcome.moved_images,
             "train_ratio": config.train_ratio,
             "per_label": dg.MetadataValue.md(md_table(shares, 200)),
+            "per_label_plot": dg.MetadataValue.md(
+                md_image(split_counts_png(table), "kept images per label, train and test")
+            ),
         }
     )
 
