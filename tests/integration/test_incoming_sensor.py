@@ -1,5 +1,6 @@
 """The incoming sensor end to end: real Azurite, a real Dagster instance, real runs, DuckDB."""
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,9 +21,9 @@ from tests.images import encode, photo
 
 @pytest.fixture
 def incoming(platform_home, warehouse, monkeypatch, azure_blob_store):
-    monkeypatch.setenv("IMAGE_PLATFORM_INCOMING", "blob://incoming/drop/")
+    monkeypatch.setenv("IMAGE_PLATFORM_INCOMING", "blob://arrivals/drop/")
     monkeypatch.setenv("IMAGE_PLATFORM_DUCKDB_PATH", warehouse.path)
-    azure_blob_store.ensure_container("incoming")
+    azure_blob_store.ensure_container("arrivals")
     return azure_blob_store
 
 
@@ -71,8 +72,8 @@ def _catalogued(warehouse) -> dict[str, int]:
 def test_new_blobs_are_catalogued_hashed_and_deduplicated_exactly_once(incoming, warehouse):
     store = incoming
     cat, coffee = encode(photo("chelsea.png"), quality=90), encode(photo("coffee.png"), quality=90)
-    store.write_bytes("incoming", "drop/2026/07/01/cat.jpg", cat)
-    store.write_bytes("incoming", "drop/2026/07/01/coffee.jpg", coffee)
+    store.write_bytes("arrivals", "drop/2026/07/01/cat.jpg", cat)
+    store.write_bytes("arrivals", "drop/2026/07/01/coffee.jpg", coffee)
     instance = dg.DagsterInstance.ephemeral()
 
     first = _tick(instance, store, None)
@@ -90,7 +91,7 @@ def test_new_blobs_are_catalogued_hashed_and_deduplicated_exactly_once(incoming,
     assert not second.run_requests and "no new blobs" in second.skip_reason.skip_message
 
     store.write_bytes(
-        "incoming", "drop/2026/07/02/small_cat.png", encode(photo().resize((90, 60)), "PNG")
+        "arrivals", "drop/2026/07/02/small_cat.png", encode(photo().resize((90, 60)), "PNG")
     )
     third = _tick(instance, store, second.cursor)
     (request,) = third.run_requests
@@ -101,7 +102,7 @@ def test_new_blobs_are_catalogued_hashed_and_deduplicated_exactly_once(incoming,
     assert _tick(instance, store, third.cursor).skip_reason is not None
 
     time.sleep(1.1)  # a new last-modified second for the overwrite
-    store.write_bytes("incoming", "drop/2026/07/01/coffee.jpg", encode(photo("rocket.jpg")))
+    store.write_bytes("arrivals", "drop/2026/07/01/coffee.jpg", encode(photo("rocket.jpg")))
     fourth = _tick(instance, store, third.cursor)
     (request,) = fourth.run_requests
     assert request.run_config["ops"]["raw_images"]["config"]["blob_names"] == [
@@ -113,7 +114,7 @@ def test_new_blobs_are_catalogued_hashed_and_deduplicated_exactly_once(incoming,
 
 
 def test_a_tick_over_ten_thousand_blobs_stays_under_ten_seconds(
-    platform_home, monkeypatch, azurite, azure_blob_store, record_property
+    platform_home, monkeypatch, azurite, azure_blob_store
 ):
     monkeypatch.setenv("IMAGE_PLATFORM_INCOMING", "blob://bulk/")
     azure_blob_store.ensure_container("bulk")
@@ -130,7 +131,7 @@ def test_a_tick_over_ten_thousand_blobs_stays_under_ten_seconds(
     started = time.monotonic()
     result = _tick(instance, azure_blob_store, None)
     elapsed = time.monotonic() - started
-    record_property("tick_seconds_10k_blobs", round(elapsed, 2))
+    logging.getLogger(__name__).warning("tick over 10,000 blobs: %.2f s", elapsed)
 
     assert elapsed < 10, f"tick took {elapsed:.1f}s"
     assert [
