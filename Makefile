@@ -8,7 +8,7 @@ export IMAGE_PLATFORM_HOME ?= $(CURDIR)/.image-platform
 export DAGSTER_HOME ?= $(IMAGE_PLATFORM_HOME)/dagster
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: install install-test demo test lint dev instance clean
+.PHONY: install install-test demo test lint dev instance clean drop
 
 install:  ## the locked Python environment in .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -35,6 +35,9 @@ lint:
 
 dev: install instance  ## the Dagster UI on http://127.0.0.1:3000
 	$(RUN) dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+drop:  ## drop FILE=<image> into the incoming container (the new_blobs_sensor picks it up)
+	$(RUN) python -m assets.demo drop $(FILE)
 
 clean:
 	rm -rf "$(IMAGE_PLATFORM_HOME)"

@@ -4,6 +4,7 @@ import dagster as dg
 
 # Stage modules, not their Definitions objects: Dagster refuses a module that holds several
 # Definitions at module scope.
+from assets.automation import definitions as automation
 from assets.dedup import definitions as dedup
 from assets.hashing import definitions as hashing
 from assets.inference import definitions as inference
@@ -30,5 +31,6 @@ defs = dg.Definitions.merge(
     publish.defs,
     model.defs,
     inference.defs,
+    automation.defs,
     dg.Definitions(jobs=[curation_job], resources=build_resources()),
 )

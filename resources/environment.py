@@ -116,6 +116,9 @@ class Settings:
     models_container: str
     predictions_container: str
     timezone: str
+    incoming_batch_size: int = 500
+    incoming_lookback_seconds: float = 120.0
+    incoming_date_folders: str = ""
 
     @property
     def duckdb_path(self) -> Path:
@@ -141,4 +144,7 @@ def get_settings() -> Settings:
         models_container=_get("MODELS_CONTAINER", "models") or "models",
         predictions_container=_get("PREDICTIONS_CONTAINER", "predictions") or "predictions",
         timezone=_get("TIMEZONE", "UTC") or "UTC",
+        incoming_batch_size=int(_get("INCOMING_BATCH_SIZE", "500") or 500),
+        incoming_lookback_seconds=float(_get("INCOMING_LOOKBACK_SECONDS", "120") or 120),
+        incoming_date_folders=_get("INCOMING_DATE_FOLDERS", "") or "",
     )

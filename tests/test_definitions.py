@@ -32,6 +32,21 @@ def test_definitions_load_with_all_assets_jobs_and_resources(platform_home):
             assert node.group_name and node.group_name != "default", key
 
 
+def test_the_incoming_sensors_and_the_nightly_schedule_are_in_the_code_location_stopped(
+    platform_home,
+):
+    defs = _load_defs()
+    for name in ("new_blobs_sensor", "early_classification_sensor"):
+        sensor = defs.resolve_sensor_def(name)
+        assert sensor.description
+        assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert defs.resolve_sensor_def("new_blobs_sensor").job_name == "curation_job"
+    early = defs.resolve_sensor_def("early_classification_sensor")
+    assert early.job_name == "nightly_classification_job"
+    schedule = defs.resolve_schedule_def("nightly_classification_schedule")
+    assert schedule.description and schedule.cron_schedule == "0 23 * * *"
+
+
 def test_ci_environment_switches_the_blob_store_to_azure(platform_home, monkeypatch):
     monkeypatch.setenv("IMAGE_PLATFORM_ENV", "ci")
     monkeypatch.setenv("IMAGE_PLATFORM_AZURE_STORAGE_KEY", "a-key")

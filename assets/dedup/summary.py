@@ -118,7 +118,10 @@ def _similar_images(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, 
     pairs = int(row.pairs)
     return {
         "dagster/row_count": pairs,
-        "pairs_beyond_near_duplicate_threshold": int(row.beyond_threshold or 0),
+        # SUM over no rows is NULL (pd.NA, whose truth value is ambiguous)
+        "pairs_beyond_near_duplicate_threshold": (
+            int(row.beyond_threshold) if pd.notna(row.beyond_threshold) else 0
+        ),
         "max_distance": int(row.max_distance) if pairs else 0,
     }
 

@@ -1,4 +1,5 @@
-"""``python -m assets.demo build|run``: build the demo collection, or materialise all on it."""
+"""``python -m assets.demo build|run|drop``: build the demo collection, materialise all on it, or
+drop an image into the incoming container for the new-blobs sensor."""
 
 import argparse
 import sys
@@ -14,9 +15,20 @@ def main(argv: list[str] | None = None) -> int:
     build = sub.add_parser("build", help="write the demo image collection")
     build.add_argument("--out", type=Path, default=None, help="default: IMAGE_PLATFORM_SOURCE")
     sub.add_parser("run", help="build the collection if missing, then materialise every asset")
+    drop = sub.add_parser("drop", help="upload image files into IMAGE_PLATFORM_INCOMING")
+    drop.add_argument("files", type=Path, nargs="+", help="image files to drop")
     args = parser.parse_args(argv)
 
     settings = get_settings()
+    if args.command == "drop":
+        from assets.demo.drop import drop_image
+        from resources.definitions import build_blob_store
+
+        store = build_blob_store(settings)
+        for path in args.files:
+            info = drop_image(settings, store, path)
+            print(f"dropped {path} as {info.container}/{info.name}")
+        return 0
     out = args.out if args.command == "build" and args.out else Path(settings.source.path or "")
     if settings.source.kind != "folder" and not (args.command == "build" and args.out):
         print("IMAGE_PLATFORM_SOURCE is a blob source; pass --out for the demo folder")

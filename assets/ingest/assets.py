@@ -1,6 +1,7 @@
 """The image catalog (the lab's Paintings table) and its quarantine."""
 
 import time
+from dataclasses import replace
 
 import dagster as dg
 import pandas as pd
@@ -28,6 +29,23 @@ class RawImagesConfig(dg.Config):
     )
     workers: int = Field(default=2, ge=1, le=64, description="Threads reading and probing files.")
     batch_size: int = Field(default=256, ge=1, description="Files per write to the warehouse.")
+    blob_names: list[str] | None = Field(
+        default=None,
+        description=(
+            "Blob sources only: catalogue exactly these blobs (full names under the source "
+            "prefix) instead of listing the source, e.g. one batch of new arrivals. Blobs deleted "
+            "in the meantime are skipped. Null means the whole source."
+        ),
+    )
+    require_label: bool = Field(
+        default=True,
+        description=(
+            "True (labelled training sources): the label is the first folder under the source "
+            "root and a file outside a label folder is quarantined as no_label_folder. False "
+            "(the incoming container): the source carries no labels, its folders are not "
+            "labels, and every image is catalogued with label NULL."
+        ),
+    )
 
 
 def _known_versions(warehouse: Warehouse) -> set[tuple[str, int, int]]:
@@ -71,8 +89,12 @@ def raw_images(
     for table in (RAW_IMAGES, QUARANTINED_IMAGES):
         warehouse.ensure_table(table)
     known = _known_versions(warehouse)
-    entries, read = open_source(spec, blob_store)
-    listed = list(entries)
+    entries, read = open_source(spec, blob_store, config.blob_names)
+    listed = [e if config.require_label else replace(e, labelled=False) for e in entries]
+    if config.blob_names is not None:
+        context.log.info(
+            f"{len(config.blob_names)} blobs named, {len(listed)} still there to catalogue"
+        )
     todo = [e for e in listed if seen_key(e.uri, e.size, e.last_modified) not in known]
     context.log.info(f"{len(listed)} files listed, {len(todo)} not catalogued yet")
 
@@ -124,6 +146,7 @@ def raw_images(
             "dagster/row_count": len(catalog),
             "source": spec.uri,
             "files_listed": len(listed),
+            **({"blobs_named": len(config.blob_names)} if config.blob_names is not None else {}),
             "skipped_already_catalogued": len(listed) - len(todo),
             "new_rows": inserted,
             "new_quarantined": quarantined,

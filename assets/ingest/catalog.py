@@ -53,7 +53,7 @@ def catalog_one(
         }
     image_id = hashlib.sha256(data).hexdigest()
     base["byte_size"] = len(data)
-    if entry.label is None:
+    if entry.label is None and entry.labelled:
         return None, {
             **base,
             "image_id": image_id,

@@ -1,7 +1,7 @@
 """Listing and reading raw images from a source: a local folder or a blob container (pure)."""
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ class SourceEntry:
     relpath: str
     size: int
     last_modified: datetime
+    labelled: bool = True  # False: an unlabelled source, whose folders are not labels
 
     @property
     def name(self) -> str:
@@ -27,9 +28,10 @@ class SourceEntry:
 
     @property
     def label(self) -> str | None:
-        """The first folder under the root; ``None`` for a file directly in the root."""
+        """The first folder under the root; ``None`` for a file directly in the root or for any
+        file of an unlabelled source."""
         head, sep, _ = self.relpath.partition("/")
-        return head if sep else None
+        return head if sep and self.labelled else None
 
 
 def _hidden(part: str) -> bool:
@@ -74,10 +76,37 @@ def list_blob_prefix(store: BlobStore, container: str, prefix: str) -> Iterator[
         )
 
 
+def blob_entries(
+    store: BlobStore, container: str, prefix: str, names: Sequence[str]
+) -> Iterator[SourceEntry]:
+    """Entries for explicitly named blobs under ``prefix``, without listing the container.
+
+    Names are full blob names. A blob deleted since it was named is left out (it is gone, there
+    is nothing to catalogue); a name outside ``prefix`` is an error.
+    """
+    for name in dict.fromkeys(names):
+        if not name.startswith(prefix) or name == prefix:
+            raise ValueError(f"blob {name!r} is not under the source prefix {prefix!r}")
+        info = store.get_info(container, name)
+        if info is None:
+            continue
+        yield SourceEntry(
+            uri=store.url(container, name),
+            relpath=name[len(prefix) :],
+            size=info.size,
+            last_modified=info.last_modified,
+        )
+
+
 def open_source(
-    spec: SourceSpec, store: BlobStore
+    spec: SourceSpec, store: BlobStore, names: Sequence[str] | None = None
 ) -> tuple[Iterator[SourceEntry], Callable[[SourceEntry], bytes]]:
-    """The entries of a source and a function that reads one entry's bytes."""
+    """The entries of a source and a function that reads one entry's bytes.
+
+    ``names`` (blob sources only): catalogue exactly these blobs instead of listing the prefix.
+    """
+    if names is not None and spec.kind != "blob":
+        raise ValueError(f"explicit blob names need a blob source, not {spec.uri}")
     if spec.kind == "folder":
         root = Path(spec.path)
 
@@ -89,6 +118,8 @@ def open_source(
     def read_blob(entry: SourceEntry) -> bytes:
         return store.read_bytes(spec.container, spec.prefix + entry.relpath)
 
+    if names is not None:
+        return blob_entries(store, spec.container, spec.prefix, names), read_blob
     return list_blob_prefix(store, spec.container, spec.prefix), read_blob
 
 

@@ -50,7 +50,7 @@ class PublishConfig(dg.Config):
 
 def _items(warehouse: Warehouse, split: str) -> pd.DataFrame:
     kept = warehouse.query_df(
-        f"SELECT s.image_id, s.split, s.group_id, u.label, u.width, u.height, u.format, "
+        f"SELECT s.image_id, s.split, s.group_id, s.label, u.width, u.height, u.format, "
         f"u.source_uri, {', '.join('u.' + c for c in HASH_COLUMNS)} "
         f"FROM {TRAIN_TEST_SPLIT.name} s JOIN unique_images u ON u.image_id = s.image_id "
         f"WHERE s.split = ? AND s.is_representative",

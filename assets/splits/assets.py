@@ -37,7 +37,9 @@ class SplitConfig(dg.Config):
         "Train or test for every image. The lab's idea — a stored random value cut at 0.8 — "
         "made stratified by label and duplicate-group aware: a whole duplicate group (the kept "
         "image and every copy it stands for) lands on one side, so no near-duplicate sits on "
-        "both. Reruns and new images never move earlier assignments."
+        "both. Reruns and new images never move earlier assignments. Groups without any "
+        "labelled member (unlabelled arrivals) stay out; a group whose kept image is unlabelled "
+        "takes a labelled member's label."
     ),
     metadata={
         "dagster/column_schema": TRAIN_TEST_SPLIT.table_schema(),
@@ -47,8 +49,12 @@ class SplitConfig(dg.Config):
 def train_test_split(
     context: dg.AssetExecutionContext, config: SplitConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
+    # An image catalogued at several locations may have an unlabelled one (an incoming arrival)
+    # as its representative location: fall back to a label any of its locations carries.
     members = warehouse.query_df(
-        "SELECT image_id, group_id, label, is_representative FROM duplicate_groups"
+        "SELECT g.image_id, g.group_id, COALESCE(g.label, c.label) AS label, g.is_representative "
+        "FROM duplicate_groups g LEFT JOIN (SELECT image_id, MIN(label) AS label "
+        "FROM raw_images WHERE label IS NOT NULL GROUP BY image_id) c ON c.image_id = g.image_id"
     )
     previous = warehouse.read_table(TRAIN_TEST_SPLIT, ["image_id", "split", "assigned_at"])
     outcome = assign_splits(members, previous, config.train_ratio, config.seed)
@@ -80,6 +86,7 @@ def train_test_split(
             "new_images": outcome.new_images,
             "new_groups": outcome.new_groups,
             "moved_images": outcome.moved_images,
+            "unlabelled_groups_left_out": outcome.unlabelled_groups,
             "train_ratio": config.train_ratio,
             "per_label": dg.MetadataValue.md(md_table(shares, 200)),
             "per_label_plot": dg.MetadataValue.md(

@@ -38,6 +38,7 @@ class SplitOutcome:
     new_images: int
     moved_images: int
     new_groups: int
+    unlabelled_groups: int = 0  # groups left out: no member has a label
 
 
 def assign_splits(
@@ -48,8 +49,9 @@ def assign_splits(
 ) -> SplitOutcome:
     """Assign every image of ``members`` to train or test.
 
-    ``members``: one row per image — image_id, group_id, label (the group's label is its
-    representative's), is_representative. ``previous``: earlier assignments (image_id, split).
+    ``members``: one row per image — image_id, group_id, label (may be null: unlabelled arrivals),
+    is_representative. ``previous``: earlier assignments (image_id, split). The output carries
+    the group's label on every member and leaves out groups without any labelled member.
     """
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"train ratio must be strictly between 0 and 1, got {ratio}")
@@ -61,11 +63,18 @@ def assign_splits(
     prev_side = dict(zip(previous.image_id, previous.split, strict=False)) if len(previous) else {}
     members["previous_split"] = members.image_id.map(prev_side)
 
-    reps = members[members.is_representative.astype(bool)]
-    group_label = dict(zip(reps.group_id, reps.label, strict=False))
-    # Groups whose representative is missing (should not happen) fall back to a member's label.
-    for gid, label in members.groupby("group_id").label.first().items():
+    # A group's label is its representative's; an unlabelled representative (an incoming image
+    # kept because it is the largest copy) borrows a labelled member's label (the smallest, to be
+    # deterministic), and a group with no labelled member at all has nothing to learn from and
+    # stays out of the split.
+    labelled = members[members.label.notna()]
+    rep_labels = labelled[labelled.is_representative.astype(bool)]
+    group_label = dict(zip(rep_labels.group_id, rep_labels.label, strict=False))
+    for gid, label in labelled.groupby("group_id").label.min().items():
         group_label.setdefault(gid, label)
+    unlabelled_groups = int(members.group_id.nunique()) - len(group_label)
+    members = members[members.group_id.isin(group_label)].copy()
+    members["label"] = members.group_id.map(group_label)
 
     group_side: dict[str, str] = {}
     for gid, group in members.groupby("group_id", sort=False):
@@ -106,7 +115,9 @@ def assign_splits(
     moved = int((members.previous_split.notna() & (members.previous_split != members.split)).sum())
     new_images = int(members.previous_split.isna().sum())
     out = members[["image_id", "group_id", "label", "is_representative", "split", "random_value"]]
-    return SplitOutcome(out.reset_index(drop=True), new_images, moved, new_groups)
+    return SplitOutcome(
+        out.reset_index(drop=True), new_images, moved, new_groups, unlabelled_groups
+    )
 
 
 def _target_train(n_groups: int, ratio: float) -> int:

@@ -98,3 +98,79 @@ def test_a_blob_container_source_is_catalogued_from_azurite(tmp_path, warehouse,
     assert all(check.passed for check in checks)
     again, _ = _materialize(warehouse, azure_blob_store, "blob://raw/lab")
     assert again["new_rows"].value == 0
+
+
+def _materialize_config(warehouse, blob_store, config: RawImagesConfig):
+    result = dg.materialize(
+        [raw_images],
+        resources={"warehouse": warehouse, "blob_store": blob_store},
+        run_config=dg.RunConfig({"raw_images": config}),
+    )
+    assert result.success
+    (mat,) = result.asset_materializations_for_node("raw_images")
+    return mat.metadata, result.get_asset_check_evaluations()
+
+
+def test_named_blobs_of_an_unlabelled_source_are_catalogued_alone_with_a_null_label(
+    tmp_path, warehouse, blob_store
+):
+    files = write_collection(tmp_path / "c")
+    blob_store.ensure_container("incoming")
+    names = ["drop/2026/07/01/cat.jpg", "drop/2026/07/01/coffee.jpg", "drop/loose.jpg"]
+    blob_store.write_bytes("incoming", names[0], files["cat"].read_bytes())
+    blob_store.write_bytes("incoming", names[1], files["coffee"].read_bytes())
+    blob_store.write_bytes("incoming", names[2], files["cat_small"].read_bytes())
+    blob_store.write_bytes("incoming", "drop/2026/07/01/not_in_batch.png", b"ignored")
+    metadata, checks = _materialize_config(
+        warehouse,
+        blob_store,
+        RawImagesConfig(source="blob://incoming/drop", blob_names=names, require_label=False),
+    )
+    catalog = warehouse.read_table(RAW_IMAGES).set_index("name")
+    assert set(catalog.index) == {"cat.jpg", "coffee.jpg", "loose.jpg"}
+    assert catalog.label.isna().all()
+    assert warehouse.count(QUARANTINED_IMAGES) == 0
+    assert metadata["files_listed"].value == 3 and metadata["blobs_named"].value == 3
+    assert all(check.passed for check in checks)
+
+
+def test_a_named_blob_deleted_before_the_run_is_skipped_not_fatal(
+    tmp_path, warehouse, local_blob_store
+):
+    files = write_collection(tmp_path / "c")
+    local_blob_store.write_bytes("incoming", "a.jpg", files["cat"].read_bytes())
+    metadata, _ = _materialize_config(
+        warehouse,
+        local_blob_store,
+        RawImagesConfig(
+            source="blob://incoming/", blob_names=["a.jpg", "gone.jpg"], require_label=False
+        ),
+    )
+    assert list(warehouse.read_table(RAW_IMAGES).name) == ["a.jpg"]
+    assert metadata["blobs_named"].value == 2 and metadata["files_listed"].value == 1
+
+
+def test_a_labelled_blob_source_still_quarantines_files_outside_label_folders(
+    tmp_path, warehouse, local_blob_store
+):
+    files = write_collection(tmp_path / "c")
+    local_blob_store.write_bytes("raw", "animals/cat.jpg", files["cat"].read_bytes())
+    local_blob_store.write_bytes("raw", "loose.jpg", files["coffee"].read_bytes())
+    _materialize_config(
+        warehouse,
+        local_blob_store,
+        RawImagesConfig(source="blob://raw/", blob_names=["animals/cat.jpg", "loose.jpg"]),
+    )
+    assert list(warehouse.read_table(RAW_IMAGES).label) == ["animals"]
+    assert list(warehouse.read_table(QUARANTINED_IMAGES).reason) == ["no_label_folder"]
+
+
+def test_blob_names_outside_the_source_prefix_are_refused(tmp_path, warehouse, local_blob_store):
+    with pytest.raises(ValueError, match="not under the source prefix"):
+        dg.materialize(
+            [raw_images],
+            resources={"warehouse": warehouse, "blob_store": local_blob_store},
+            run_config=dg.RunConfig(
+                {"raw_images": RawImagesConfig(source="blob://incoming/a", blob_names=["b/x.jpg"])}
+            ),
+        )

@@ -258,3 +258,26 @@ def test_hostile_labels_stay_inside_the_prefix_and_the_mapping_is_recorded(
     assert len({folders[label] for label in set(hostile.values())}) == len(set(hostile.values()))
     escaped = list((tmp_path / "blobs").parent.rglob("etc"))
     assert not [p for p in escaped if "images" not in p.parts]
+
+
+def test_unlabelled_arrivals_are_split_only_through_a_labelled_copy_and_published_by_it(
+    prepared, local_blob_store
+):
+    # cat.jpg (the kept copy) and moon.bmp arrived unlabelled; cat_small.png keeps its label.
+    with duckdb.connect(prepared.path) as con:
+        con.execute("UPDATE raw_images SET label = NULL WHERE name IN ('cat.jpg', 'moon.bmp')")
+    seed_dedup_tables(
+        prepared, local_blob_store, GROUPS, labels={"cat.jpg": None, "moon.bmp": None}
+    )
+    _split(prepared)
+    table = prepared.read_table(TRAIN_TEST_SPLIT)
+    names = prepared.query_df("SELECT image_id, name FROM raw_images")
+    table = table.merge(names, on="image_id").set_index("name")
+    assert "moon.bmp" not in table.index and table.label.notna().all()
+    assert table.loc["cat.jpg", "label"] == table.loc["cat_small.png", "label"] == "animals"
+    side = table.loc["cat.jpg", "split"]
+    assert _publish(prepared, local_blob_store, side).success
+    state = prepared.read_table(PUBLISHED_IMAGES).merge(names, on="image_id").set_index("name")
+    assert state.loc["cat.jpg", "label"] == "animals"
+    assert state.loc["cat.jpg", "folder"] == "animals"
+    assert "moon.bmp" not in state.index

@@ -92,3 +92,27 @@ def test_seeded_random_is_uniform_enough_and_stable():
     values = [seeded_random(0, str(i)) for i in range(20000)]
     assert 0.49 < sum(values) / len(values) < 0.51
     assert seeded_random(0, "group") == seeded_random(0, "group")
+
+
+def test_a_group_without_any_labelled_member_stays_out_of_the_split():
+    members = _members({"a": 6})
+    arrivals = pd.DataFrame(
+        [
+            {"image_id": "new-0", "group_id": "new", "label": None, "is_representative": True},
+            {"image_id": "new-1", "group_id": "new", "label": None, "is_representative": False},
+        ]
+    )
+    out = assign_splits(pd.concat([members, arrivals]), NO_PREVIOUS, 0.8, seed=1)
+    assert "new" not in set(out.assignments.group_id)
+    assert out.assignments.label.notna().all() and out.unlabelled_groups == 1
+    assert len(out.assignments) == len(members)
+
+
+def test_a_group_whose_kept_image_is_unlabelled_takes_a_labelled_members_label():
+    members = _members({"a": 3, "b": 3})
+    rep = members.is_representative & (members.group_id == "b-g0001")
+    members.loc[rep, "label"] = None
+    out = assign_splits(members, NO_PREVIOUS, 0.8, seed=1).assignments
+    group = out[out.group_id == "b-g0001"]
+    assert len(group) == 2 and set(group.label) == {"b"}
+    assert out.groupby("label").group_id.nunique().to_dict() == {"a": 3, "b": 3}

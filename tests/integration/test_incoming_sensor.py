@@ -1,0 +1,152 @@
+"""The incoming sensor end to end: real Azurite, a real Dagster instance, real runs, DuckDB."""
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from assets.automation.cursor import BlobCursor
+from assets.automation.sensors import BATCH_TAG, new_blobs_sensor
+from assets.dedup.assets import DEDUP_PROJECT
+from assets.dedup.project import build_dbt_resource
+from assets.ingest.assets import raw_images
+from assets.tables import IMAGE_HASHES, RAW_IMAGES
+from resources.environment import get_settings
+from tests.conftest import AZURITE_ACCOUNT, AZURITE_KEY
+from tests.images import encode, photo
+
+
+@pytest.fixture
+def incoming(platform_home, warehouse, monkeypatch, azure_blob_store):
+    monkeypatch.setenv("IMAGE_PLATFORM_INCOMING", "blob://arrivals/drop/")
+    monkeypatch.setenv("IMAGE_PLATFORM_DUCKDB_PATH", warehouse.path)
+    azure_blob_store.ensure_container("arrivals")
+    return azure_blob_store
+
+
+def _tick(instance, store, cursor):
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"blob_store": store}
+    ) as context:
+        return new_blobs_sensor(context)
+
+
+def _run(instance, warehouse, store, request):
+    """The requested curation_job run, as the daemon would launch it."""
+    from assets.definitions import defs
+
+    result = defs.resolve_job_def("curation_job").execute_in_process(
+        run_config=request.run_config,
+        tags=request.tags,
+        instance=instance,
+        resources={
+            "warehouse": warehouse,
+            "blob_store": store,
+            "dbt": build_dbt_resource(get_settings(), DEDUP_PROJECT),
+        },
+    )
+    assert result.success
+    return result
+
+
+def _catalogue_only(instance, warehouse, store, request):
+    """Only the cataloguing step of a requested run (hashing and dbt add a minute per run)."""
+    result = dg.materialize(
+        [raw_images],
+        run_config=request.run_config,
+        tags=request.tags,
+        instance=instance,
+        resources={"warehouse": warehouse, "blob_store": store},
+    )
+    assert result.success
+
+
+def _catalogued(warehouse) -> dict[str, int]:
+    catalog = warehouse.read_table(RAW_IMAGES)
+    return catalog.name.value_counts().to_dict()
+
+
+def test_new_blobs_are_catalogued_hashed_and_deduplicated_exactly_once(incoming, warehouse):
+    store = incoming
+    cat, coffee = encode(photo("chelsea.png"), quality=90), encode(photo("coffee.png"), quality=90)
+    store.write_bytes("arrivals", "drop/2026/07/01/cat.jpg", cat)
+    store.write_bytes("arrivals", "drop/2026/07/01/coffee.jpg", coffee)
+    instance = dg.DagsterInstance.ephemeral()
+
+    first = _tick(instance, store, None)
+    (request,) = first.run_requests
+    assert request.run_key == f"incoming-{request.tags[BATCH_TAG]}"
+    result = _run(instance, warehouse, store, request)
+    assert result.dagster_run.tags[BATCH_TAG] == request.tags[BATCH_TAG]
+    catalog = warehouse.read_table(RAW_IMAGES)
+    assert sorted(catalog.name) == ["cat.jpg", "coffee.jpg"] and catalog.label.isna().all()
+    assert set(warehouse.read_table(IMAGE_HASHES).image_id) == set(catalog.image_id)
+    groups = warehouse.query_df("SELECT image_id FROM duplicate_groups")
+    assert set(groups.image_id) == set(catalog.image_id)
+
+    second = _tick(instance, store, first.cursor)
+    assert not second.run_requests and "no new blobs" in second.skip_reason.skip_message
+
+    store.write_bytes(
+        "arrivals", "drop/2026/07/02/small_cat.png", encode(photo().resize((90, 60)), "PNG")
+    )
+    third = _tick(instance, store, second.cursor)
+    (request,) = third.run_requests
+    assert request.run_config["ops"]["raw_images"]["config"]["blob_names"] == [
+        "drop/2026/07/02/small_cat.png"
+    ]
+    _catalogue_only(instance, warehouse, store, request)
+    assert _tick(instance, store, third.cursor).skip_reason is not None
+
+    time.sleep(1.1)  # a new last-modified second for the overwrite
+    store.write_bytes("arrivals", "drop/2026/07/01/coffee.jpg", encode(photo("rocket.jpg")))
+    fourth = _tick(instance, store, third.cursor)
+    (request,) = fourth.run_requests
+    assert request.run_config["ops"]["raw_images"]["config"]["blob_names"] == [
+        "drop/2026/07/01/coffee.jpg"
+    ]
+    _catalogue_only(instance, warehouse, store, request)
+    assert _catalogued(warehouse) == {"cat.jpg": 1, "small_cat.png": 1, "coffee.jpg": 2}
+    assert _tick(instance, store, fourth.cursor).skip_reason is not None
+
+
+def test_a_tick_over_ten_thousand_blobs_stays_under_ten_seconds(
+    platform_home, monkeypatch, azurite, azure_blob_store
+):
+    monkeypatch.setenv("IMAGE_PLATFORM_INCOMING", "blob://bulk/")
+    azure_blob_store.ensure_container("bulk")
+    service = BlobServiceClient(
+        account_url=azurite,
+        credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+    )
+    container = service.get_container_client("bulk")
+    names = [f"2026/07/01/{i:05d}.jpg" for i in range(10_000)]
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(lambda n: container.upload_blob(n, n.encode(), overwrite=True), names))
+    instance = dg.DagsterInstance.ephemeral()
+
+    started = time.monotonic()
+    result = _tick(instance, azure_blob_store, None)
+    elapsed = time.monotonic() - started
+    logging.getLogger(__name__).warning("tick over 10,000 blobs: %.2f s", elapsed)
+
+    assert elapsed < 10, f"tick took {elapsed:.1f}s"
+    assert [
+        len(r.run_config["ops"]["raw_images"]["config"]["blob_names"]) for r in result.run_requests
+    ] == [500] * 10
+    taken = {
+        n
+        for r in result.run_requests
+        for n in r.run_config["ops"]["raw_images"]["config"]["blob_names"]
+    }
+    nxt = _tick(instance, azure_blob_store, result.cursor)
+    more = {
+        n
+        for r in nxt.run_requests
+        for n in r.run_config["ops"]["raw_images"]["config"]["blob_names"]
+    }
+    assert not taken & more and taken | more == set(names)
+    assert len(BlobCursor.from_json(nxt.cursor).seen) == 10_000
