@@ -1,4 +1,5 @@
-# image-platform: the commands the README gives. Needs Python 3.11, pip, git, node and npm.
+# image-platform: the commands the README gives. Needs Python 3.11, pip, git, node and npm
+# (and Debian's postgresql for the tests: `make install-test` installs it with apt-get).
 SHELL := /bin/bash
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -14,8 +15,10 @@ install:  ## the locked Python environment in .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --python $(PYTHON)
 
-install-test: install  ## plus the Azure Blob emulator used by the tests
+install-test: install  ## plus the Azure Blob emulator and the PostgreSQL server used by the tests
 	npm ci --no-audit --no-fund --loglevel=error
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 instance:
 	@mkdir -p "$(DAGSTER_HOME)"
