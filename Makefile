@@ -1,4 +1,5 @@
-# image-platform: the commands the README gives. Needs Python 3.11, pip, git, node and npm.
+# image-platform: the commands the README gives. Needs Python 3.11, pip, git, node and npm
+# (the tests also use Debian's chromium and postgresql: `make install-test` installs them).
 SHELL := /bin/bash
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -14,10 +15,16 @@ install:  ## the locked Python environment in .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --python $(PYTHON)
 
-install-test: install  ## plus the Azure Blob emulator and the browser the tests use
+install-test: install  ## plus what the tests start: Azurite (npm), Chromium and PostgreSQL (apt)
 	npm ci --no-audit --no-fund --loglevel=error
-	@command -v chromium >/dev/null 2>&1 || apt-get install -y chromium \
-		|| (apt-get update && apt-get install -y chromium)
+	@need=""; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	if [ -n "$$need" ]; then \
+	  echo "installing$$need"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; }; \
+	fi
 
 instance:
 	@mkdir -p "$(DAGSTER_HOME)"

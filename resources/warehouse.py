@@ -8,8 +8,14 @@ operations, each one transaction:
                       (nightly outputs: re-running a day replaces exactly that day);
 * ``upsert``       — replace rows by primary key.
 
-The SQL for each dialect is produced by pure functions (``ddl``, ``insert_new_sql`` …), so the
-Azure SQL statements are tested here without a server.
+The SQL for each dialect is produced by pure functions (``ddl``, ``insert_new_sql``,
+``tsql_stage_batches`` …), so the Azure SQL statements are tested here without a server.
+
+Bulk paths: DuckDB scans the batch as a registered Arrow table (zero-copy, typed strings and
+timestamps). Azure SQL stages the batch into a session ``#temp`` table with multi-row
+``INSERT … VALUES`` statements — at most 1000 rows and 2100 parameters each, T-SQL's limits — on the
+same connection and inside the same transaction as the set-based statement that moves the rows, so
+a write is atomic and a retried write (same partition, same keys) leaves the same rows.
 """
 
 import random
@@ -26,6 +32,7 @@ from pydantic import Field
 
 DUCKDB = "duckdb"
 TSQL = "tsql"
+STAGED_TSQL = "#staged__"  # a session temp table: private to the connection, dropped with it
 
 _TYPES = {
     # logical: (duckdb, tsql)
@@ -193,6 +200,74 @@ def insert_all_sql(spec: TableSpec, staged: str, dialect: str) -> str:
     return f"INSERT INTO {spec.qualified(dialect)} ({cols}) SELECT {cols} FROM {staged}"
 
 
+# T-SQL limits: a table value constructor takes at most 1000 rows, a request at most 2100
+# parameters.
+TSQL_MAX_ROWS_PER_INSERT = 1000
+TSQL_MAX_PARAMS = 2100
+
+
+def tsql_rows_per_insert(n_columns: int) -> int:
+    """Rows per multi-row INSERT for a table of ``n_columns`` columns under both T-SQL limits."""
+    if n_columns < 1:
+        raise ValueError("a staged table needs at least one column")
+    if n_columns > TSQL_MAX_PARAMS:
+        raise ValueError(f"{n_columns} columns exceed T-SQL's {TSQL_MAX_PARAMS} parameters")
+    return max(1, min(TSQL_MAX_ROWS_PER_INSERT, TSQL_MAX_PARAMS // n_columns))
+
+
+def tsql_insert_values_sql(spec: TableSpec, staged: str, n_rows: int) -> str:
+    """``INSERT INTO staged (cols) VALUES (?, …), (?, …)`` for ``n_rows`` rows."""
+    names = ", ".join(quote(c, TSQL) for c in spec.column_names)
+    row = "(" + ", ".join("?" for _ in spec.columns) + ")"
+    return f"INSERT INTO {staged} ({names}) VALUES " + ", ".join([row] * n_rows)
+
+
+def tsql_stage_batches(
+    spec: TableSpec, staged: str, rows: Sequence[tuple], rows_per_insert: int | None = None
+) -> Iterator[tuple[str, list[Any]]]:
+    """The staging inserts for ``rows``: (statement, flat parameter list) pairs.
+
+    Every full batch shares one statement text (the driver prepares it once); only the last batch
+    is shorter.
+    """
+    n_cols = len(spec.columns)
+    per = tsql_rows_per_insert(n_cols)
+    if rows_per_insert is not None:
+        per = max(1, min(per, rows_per_insert))
+    full = tsql_insert_values_sql(spec, staged, per)
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        params: list[Any] = []
+        for row in chunk:
+            if len(row) != n_cols:
+                raise ValueError(f"{spec.name}: a row has {len(row)} values, expected {n_cols}")
+            params.extend(row)
+        sql = full if len(chunk) == per else tsql_insert_values_sql(spec, staged, len(chunk))
+        yield sql, params
+
+
+def _python_value(value: Any) -> Any:
+    """A driver-friendly scalar: None for missing values, Python types for numpy/pandas ones."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+def _arrow_table(df: pd.DataFrame):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
 class Warehouse(dg.ConfigurableResource):
     """Interface; see the module docstring."""
 
@@ -286,7 +361,9 @@ class DuckDBWarehouse(Warehouse):
         with self.connect() as con:
             for statement in ddl(spec, DUCKDB):
                 con.execute(statement)
-            con.register("staged__", df)
+            # An Arrow table: DuckDB scans its typed buffers directly instead of converting
+            # pandas object columns value by value.
+            con.register("staged__", _arrow_table(df))
             con.execute("BEGIN TRANSACTION")
             try:
                 before = con.execute(f"SELECT COUNT(*) FROM {spec.qualified(DUCKDB)}").fetchone()[0]
@@ -332,8 +409,10 @@ class DuckDBWarehouse(Warehouse):
 class AzureSqlWarehouse(Warehouse):
     """Azure SQL Database through the ``mssql-python`` driver (bundles ODBC Driver 18).
 
-    Rows are bulk-loaded into a session temp table and moved with one set-based statement inside a
-    transaction, so every write is idempotent and atomic. Credentials come only from ``dg.EnvVar``.
+    Rows are staged into a session temp table with multi-row ``INSERT … VALUES`` batches and moved
+    with one set-based statement, all in one transaction, so every write is idempotent and atomic.
+    (The driver's ``bulkcopy`` opens its own connection, which can neither see a session temp table
+    nor join this transaction, so it is not used here.) Credentials come only from ``dg.EnvVar``.
     """
 
     dialect: ClassVar[str] = TSQL
@@ -346,7 +425,10 @@ class AzureSqlWarehouse(Warehouse):
         default="SqlPassword",
         description="SqlPassword, or ActiveDirectoryDefault / ActiveDirectoryMsi for Entra ID.",
     )
-    batch_size: int = 10_000
+    batch_size: int = Field(
+        default=TSQL_MAX_ROWS_PER_INSERT,
+        description="Upper bound on rows per staging INSERT (T-SQL's limits apply below it).",
+    )
 
     def connection_string(self) -> str:
         parts = [
@@ -396,34 +478,33 @@ class AzureSqlWarehouse(Warehouse):
             con.commit()
 
     def stage_sql(self, spec: TableSpec) -> tuple[str, str]:
+        """The session temp table's DDL and its one-row insert (the batch shape is in
+        ``tsql_stage_batches``)."""
         cols = ",\n    ".join(f"{quote(c.name, TSQL)} {c.sql_type(TSQL)}" for c in spec.columns)
-        staged = "#staged__"
-        placeholders = ", ".join("?" for _ in spec.columns)
-        names = ", ".join(quote(c, TSQL) for c in spec.column_names)
         return (
-            f"CREATE TABLE {staged} (\n    {cols}\n)",
-            f"INSERT INTO {staged} ({names}) VALUES ({placeholders})",
+            f"DROP TABLE IF EXISTS {STAGED_TSQL};\nCREATE TABLE {STAGED_TSQL} (\n    {cols}\n)",
+            tsql_insert_values_sql(spec, STAGED_TSQL, 1),
         )
 
     def _write(self, spec: TableSpec, df: pd.DataFrame, statements) -> int:
         df = spec.conform(df)
-        create_stage, insert_stage = self.stage_sql(spec)
-        rows = [
-            tuple(None if pd.isna(v) else v for v in row)
-            for row in df.itertuples(index=False, name=None)
-        ]
+        create_stage, _ = self.stage_sql(spec)
+        rows = [tuple(_python_value(v) for v in row) for row in df.itertuples(index=False)]
         with self.connect() as con:
             cur = con.cursor()
-            for statement in ddl(spec, TSQL):
-                cur.execute(statement)
-            cur.execute(create_stage)
-            for start in range(0, len(rows), self.batch_size):
-                cur.executemany(insert_stage, rows[start : start + self.batch_size])
-            changed = 0
             try:
+                for statement in ddl(spec, TSQL):
+                    cur.execute(statement)
+                cur.execute(create_stage)
+                # Staging, the set-based move and the temp table share one connection and one
+                # transaction: nothing is visible until the commit, and a failure leaves no rows.
+                for sql, params in tsql_stage_batches(spec, STAGED_TSQL, rows, self.batch_size):
+                    cur.execute(sql, params)
+                changed = 0
                 for sql, params in statements:
                     cur.execute(sql, params)
                     changed += max(cur.rowcount, 0)
+                cur.execute(f"DROP TABLE {STAGED_TSQL}")
                 con.commit()
             except BaseException:
                 con.rollback()
@@ -431,7 +512,7 @@ class AzureSqlWarehouse(Warehouse):
         return changed
 
     def insert_new(self, spec: TableSpec, df: pd.DataFrame) -> int:
-        return self._write(spec, df, [(insert_new_sql(spec, "#staged__", TSQL), [])])
+        return self._write(spec, df, [(insert_new_sql(spec, STAGED_TSQL, TSQL), [])])
 
     def replace_where(self, spec: TableSpec, df: pd.DataFrame, where: dict[str, Any]) -> int:
         cols = list(where)
@@ -440,7 +521,7 @@ class AzureSqlWarehouse(Warehouse):
             df,
             [
                 (delete_where_sql(spec, cols, TSQL, "?"), [where[c] for c in cols]),
-                (insert_all_sql(spec, "#staged__", TSQL), []),
+                (insert_all_sql(spec, STAGED_TSQL, TSQL), []),
             ],
         )
 
@@ -449,7 +530,7 @@ class AzureSqlWarehouse(Warehouse):
             spec,
             df,
             [
-                (delete_keys_sql(spec, "#staged__", TSQL), []),
-                (insert_all_sql(spec, "#staged__", TSQL), []),
+                (delete_keys_sql(spec, STAGED_TSQL, TSQL), []),
+                (insert_all_sql(spec, STAGED_TSQL, TSQL), []),
             ],
         )

@@ -1,12 +1,15 @@
 """Shared fixtures: real services (Azurite, DuckDB files, a temporary Dagster home), no mocks."""
 
+import glob
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,83 @@ def platform_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("IMAGE_PLATFORM_SOURCE", raising=False)
     monkeypatch.delenv("IMAGE_PLATFORM_DUCKDB_PATH", raising=False)
     return home
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    user: str
+    password: str
+    db_name: str
+
+
+def _postgres_bin_dir() -> Path:
+    """The PostgreSQL server binaries: Debian's versioned folder, else initdb on PATH."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    found = candidates[0] if candidates else shutil.which("initdb")
+    if not found:
+        raise RuntimeError(
+            "PostgreSQL server not found: run `make install-test` (apt-get install postgresql)"
+        )
+    return Path(found).resolve().parent
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root (CI runs as root): use Debian's postgres account.
+    if os.geteuid() != 0:
+        return argv
+    return ["runuser", "-u", "postgres", "--", *argv]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL server on 127.0.0.1 and a free port, in a temporary folder."""
+    bin_dir = _postgres_bin_dir()
+    workdir = Path(tempfile.mkdtemp(prefix="image-platform-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres", "postgres")
+    data, log = workdir / "data", workdir / "server.log"
+    user, password = "dagster", "dagster-test-only"
+    pwfile = workdir / "pwfile"
+    pwfile.write_text(password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(pwfile, "postgres", "postgres")
+    subprocess.run(
+        _as_server_user(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                user,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    port = _free_port()
+    options = f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off -c max_connections=200"
+    subprocess.run(
+        _as_server_user(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"]
+        ),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        yield Postgres("127.0.0.1", port, user, password, "postgres")
+    finally:
+        subprocess.run(
+            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            timeout=120,
+        )
+        shutil.rmtree(workdir, ignore_errors=True)

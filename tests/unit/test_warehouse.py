@@ -7,7 +7,10 @@ import pytest
 import sqlglot
 
 from resources.warehouse import (
+    STAGED_TSQL,
     TSQL,
+    TSQL_MAX_PARAMS,
+    TSQL_MAX_ROWS_PER_INSERT,
     AzureSqlWarehouse,
     Column,
     TableSpec,
@@ -16,6 +19,8 @@ from resources.warehouse import (
     delete_where_sql,
     insert_all_sql,
     insert_new_sql,
+    tsql_rows_per_insert,
+    tsql_stage_batches,
 )
 
 SPEC = TableSpec(
@@ -73,6 +78,11 @@ def test_a_failed_write_leaves_the_table_as_it_was(warehouse):
     assert list(warehouse.read_table(SPEC).id) == ["a"]
 
 
+def _rows(n: int) -> list[tuple]:
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    return [(f"id-{i}", "2026-01-01", float(i), seen, i % 2 == 0) for i in range(n)]
+
+
 def _tsql_statements():
     azure = AzureSqlWarehouse(server="s", database="d")
     create_stage, insert_stage = azure.stage_sql(SPEC)
@@ -80,6 +90,7 @@ def _tsql_statements():
         *ddl(SPEC, TSQL),
         create_stage,
         insert_stage,
+        *(sql for sql, _ in tsql_stage_batches(SPEC, STAGED_TSQL, _rows(3), rows_per_insert=2)),
         insert_new_sql(SPEC, "#staged__", TSQL),
         delete_where_sql(SPEC, ["day"], TSQL, "?"),
         delete_keys_sql(SPEC, "#staged__", TSQL),
@@ -104,3 +115,76 @@ def test_azure_sql_connection_string_never_contains_unset_credentials():
     azure = AzureSqlWarehouse(server="srv", database="db", authentication="ActiveDirectoryMsi")
     conn = azure.connection_string()
     assert "PWD=" not in conn and "UID=" not in conn and "Encrypt=yes" in conn
+
+
+def _values_rows(statement: str) -> int:
+    insert = sqlglot.parse_one(statement.replace("?", "@p"), read="tsql")
+    values = insert.find(sqlglot.exp.Values)
+    assert values is not None
+    return len(values.expressions)
+
+
+@pytest.mark.parametrize("n_columns", [1, 5, 28, 100, 2100])
+def test_rows_per_staging_insert_stay_within_tsql_row_and_parameter_limits(n_columns):
+    per = tsql_rows_per_insert(n_columns)
+    assert 1 <= per <= TSQL_MAX_ROWS_PER_INSERT
+    assert per * n_columns <= TSQL_MAX_PARAMS
+    # As large as the limits allow: one more row would break one of them.
+    assert per == TSQL_MAX_ROWS_PER_INSERT or (per + 1) * n_columns > TSQL_MAX_PARAMS
+
+
+def test_a_table_wider_than_the_parameter_limit_is_refused():
+    with pytest.raises(ValueError, match="2100"):
+        tsql_rows_per_insert(2101)
+
+
+def test_staging_batches_cover_every_row_once_in_order_with_one_parameter_per_value():
+    rows = _rows(1000)
+    batches = list(tsql_stage_batches(SPEC, STAGED_TSQL, rows))
+    per = tsql_rows_per_insert(len(SPEC.columns))  # 420 for five columns
+    assert [len(params) // 5 for _, params in batches] == [per, per, 1000 - 2 * per]
+    flat = [value for _, params in batches for value in params]
+    assert flat == [value for row in rows for value in row]
+    for sql, params in batches:
+        assert sql.count("?") == len(params) <= TSQL_MAX_PARAMS
+        assert _values_rows(sql) == len(params) // 5 <= TSQL_MAX_ROWS_PER_INSERT
+
+
+def test_full_staging_batches_share_one_statement_text_so_the_driver_prepares_it_once():
+    batches = list(tsql_stage_batches(SPEC, STAGED_TSQL, _rows(950), rows_per_insert=300))
+    texts = [sql for sql, _ in batches]
+    assert len(texts) == 4 and len(set(texts[:3])) == 1 and texts[3] != texts[0]
+    assert _values_rows(texts[0]) == 300 and _values_rows(texts[3]) == 50
+
+
+def test_staging_batches_parse_as_tsql_inserts_into_the_session_temp_table():
+    for sql, _ in tsql_stage_batches(SPEC, STAGED_TSQL, _rows(7), rows_per_insert=3):
+        parsed = sqlglot.parse_one(sql.replace("?", "@p"), read="tsql")
+        assert isinstance(parsed, sqlglot.exp.Insert)
+        assert parsed.this.this.sql("tsql") == "#staged__"
+        assert [c.name for c in parsed.this.expressions] == SPEC.column_names
+
+
+def test_a_row_with_the_wrong_number_of_values_is_refused_before_anything_is_sent():
+    with pytest.raises(ValueError, match="expected 5"):
+        list(tsql_stage_batches(SPEC, STAGED_TSQL, [("a", "2026-01-01", 1.0)]))
+
+
+def test_no_rows_make_no_staging_statements():
+    assert list(tsql_stage_batches(SPEC, STAGED_TSQL, [])) == []
+
+
+def test_image_hashes_rows_stage_75_to_a_statement_because_of_the_parameter_limit():
+    from assets.tables import IMAGE_HASHES
+
+    n_cols = len(IMAGE_HASHES.columns)
+    batches = list(tsql_stage_batches(IMAGE_HASHES, STAGED_TSQL, [(None,) * n_cols] * 200))
+    assert [len(params) // n_cols for _, params in batches] == [75, 75, 50]
+    assert all(len(params) <= TSQL_MAX_PARAMS for _, params in batches)
+
+
+def test_duckdb_writes_keep_timestamps_dates_and_booleans_through_the_arrow_path(warehouse):
+    warehouse.insert_new(SPEC, _frame(["a", "b"]))
+    table = warehouse.read_table(SPEC).sort_values("id")
+    assert str(table.seen_at.iloc[0]) == "2026-01-01 00:00:00+00:00"
+    assert table.ok.tolist() == [True, True] and table.value.tolist() == [1.0, 1.0]
