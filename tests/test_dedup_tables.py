@@ -478,9 +478,11 @@ def test_materializations_carry_row_counts_and_unique_images_per_label(build):
     )
 
 
-def test_the_convergence_check_fails_when_the_round_bound_is_too_small(build, tmp_path):
-    # A copy of the warehouse, rebuilt with one round: the 48-image chain cannot converge.
-    copy = tmp_path / "warehouse.duckdb"
+@pytest.fixture(scope="module")
+def tight_bounds(build, tmp_path_factory) -> tuple[dict[str, str], pd.DataFrame]:
+    """A copy of the warehouse rebuilt with one components round and buckets of at most 3 pairs
+    listed in full: the 48-image chain cannot converge, group B (4 images) is paired as a star."""
+    copy = tmp_path_factory.mktemp("tight") / "warehouse.duckdb"
     shutil.copy(build.path, copy)
     dbt = WarehouseDbtCliResource(
         project_dir=DEDUP_PROJECT,
@@ -489,13 +491,38 @@ def test_the_convergence_check_fails_when_the_round_bound_is_too_small(build, tm
         duckdb_path=str(copy),
     )
     invocation = dbt.cli(
-        ["build", "--select", "duplicate_groups", "--vars", '{"dedup_cc_rounds": 1}'],
+        [
+            "build",
+            "--select",
+            "duplicate_groups similar_images",
+            "--vars",
+            '{"dedup_cc_rounds": 1, "similar_images_max_bucket_size": 3}',
+        ],
         raise_on_error=False,
     ).wait()
     results = {
         r["unique_id"].split(".")[-1]: r["status"]
         for r in invocation.get_artifact("run_results.json")["results"]
     }
+    with duckdb.connect(str(copy), read_only=True) as con:
+        similar = con.execute("SELECT * FROM similar_images").df()
+    return results, similar
+
+
+def test_the_convergence_check_fails_when_the_round_bound_is_too_small(tight_bounds):
+    results, _ = tight_bounds
     assert results["duplicate_groups"] == "success"
     assert results["assert_duplicate_groups_converged"] == "fail"
-    assert not invocation.is_successful()
+
+
+def test_similar_images_pair_a_large_bucket_only_with_its_first_image(build, tight_bounds):
+    _, similar = tight_bounds
+    ids = build.collection.ids
+    bucket_b = sorted(ids[f"b{i}"] for i in range(4))
+    in_b = similar[similar.image_id_a.isin(bucket_b) & similar.image_id_b.isin(bucket_b)]
+    assert set(zip(in_b.image_id_a, in_b.image_id_b, strict=True)) == {
+        (bucket_b[0], other) for other in bucket_b[1:]
+    }
+    assert (in_b.bucket_size == 4).all()
+    full = build.tables["similar_images"]
+    assert (full.image_id_a.isin(bucket_b) & full.image_id_b.isin(bucket_b)).sum() == 6

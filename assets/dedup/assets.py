@@ -15,6 +15,7 @@ from dagster_dbt import (
 
 from assets.dedup.project import build_dbt_project, dbt_vars, prepare_manifest
 from assets.dedup.summary import model_relations, summarize
+from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse import Warehouse
 
@@ -22,8 +23,8 @@ GROUP_NAME = "dedup"
 
 # The Python assets that write the dbt sources, by source table name.
 SOURCE_ASSET_KEYS = {
-    "raw_images": dg.AssetKey("raw_images"),
-    "image_hashes": dg.AssetKey("image_hashes"),
+    RAW_IMAGES.name: dg.AssetKey(RAW_IMAGES.name),
+    IMAGE_HASHES.name: dg.AssetKey(IMAGE_HASHES.name),
 }
 
 _settings = get_settings()
@@ -68,8 +69,12 @@ def dedup_tables(
         for e in events
         if isinstance(e, dg.Output)
     }
-    relations = model_relations(invocation.get_artifact("manifest.json"))
-    extra = summarize(warehouse, relations, built, dbt_vars(DEDUP_PROJECT.project_dir))
+    try:
+        relations = model_relations(invocation.get_artifact("manifest.json"))
+        extra = summarize(warehouse, relations, built, dbt_vars(DEDUP_PROJECT.project_dir))
+    except Exception as exc:  # the tables are built: a summary query must not undo that
+        context.log.warning(f"could not summarise the dedup tables: {exc!r}")
+        extra = {}
     for event in events:
         if isinstance(event, dg.Output):
             model = context.asset_key_for_output(event.output_name).path[-1]

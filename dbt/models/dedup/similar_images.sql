@@ -2,9 +2,15 @@
     The lab's review set: pairs of images that the coarse rule groups together (equal size-k
     hashes, k = var('dedup_hash_size'), compared as integers) although their size-8 hashes
     differ. Reviewers look at these to judge whether the coarse rule merges different pictures.
+
+    Every pair of a hash bucket is listed, except in buckets larger than
+    var('similar_images_max_bucket_size'): there each image is paired only with the bucket's
+    smallest image_id, so one hot bucket (thousands of blank or near-uniform pictures share a
+    coarse hash) adds n rows instead of n^2 / 2.
 -#}
 {%- set k = var('dedup_hash_size') | int -%}
 {%- set threshold = var('near_duplicate_threshold') | int -%}
+{%- set max_bucket = var('similar_images_max_bucket_size') | int -%}
 
 with images as (
     select
@@ -16,7 +22,9 @@ with images as (
         dhash{{ k }}_row as bucket_row,
         dhash{{ k }}_col as bucket_col,
         dhash8_row,
-        dhash8_col
+        dhash8_col,
+        count(*) over (partition by dhash{{ k }}_row, dhash{{ k }}_col) as bucket_size,
+        min(image_id) over (partition by dhash{{ k }}_row, dhash{{ k }}_col) as bucket_first_id
     from {{ ref('stg_images') }}
 ),
 
@@ -33,12 +41,14 @@ pairs as (
         b.width as width_b,
         b.height as height_b,
         a.source_uri as source_uri_a,
-        b.source_uri as source_uri_b
+        b.source_uri as source_uri_b,
+        a.bucket_size
     from images as a
     inner join images as b
         on b.bucket_row = a.bucket_row
         and b.bucket_col = a.bucket_col
         and a.image_id < b.image_id
+        and (a.bucket_size <= {{ max_bucket }} or a.image_id = a.bucket_first_id)
     where a.dhash8_row <> b.dhash8_row or a.dhash8_col <> b.dhash8_col
 )
 
