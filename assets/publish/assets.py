@@ -9,9 +9,15 @@ from pydantic import Field
 from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.publish.naming import SPLIT_FOLDERS, join_blob_path
-from assets.publish.publisher import DEFAULT_FORMATS, HASH_COLUMNS, plan_names, publish_side
+from assets.publish.publisher import (
+    DEFAULT_FORMATS,
+    HASH_COLUMNS,
+    choose_publishable,
+    plan_names,
+    publish_side,
+)
 from assets.splits.assets import find_leakage
-from assets.tables import PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
+from assets.tables import IMAGE_HASHES, PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 from resources.warehouse import Warehouse
@@ -48,21 +54,24 @@ class PublishConfig(dg.Config):
     )
 
 
-def _items(warehouse: Warehouse, split: str) -> pd.DataFrame:
-    kept = warehouse.query_df(
-        f"SELECT s.image_id, s.split, s.group_id, s.label, u.width, u.height, u.format, "
-        f"u.source_uri, {', '.join('u.' + c for c in HASH_COLUMNS)} "
-        f"FROM {TRAIN_TEST_SPLIT.name} s JOIN unique_images u ON u.image_id = s.image_id "
-        f"WHERE s.split = ? AND s.is_representative",
+def _items(warehouse: Warehouse, split: str, formats: tuple[str, ...]) -> pd.DataFrame:
+    members = warehouse.query_df(
+        f"SELECT s.image_id, s.split, s.group_id, s.label, s.is_representative, "
+        f"d.rank_in_group, d.width, d.height, d.format, d.source_uri, "
+        f"{', '.join('h.' + c for c in HASH_COLUMNS)} "
+        f"FROM {TRAIN_TEST_SPLIT.name} s "
+        f"JOIN duplicate_groups d ON d.image_id = s.image_id "
+        f"JOIN {IMAGE_HASHES.name} h ON h.image_id = s.image_id "
+        f"WHERE s.split = ?",
         [split],
     )
     animated = warehouse.query_df(
         "SELECT image_id, MAX(CASE WHEN is_animated THEN 1 ELSE 0 END) AS is_animated "
         "FROM raw_images GROUP BY image_id"
     )
-    kept = kept.merge(animated, on="image_id", how="left")
-    kept["is_animated"] = kept.is_animated.fillna(0).astype(bool)
-    return kept
+    members = members.merge(animated, on="image_id", how="left")
+    members["is_animated"] = members.is_animated.fillna(0).astype(bool)
+    return choose_publishable(members, formats)
 
 
 def _lists(rows: pd.DataFrame, side: str) -> tuple[bytes, bytes]:
@@ -116,7 +125,7 @@ def published_images(
             metadata={"groups": ", ".join(leaks.groups[:20])},
         )
     blob_store.ensure_container(container, public=config.public_access)
-    items = _items(warehouse, split)
+    items = _items(warehouse, split, tuple(config.formats))
     previous = warehouse.read_table(
         PUBLISHED_IMAGES, ["split", "image_id", "blob_name", "status", "etag"]
     )

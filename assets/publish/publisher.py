@@ -71,6 +71,31 @@ def with_retries(
     raise AssertionError("unreachable")
 
 
+def choose_publishable(
+    members: pd.DataFrame, allowed_formats: tuple[str, ...] = DEFAULT_FORMATS
+) -> pd.DataFrame:
+    """One image per duplicate group: the kept one, or — when the kept one cannot be published
+    (an animation, an encoding not published) — the best-ranked member that can, so a group is
+    never lost just because its largest copy is a GIF. ``stands_in_for`` names the kept image a
+    substitute replaces. Groups with no publishable member keep their representative (it is then
+    listed as skipped)."""
+    allowed = {f.upper() for f in allowed_formats} & set(FORMAT_EXTENSIONS)
+    members = members.copy()
+    fmt = members.format.fillna("").str.upper()
+    members["publishable"] = fmt.isin(allowed) & ~members.is_animated.fillna(False).astype(bool)
+    ordered = members.sort_values(
+        ["group_id", "publishable", "rank_in_group", "image_id"],
+        ascending=[True, False, True, True],
+    )
+    chosen = ordered.drop_duplicates("group_id").copy()
+    reps = members[members.is_representative.astype(bool)].set_index("group_id").image_id
+    chosen["stands_in_for"] = [
+        reps.get(g) if not rep else None
+        for g, rep in zip(chosen.group_id, chosen.is_representative.astype(bool), strict=True)
+    ]
+    return chosen.drop(columns=["publishable"]).reset_index(drop=True)
+
+
 def plan_names(
     items: pd.DataFrame,
     previous: pd.DataFrame,

@@ -23,7 +23,7 @@ def seed_dedup_tables(warehouse, store, groups: dict[str, list[str]], labels=Non
     for members in groups.values():
         sub = catalog.loc[members].sort_values(["width", "height"], ascending=False)
         rep = sub.image_id.iloc[0]
-        for name, row in sub.iterrows():
+        for rank, (name, row) in enumerate(sub.iterrows(), start=1):
             label = (labels or {}).get(name, row.label)
             rows.append(
                 {
@@ -31,6 +31,7 @@ def seed_dedup_tables(warehouse, store, groups: dict[str, list[str]], labels=Non
                     "group_id": rep,
                     "is_representative": row.image_id == rep,
                     "representative_image_id": rep,
+                    "rank_in_group": rank,
                     "reason": None if row.image_id == rep else f"near_duplicate of {rep}",
                     "label": label,
                     "width": row.width,
@@ -42,17 +43,21 @@ def seed_dedup_tables(warehouse, store, groups: dict[str, list[str]], labels=Non
                 }
             )
     members = pd.DataFrame(rows)
-    reps = members[members.is_representative].copy()
+    hashes = members[["image_id", "source_uri"]].drop_duplicates("image_id").copy()
     for s in range(1, 9):
-        reps[f"DHashHex{s}"] = [
+        hashes[f"DHashHex{s}"] = [
             dhash.format_hex(*dhash.dhash_row_col(_image(uri, store), size=s), size=s)
-            for uri in reps.source_uri
+            for uri in hashes.source_uri
         ]
+    hashes = hashes.drop(columns=["source_uri"])
+    reps = members[members.is_representative].merge(hashes, on="image_id")
     with duckdb.connect(warehouse.path) as con:
         con.register("members_df", members)
         con.register("reps_df", reps)
         con.execute("CREATE OR REPLACE TABLE duplicate_groups AS SELECT * FROM members_df")
         con.execute("CREATE OR REPLACE TABLE unique_images AS SELECT * FROM reps_df")
+        con.register("hashes_df", hashes)
+        con.execute("CREATE OR REPLACE TABLE image_hashes AS SELECT * FROM hashes_df")
         con.execute(
             "CREATE OR REPLACE TABLE near_duplicate_pairs AS "
             "SELECT a.image_id AS image_id_a, b.image_id AS image_id_b, 1 AS distance "

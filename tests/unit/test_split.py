@@ -116,3 +116,22 @@ def test_a_group_whose_kept_image_is_unlabelled_takes_a_labelled_members_label()
     group = out[out.group_id == "b-g0001"]
     assert len(group) == 2 and set(group.label) == {"b"}
     assert out.groupby("label").group_id.nunique().to_dict() == {"a": 3, "b": 3}
+
+
+def test_a_group_whose_kept_copy_is_an_animation_publishes_its_best_still_copy():
+    from assets.publish.publisher import choose_publishable
+
+    members = pd.DataFrame(
+        {
+            "image_id": ["gif", "jpg", "png", "solo"],
+            "group_id": ["g", "g", "g", "s"],
+            "is_representative": [True, False, False, True],
+            "rank_in_group": [1, 2, 3, 1],
+            "format": ["GIF", "JPEG", "PNG", "TIFF"],
+            "is_animated": [True, False, False, False],
+        }
+    )
+    chosen = choose_publishable(members).set_index("group_id")
+    assert chosen.loc["g", "image_id"] == "jpg" and chosen.loc["g", "stands_in_for"] == "gif"
+    # Nothing publishable: the kept image stays, to be listed as skipped with its reason.
+    assert chosen.loc["s", "image_id"] == "solo" and pd.isna(chosen.loc["s", "stands_in_for"])
