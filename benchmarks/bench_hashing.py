@@ -188,18 +188,24 @@ CONTENDERS: list[tuple[str, Callable[[list[bytes]], None]]] = [
 ]
 
 
-def time_contenders(blobs: list[bytes], reps: int) -> dict[str, float]:
-    """Median seconds per contender. Repetitions are interleaved (each round runs every
-    contender once) so a burst of load from elsewhere hits all contenders alike."""
-    for _, fn in CONTENDERS:
-        fn(blobs)  # warm-up: caches, allocator, first-time imports
-    times: dict[str, list[float]] = {label: [] for label, _ in CONTENDERS}
-    for _ in range(reps):
-        for label, fn in CONTENDERS:
-            start = time.perf_counter()
-            fn(blobs)
-            times[label].append(time.perf_counter() - start)
-    return {label: statistics.median(values) for label, values in times.items()}
+def time_contenders(subsets: dict[str, list[bytes]], reps: int) -> dict[str, dict[str, float]]:
+    """Median seconds per contender and subset. Repetitions are interleaved (each round runs
+    every contender on every subset once) so a burst of load from elsewhere hits all alike."""
+    for blobs in subsets.values():
+        for _, fn in CONTENDERS:
+            fn(blobs)  # warm-up: caches, allocator, first-time imports
+    times = {label: {name: [] for name in subsets} for label, _ in CONTENDERS}
+    for rep in range(reps):
+        for name, blobs in subsets.items():
+            for label, fn in CONTENDERS:
+                start = time.perf_counter()
+                fn(blobs)
+                times[label][name].append(time.perf_counter() - start)
+        print(f"round {rep + 1}/{reps} done", file=sys.stderr)
+    return {
+        label: {name: statistics.median(values) for name, values in per_subset.items()}
+        for label, per_subset in times.items()
+    }
 
 
 def agreement(blobs: list[bytes]) -> tuple[list[float], list[float]]:
@@ -254,11 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         / 1e6
         for name in names
     }
-    seconds: dict[str, dict[str, float]] = {label: {} for label, _ in CONTENDERS}
-    for name in names[:2]:
-        for label, value in time_contenders(blobs[name], args.reps).items():
-            seconds[label][name] = value
-        print(f"timed: {name}", file=sys.stderr)
+    seconds = time_contenders({name: blobs[name] for name in names[:2]}, args.reps)
     for label, _ in CONTENDERS:
         seconds[label]["all"] = seconds[label]["megapixel"] + seconds[label]["web"]
     load_after = os.getloadavg()
