@@ -20,6 +20,10 @@ The first pass touches every input pixel and dominates the cost; all sizes share
 each input row serves every output column of every size). The second pass runs on a small
 intermediate image.
 
+EXIF orientations cost no pixel copy: the kernels take the stored array plus the oriented
+axes' plans (mirrored for an axis that runs backwards) and, for a transposing orientation, run
+the oriented horizontal pass as the stored vertical pass; both passes have the same cost.
+
 Two extensions serve fast mode only and are off on the exact path: a source region per axis
 (Pillow's ``box``: a reduced-scale JPEG decode covers slightly more than the picture) and the
 first pass's rounding constant (to subtract a known bias of the decoded pixels).
