@@ -283,14 +283,11 @@ def hash_gray(
         STATS.count("pillow")
         return rows, cols, "pillow"
     col_plan, row_plan = plans
-    stored_flip_cols, stored_flip_rows = (
-        (flip_rows, flip_cols)
-        if transposed
-        else (
-            flip_cols,
-            flip_rows,
-        )
-    )
+    # The reversal of each stored axis: a transposing orientation swaps which flip lands where.
+    if transposed:
+        stored_flip_cols, stored_flip_rows = flip_rows, flip_cols
+    else:
+        stored_flip_cols, stored_flip_rows = flip_cols, flip_rows
     first_half = kernels.ROUNDING_HALF - round(bias * (1 << kernels.PRECISION_BITS))
     rows_a, cols_a = kernels.dhash_words(
         pixels,
@@ -335,7 +332,9 @@ def hash_bytes(
     return _hash_checked(data, norm, mode, policy)
 
 
-def _hash_checked(data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy):
+def _hash_checked(
+    data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy
+) -> HashResult:
     gray = _decode(data, mode, policy)
     height, width = gray.pixels.shape
     region = gray.region
@@ -369,7 +368,9 @@ def default_workers() -> int:
 Source = bytes | bytearray | memoryview | Callable[[], bytes]
 
 
-def _hash_source(source: Source, sizes: tuple[int, ...], mode: str, policy: DecodePolicy):
+def _hash_source(
+    source: Source, sizes: tuple[int, ...], mode: str, policy: DecodePolicy
+) -> HashResult | UndecodableImageError:
     try:
         data = source() if callable(source) else source
     except OSError as exc:
