@@ -225,7 +225,7 @@ def decode_gray_image(
     # A pure pixel permutation: it commutes with the pointwise greyscale conversion, so doing it
     # on the single-channel image gives the same pixels as ImageOps.exif_transpose first.
     height, width = gray.pixels.shape
-    turned = Image.fromarray(gray.pixels).transpose(_TRANSPOSE[gray.orientation])
+    turned = Image.fromarray(gray.pixels).transpose(EXIF_TRANSPOSE[gray.orientation])
     return GrayImage(
         pixels=np.asarray(turned, dtype=np.uint8),
         format=gray.format,
@@ -326,7 +326,8 @@ def decode_gray(
     return decode_gray_image(data, policy, draft_size).pixels
 
 
-_TRANSPOSE = {
+# EXIF orientation -> the Pillow transpose that ImageOps.exif_transpose applies for it.
+EXIF_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -368,7 +369,7 @@ def decode_rgb_image(
     except (OSError, ValueError) as exc:
         raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
     if orientation is not None and orientation != 1:
-        rgb = rgb.transpose(_TRANSPOSE[orientation])
+        rgb = rgb.transpose(EXIF_TRANSPOSE[orientation])
     return rgb
 
 

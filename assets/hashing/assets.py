@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.decode import DecodePolicy, UndecodableImageError
-from assets.hashing.engine import algorithm_version, hash_many
+from assets.hashing.engine import algorithm_version, enable_pillow_block_cache, hash_many
 from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES
@@ -87,6 +87,8 @@ def image_hashes(
     policy = DecodePolicy(apply_exif_orientation=config.apply_exif_orientation)
     version = algorithm_version(config.mode, policy)
     todo = _todo(warehouse, version)
+    # Reuse freed decode buffers instead of page-faulting fresh ones per large image (bounded).
+    enable_pillow_block_cache()
     context.log.info(f"{len(todo)} images to hash with {version} on {config.workers} workers")
 
     def read(uri: str):

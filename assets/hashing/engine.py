@@ -48,6 +48,7 @@ from PIL import Image
 
 from assets.decode import (
     DEFAULT_POLICY,
+    EXIF_TRANSPOSE,
     DecodePolicy,
     GrayImage,
     UndecodableImageError,
@@ -243,44 +244,62 @@ def hash_gray(
     sizes: tuple[int, ...],
     region: tuple[float, float, float, float] | None = None,
     bias: float = 0.0,
+    orientation: int = 1,
 ) -> tuple[list[int], list[int], str]:
     """Row and column words for each size from a uint8 greyscale array; and the backend used.
 
-    ``sizes`` must already be normalised (see ``normalize_sizes``). ``region`` (x0, y0, x1, y1)
-    restricts the resize to part of the array, like Pillow's ``box``; None means all of it.
-    ``bias`` (grey levels) is subtracted before the first rounding (fast mode only; the exact
-    path passes 0, which is Pillow's arithmetic).
+    ``sizes`` must already be normalised (see ``normalize_sizes``). ``orientation`` (EXIF 1..8)
+    is applied to ``pixels`` first, without copying them (the kernels read the stored array in
+    the oriented order). ``region`` (x0, y0, x1, y1, in oriented coordinates) restricts the
+    resize to part of the image, like Pillow's ``box``; None means all of it. ``bias`` (grey
+    levels) is subtracted before the first rounding (fast mode only; the exact path passes 0,
+    which is Pillow's arithmetic).
     """
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    transposed, flip_rows, flip_cols = kernels.ORIENTATION_STEPS[orientation]
     height, width = pixels.shape
+    o_height, o_width = (width, height) if transposed else (height, width)
     outs = tuple(s + 1 for s in sizes)
-    h_region = v_region = None
-    if region is not None and region != (0, 0, width, height):
-        h_region, v_region = (region[0], region[2]), (region[1], region[3])
+    x_region = y_region = None
+    if region is not None and region != (0, 0, o_width, o_height):
+        x_region, y_region = (region[0], region[2]), (region[1], region[3])
     plans = None
     if (
         kernels.estimated_taps(width, outs) <= MAX_PLAN_TAPS
         and kernels.estimated_taps(height, outs) <= MAX_PLAN_TAPS
     ):
-        h_plan = PLAN_CACHE.get(width, outs, h_region)
-        v_plan = PLAN_CACHE.get(height, outs, v_region)
-        if h_plan.int32_safe and v_plan.int32_safe:
-            plans = (h_plan, v_plan)
+        # Plans of the oriented axes, mirrored where the axis runs backwards in storage.
+        x_plan = PLAN_CACHE.get(o_width, outs, x_region, flip_cols)
+        y_plan = PLAN_CACHE.get(o_height, outs, y_region, flip_rows)
+        col_plan, row_plan = (y_plan, x_plan) if transposed else (x_plan, y_plan)
+        if col_plan.int32_safe and row_plan.int32_safe:
+            plans = (col_plan, row_plan)
     if plans is None:
         # Only for absurd shapes; a fast-mode bias is not applied on this path.
-        rows, cols = _pillow_words(pixels, outs, region)
+        oriented = pixels
+        if orientation != 1:
+            oriented = np.asarray(Image.fromarray(pixels).transpose(EXIF_TRANSPOSE[orientation]))
+        rows, cols = _pillow_words(oriented, outs, region)
         STATS.count("pillow")
         return rows, cols, "pillow"
-    h_plan, v_plan = plans
+    col_plan, row_plan = plans
+    # The reversal of each stored axis: a transposing orientation swaps which flip lands where.
+    if transposed:
+        stored_flip_cols, stored_flip_rows = flip_rows, flip_cols
+    else:
+        stored_flip_cols, stored_flip_rows = flip_cols, flip_rows
     first_half = kernels.ROUNDING_HALF - round(bias * (1 << kernels.PRECISION_BITS))
     rows_a, cols_a = kernels.dhash_words(
         pixels,
         np.asarray(outs, np.int64),
-        h_plan.arrays,
-        v_plan.arrays,
-        h_plan.whole,
-        v_plan.whole,
+        col_plan.arrays,
+        row_plan.arrays,
+        col_plan.whole,
+        row_plan.whole,
         first_half,
+        transposed,
+        stored_flip_cols,
+        stored_flip_rows,
     )
     STATS.count("kernel")
     return rows_a.tolist(), cols_a.tolist(), "kernel"
@@ -313,17 +332,19 @@ def hash_bytes(
     return _hash_checked(data, norm, mode, policy)
 
 
-def _hash_checked(data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy):
+def _hash_checked(
+    data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy
+) -> HashResult:
     gray = _decode(data, mode, policy)
-    pixels, region = gray.pixels, gray.region
+    height, width = gray.pixels.shape
+    region = gray.region
     if gray.orientation != 1:
-        height, width = pixels.shape
-        pixels = kernels.orient(pixels, gray.orientation)
         region = transpose_region(region, width, height, gray.orientation)
-    rows, cols, backend = hash_gray(pixels, sizes, region, gray.bias)
+        if kernels.ORIENTATION_STEPS[gray.orientation][0]:
+            height, width = width, height
+    rows, cols, backend = hash_gray(gray.pixels, sizes, region, gray.bias, gray.orientation)
     # Without the replicated Pillow, nothing fast mode produces may claim exact parity.
     effective = "fast" if gray.drafted or not EXACT_MODE_AVAILABLE else "exact"
-    height, width = pixels.shape
     return HashResult(
         sizes=sizes,
         rows=tuple(rows),
@@ -347,7 +368,9 @@ def default_workers() -> int:
 Source = bytes | bytearray | memoryview | Callable[[], bytes]
 
 
-def _hash_source(source: Source, sizes: tuple[int, ...], mode: str, policy: DecodePolicy):
+def _hash_source(
+    source: Source, sizes: tuple[int, ...], mode: str, policy: DecodePolicy
+) -> HashResult | UndecodableImageError:
     try:
         data = source() if callable(source) else source
     except OSError as exc:
@@ -372,7 +395,7 @@ def hash_many(
 
     Yields ``(key, HashResult)`` or ``(key, UndecodableImageError)``; a callable that raises
     ``OSError`` yields an error with reason ``unreadable``. Callables run on the worker threads,
-    so reading files overlaps with hashing. At most ``max_in_flight`` items (default: 2 per
+    so reading files overlaps with hashing. At most ``max_in_flight`` items (default: 4 per
     worker) are pulled from ``items`` ahead of the consumer, which bounds memory.
     """
     norm = normalize_sizes(sizes)
@@ -382,7 +405,7 @@ def hash_many(
         for key, source in items:
             yield key, _hash_source(source, norm, mode, policy)
         return
-    window = max(n_workers, max_in_flight if max_in_flight is not None else 2 * n_workers)
+    window = max(n_workers, max_in_flight if max_in_flight is not None else 4 * n_workers)
     pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="dhash")
     pending: deque[tuple[_T, Future]] = deque()
     try:

@@ -20,6 +20,10 @@ The first pass touches every input pixel and dominates the cost; all sizes share
 each input row serves every output column of every size). The second pass runs on a small
 intermediate image.
 
+EXIF orientations cost no pixel copy: the kernels take the stored array plus the oriented
+axes' plans (mirrored for an axis that runs backwards) and, for a transposing orientation, run
+the oriented horizontal pass as the stored vertical pass; both passes have the same cost.
+
 Two extensions serve fast mode only and are off on the exact path: a source region per axis
 (Pillow's ``box``: a reduced-scale JPEG decode covers slightly more than the picture) and the
 first pass's rounding constant (to subtract a known bias of the decoded pixels).
@@ -207,34 +211,58 @@ def _horizontal_first_pass(img, active, starts, lens, offsets, coeffs, half, out
         y += 4
 
 
+_STRIP = 512  # columns per strip of the vertical pass: 44 int32 accumulator rows fit in L2
+
+
 @njit(cache=True, nogil=True)
 def _vertical_first_pass(img, active, starts, lens, offsets, coeffs, half, out):
     """out[t, x] = clip8(sum_i img[starts[t] + i, x] * k_t[i]) for every column x and active t.
 
-    Processed in column strips so the rows of a window stay in cache across outputs.
+    Streams the image once per column strip, four rows at a time: each group of rows is added
+    into the accumulator row of every output whose window contains it, so the accumulators are
+    read and written once per four multiply-adds.
     """
     height, width = img.shape
     n_total = starts.size
-    strip = max(64, min(width, (1 << 20) // max(1, height)))
-    acc = np.empty(strip, np.int32)
-    for x0 in range(0, width, strip):
-        x1 = min(width, x0 + strip)
+    acc = np.empty((n_total, _STRIP), np.int32)
+    zero = np.int32(0)
+    for x0 in range(0, width, _STRIP):
+        x1 = min(width, x0 + _STRIP)
         m = x1 - x0
-        for t in range(n_total):
-            if not active[t]:
-                continue
-            s = starts[t]
-            o = offsets[t]
-            a = acc[:m]
-            a[:] = 0
-            for i in range(lens[t]):
-                c = coeffs[o + i]
-                row = img[s + i, x0:x1]
+        acc[:, :m] = 0
+        y = 0
+        while y < height:
+            r0 = img[y, x0:x1]
+            r1 = img[min(y + 1, height - 1), x0:x1]
+            r2 = img[min(y + 2, height - 1), x0:x1]
+            r3 = img[min(y + 3, height - 1), x0:x1]
+            for t in range(n_total):
+                s = starts[t]
+                e = s + lens[t]
+                if not active[t] or y + 3 < s or y >= e:
+                    continue
+                o = offsets[t] - s
+                # Rows outside the window (or past the image) contribute nothing.
+                c0 = coeffs[o + y] if s <= y < e else zero
+                c1 = coeffs[o + y + 1] if s <= y + 1 < e else zero
+                c2 = coeffs[o + y + 2] if s <= y + 2 < e else zero
+                c3 = coeffs[o + y + 3] if s <= y + 3 < e else zero
+                a = acc[t, :m]
                 for x in range(m):
-                    a[x] = np.int32(a[x] + np.int32(row[x]) * c)
-            dst = out[t, x0:x1]
-            for x in range(m):
-                dst[x] = _clip8(a[x], half)
+                    a[x] = np.int32(
+                        a[x]
+                        + np.int32(r0[x]) * c0
+                        + np.int32(r1[x]) * c1
+                        + np.int32(r2[x]) * c2
+                        + np.int32(r3[x]) * c3
+                    )
+            y += 4
+        for t in range(n_total):
+            if active[t]:
+                dst = out[t, x0:x1]
+                a = acc[t, :m]
+                for x in range(m):
+                    dst[x] = _clip8(a[x], half)
 
 
 @njit(cache=True, nogil=True)
@@ -265,26 +293,44 @@ def _resize_rows(src, row0, n, starts, lens, offsets, coeffs, t0, dst):
 
 
 @njit(cache=True, nogil=True)
-def lanczos_grays(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDING_HALF):
-    """Pillow-exact LANCZOS resizes of ``img`` (uint8, H x W) to n x n for each n in ``outs``.
+def lanczos_grays(
+    img,
+    outs,
+    col_plan,
+    row_plan,
+    col_whole,
+    row_whole,
+    first_half=ROUNDING_HALF,
+    transposed=False,
+    flip_cols=False,
+    flip_rows=False,
+):
+    """Pillow-exact LANCZOS resizes to n x n, for each n in ``outs``, of the *oriented* image.
 
-    ``h_plan`` / ``v_plan`` are ``AxisPlan.arrays`` for the width / height; ``h_whole`` /
-    ``v_whole`` say the plan's region is the whole axis (otherwise a pass runs even when the
-    length does not change, as in Pillow with a ``box``). Returns uint8 ``grays[k, :n, :n]``
-    for the k-th output size (padded to 9x9).
+    ``img`` (uint8, H x W) is the image as stored; the oriented image is ``img``, or its
+    transpose when ``transposed``. ``col_plan`` / ``row_plan`` (``AxisPlan.arrays``) resize the
+    stored columns axis (length W) / rows axis (length H); each is the plan of the oriented axis
+    it carries, mirrored (``AxisPlan.mirrored``) when that axis is reversed, which
+    ``flip_cols`` / ``flip_rows`` say in stored terms. ``col_whole`` / ``row_whole``: the plan's
+    source region is the whole axis. So an EXIF orientation costs no pixel copy: the oriented
+    horizontal pass is the stored vertical pass when transposed, with the same coefficients
+    and the same rounding, hence the same result.
 
-    ``first_half`` is the rounding constant of the first pass (Pillow: ``1 << 21``, half a
-    unit). Fast mode lowers it to subtract a known bias of the decoded pixels before the
-    intermediate image is rounded to 8 bits.
+    ``first_half`` is the first pass's rounding constant (Pillow: ``1 << 21``, half a unit);
+    fast mode lowers it to subtract a known bias of the decoded pixels.
+
+    Returns uint8 ``grays[k, :n, :n]`` in oriented order for the k-th size (padded to 9x9).
     """
     height, width = img.shape
-    hs, hl, ho, hk = h_plan
-    vs, vl, vo, vk = v_plan
+    o_height, o_width = (width, height) if transposed else (height, width)
+    ox_whole, oy_whole = (row_whole, col_whole) if transposed else (col_whole, row_whole)
+    hs, hl, ho, hk = col_plan
+    vs, vl, vo, vk = row_plan
     k_sizes = outs.size
     n_total = hs.size
     grays = np.zeros((k_sizes, MAX_OUT, MAX_OUT), np.uint8)
-    # Per size: 0 = no pass (already n x n), 1 = horizontal first (or only), 2 = vertical first
-    # (or only).
+    # Per size: 0 = no pass (already n x n), 1 = stored-horizontal pass first (or only),
+    # 2 = stored-vertical pass first (or only).
     route = np.zeros(k_sizes, np.int64)
     first = np.zeros(k_sizes, np.int64)  # index of the size's first output in the plans
     active_h = np.zeros(n_total, np.bool_)
@@ -295,18 +341,22 @@ def lanczos_grays(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDI
     for i in range(k_sizes):
         n = outs[i]
         first[i] = t
-        need_h = _pass_needed(width, n, h_whole)
-        need_v = _pass_needed(height, n, v_whole)
-        if not need_h and not need_v:
+        need_ox = _pass_needed(o_width, n, ox_whole)
+        need_oy = _pass_needed(o_height, n, oy_whole)
+        if not need_ox and not need_oy:
             route[i] = 0
-        elif need_h and (not need_v or not vertical_first(height, width, n)):
-            route[i] = 1
-            active_h[t : t + n] = True
-            any_h = True
         else:
-            route[i] = 2
-            active_v[t : t + n] = True
-            any_v = True
+            # Pillow's order on the oriented image, then which stored axis that is.
+            oriented_x_first = need_ox and (not need_oy or not vertical_first(o_height, o_width, n))
+            stored_h_first = oriented_x_first != transposed
+            if stored_h_first:
+                route[i] = 1
+                active_h[t : t + n] = True
+                any_h = True
+            else:
+                route[i] = 2
+                active_v[t : t + n] = True
+                any_v = True
         t += n
     tmp_h = np.empty((height if any_h else 0, n_total), np.uint8)
     if any_h:
@@ -314,22 +364,32 @@ def lanczos_grays(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDI
     tmp_v = np.empty((n_total if any_v else 0, width), np.uint8)
     if any_v:
         _vertical_first_pass(img, active_v, vs, vl, vo, vk, first_half, tmp_v)
+    stored = np.empty((MAX_OUT, MAX_OUT), np.uint8)
     for i in range(k_sizes):
         n = outs[i]
         t0 = first[i]
-        g = grays[i]
+        g = stored[:n, :n]
         if route[i] == 0:
-            g[:n, :n] = img
+            for y in range(n):
+                for x in range(n):
+                    g[y, x] = img[n - 1 - y if flip_rows else y, n - 1 - x if flip_cols else x]
         elif route[i] == 1:
-            if not _pass_needed(height, n, v_whole):
-                g[:n, :n] = tmp_h[:, t0 : t0 + n]
-            else:
+            if _pass_needed(height, n, row_whole):
                 _resize_columns(tmp_h, t0, n, vs, vl, vo, vk, t0, g)
+            else:  # rows unchanged: only their order may need reversing
+                for y in range(n):
+                    g[y, :] = tmp_h[n - 1 - y if flip_rows else y, t0 : t0 + n]
         else:
-            if not _pass_needed(width, n, h_whole):
-                g[:n, :n] = tmp_v[t0 : t0 + n, :]
-            else:
+            if _pass_needed(width, n, col_whole):
                 _resize_rows(tmp_v, t0, n, hs, hl, ho, hk, t0, g)
+            else:  # columns unchanged: only their order may need reversing
+                for y in range(n):
+                    for x in range(n):
+                        g[y, x] = tmp_v[t0 + y, n - 1 - x if flip_cols else x]
+        if transposed:
+            grays[i, :n, :n] = g.T
+        else:
+            grays[i, :n, :n] = g
     return grays
 
 
@@ -357,9 +417,34 @@ def difference_bits(grays, outs):
 
 
 @njit(cache=True, nogil=True)
-def dhash_words(img, outs, h_plan, v_plan, h_whole, v_whole, first_half=ROUNDING_HALF):
-    """Row and column hash words (uint64) for every n in ``outs`` (hash size n - 1)."""
-    grays = lanczos_grays(img, outs, h_plan, v_plan, h_whole, v_whole, first_half)
+def dhash_words(
+    img,
+    outs,
+    col_plan,
+    row_plan,
+    col_whole,
+    row_whole,
+    first_half=ROUNDING_HALF,
+    transposed=False,
+    flip_cols=False,
+    flip_rows=False,
+):
+    """Row and column hash words (uint64) for every n in ``outs`` (hash size n - 1).
+
+    Arguments as for ``lanczos_grays``.
+    """
+    grays = lanczos_grays(
+        img,
+        outs,
+        col_plan,
+        row_plan,
+        col_whole,
+        row_whole,
+        first_half,
+        transposed,
+        flip_cols,
+        flip_rows,
+    )
     return difference_bits(grays, outs)
 
 
@@ -376,47 +461,18 @@ ORIENTATION_STEPS = {
     8: (True, True, False),
 }
 
-_ORIENT_BLOCK = 64
-
 
 @njit(cache=True, nogil=True)
-def _orient(src, transpose, flip_rows, flip_cols):
-    """A new C-contiguous array: src transposed (optionally), then rows/columns reversed.
-
-    Works in 64 x 64 tiles so both the reads and the writes stay in cache when transposing.
-    """
-    if transpose:
-        height, width = src.shape[1], src.shape[0]
-    else:
-        height, width = src.shape
-    dst = np.empty((height, width), np.uint8)
-    if not transpose:
-        for y in range(height):
-            sy = height - 1 - y if flip_rows else y
-            if flip_cols:
-                dst[y, :] = src[sy, ::-1]
-            else:
-                dst[y, :] = src[sy, :]
-        return dst
-    for y0 in range(0, height, _ORIENT_BLOCK):
-        y1 = min(height, y0 + _ORIENT_BLOCK)
-        for x0 in range(0, width, _ORIENT_BLOCK):
-            x1 = min(width, x0 + _ORIENT_BLOCK)
-            for y in range(y0, y1):
-                sy = height - 1 - y if flip_rows else y
-                row = dst[y]
-                for x in range(x0, x1):
-                    sx = width - 1 - x if flip_cols else x
-                    row[x] = src[sx, sy]
-    return dst
-
-
-def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    """The greyscale array as ``ImageOps.exif_transpose`` would orient it (a new array)."""
-    transpose, flip_rows, flip_cols = ORIENTATION_STEPS[orientation]
-    if not (transpose or flip_rows or flip_cols):
-        return pixels
-    return _orient(pixels, transpose, flip_rows, flip_cols)
+def _mirror(starts, lens, offsets, coeffs, in_size):
+    """The same plan read from the other end of the axis: window reversed, coefficients too."""
+    m_starts = in_size - starts - lens
+    m_coeffs = np.empty_like(coeffs)
+    for t in range(starts.size):
+        o = offsets[t]
+        length = lens[t]
+        for i in range(length):
+            m_coeffs[o + i] = coeffs[o + length - 1 - i]
+    return m_starts, lens, offsets, m_coeffs
 
 
 @dataclass(frozen=True)
@@ -430,6 +486,12 @@ class AxisPlan:
     taps: int
     int32_safe: bool
     whole: bool
+    in_size: int
+
+    def mirrored(self) -> "AxisPlan":
+        """The plan for the same axis read backwards (pixel x of the plan is in_size - 1 - x)."""
+        arrays = _mirror(*self.arrays, self.in_size)
+        return AxisPlan(arrays, self.taps, self.int32_safe, self.whole, self.in_size)
 
 
 def build_axis_plan(
@@ -442,7 +504,8 @@ def build_axis_plan(
     )
     safe = 255 * int(max_abs_sum) + ROUNDING_HALF <= INT32_MAX
     whole = np.float32(in0) == 0 and np.float32(in1) == in_size
-    return AxisPlan((starts, lens, offsets, coeffs), int(coeffs.size), safe, bool(whole))
+    arrays = (starts, lens, offsets, coeffs)
+    return AxisPlan(arrays, int(coeffs.size), safe, bool(whole), in_size)
 
 
 class PlanCache:
@@ -462,9 +525,14 @@ class PlanCache:
         self.misses = 0
 
     def get(
-        self, in_size: int, outs: tuple[int, ...], region: tuple[float, float] | None = None
+        self,
+        in_size: int,
+        outs: tuple[int, ...],
+        region: tuple[float, float] | None = None,
+        mirrored: bool = False,
     ) -> AxisPlan:
-        key = (in_size, outs, region)
+        """The plan of ``build_axis_plan``, ``AxisPlan.mirrored()`` if asked, cached."""
+        key = (in_size, outs, region, mirrored)
         with self._lock:
             plan = self._plans.get(key)
             if plan is not None:
@@ -472,7 +540,8 @@ class PlanCache:
                 self.hits += 1
                 return plan
             self.misses += 1
-        plan = build_axis_plan(in_size, outs, region)
+        plan = self.get(in_size, outs, region) if mirrored else None
+        plan = plan.mirrored() if plan is not None else build_axis_plan(in_size, outs, region)
         if plan.taps <= self.max_plan_taps:
             with self._lock:
                 if key not in self._plans:

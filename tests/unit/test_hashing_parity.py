@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from assets.decode import DecodePolicy
+from assets.decode import EXIF_TRANSPOSE, DecodePolicy
 from assets.hashing import engine, kernels
 
 SIZES = tuple(range(1, 9))
@@ -224,3 +224,24 @@ def test_exact_mode_refuses_to_run_on_another_pillow_version(monkeypatch):
 
 def test_the_installed_pillow_is_the_one_the_kernels_replicate():
     assert engine.EXACT_MODE_AVAILABLE, (engine.PILLOW_VERSION, kernels.PILLOW_VERSION_REPLICATED)
+
+
+def test_hashing_in_stored_order_with_an_orientation_equals_hashing_the_transposed_image():
+    # The kernels read the stored array in oriented order (mirrored plans, swapped passes);
+    # shapes with a side of n = s + 1 make Pillow skip a pass, where only a reversal remains.
+    rng = np.random.default_rng(17)
+    shapes = [(1, 1), (2, 2), (9, 9), (9, 4), (4, 9), (9, 40), (40, 9), (3, 9), (5, 7), (33, 90)]
+    shapes += [(int(rng.integers(1, 120)), int(rng.integers(1, 120))) for _ in range(12)]
+    for shape in shapes:
+        stored = rng.integers(0, 256, shape, dtype=np.uint8)
+        for orientation in range(1, 9):
+            oriented = Image.fromarray(stored)
+            if orientation != 1:
+                oriented = oriented.transpose(EXIF_TRANSPOSE[orientation])
+            rows, cols, backend = engine.hash_gray(stored, SIZES, orientation=orientation)
+            expected = [dhash.dhash_row_col(oriented, s) for s in SIZES]
+            assert (rows, cols) == ([r for r, _ in expected], [c for _, c in expected]), (
+                shape,
+                orientation,
+            )
+            assert backend == "kernel"
