@@ -53,6 +53,7 @@ from assets.decode import (
     GrayImage,
     UndecodableImageError,
     decode_gray_stored,
+    enable_large_pillow_blocks,
     transpose_region,
 )
 from assets.hashing import kernels
@@ -422,16 +423,19 @@ def hash_many(
 
 
 def enable_pillow_block_cache(max_blocks: int = 16) -> None:
-    """Let Pillow keep up to ``max_blocks`` freed image-memory blocks (16 MB each) for reuse.
+    """Let Pillow keep up to ``max_blocks`` freed image-memory blocks for reuse.
 
     By default Pillow returns every block to the operating system when an image is freed, so
     each multi-megapixel decode page-faults a fresh buffer; on the reference machine that is a
     third of a 12-megapixel JPEG's decode time. This is Pillow's own, process-wide setting
-    (``PILLOW_BLOCKS_MAX``); memory stays bounded by ``max_blocks`` x 16 MB. A larger value
-    already in effect is kept.
+    (``PILLOW_BLOCKS_MAX``); a larger value already in effect is kept. It also lets each image
+    live in one block (``enable_large_pillow_blocks``), so that RGB photos reach the compiled
+    greyscale conversion without a copy. The cache never holds more than the largest number of
+    images alive at once had allocated.
     """
     if Image.core.get_blocks_max() < max_blocks:
         Image.core.set_blocks_max(max_blocks)
+    enable_large_pillow_blocks()
 
 
 def warm_up() -> None:

@@ -72,3 +72,38 @@ def test_an_oriented_draft_keeps_the_region_of_the_stored_draft_mapped_through_t
     assert oriented.region == transpose_region(stored.region, width, height, 6)
     assert oriented.pixels.shape == (width, height)
     assert oriented.orientation == 1
+
+
+def _multi_block_rgb(rng: np.random.Generator) -> Image.Image:
+    """An RGB image decoded while a Pillow block holds fewer rows than it has."""
+    pixels = rng.integers(0, 256, (300, 257, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    saved = Image.core.get_block_size()
+    Image.core.set_block_size(64 * 4096)  # 255 rows of 257 RGBX pixels
+    try:
+        image = Image.open(io.BytesIO(buf.getvalue()))
+        image.load()
+    finally:
+        Image.core.set_block_size(saved)
+    return image
+
+
+def test_the_compiled_rgb_conversion_equals_pillows_and_falls_back_on_split_memory():
+    from assets.decode import _gray_pixels, _rgb_to_l_compiled, enable_large_pillow_blocks
+
+    rng = np.random.default_rng(7)
+    # Every channel value against every other: the fixed-point rounding edges are all hit.
+    values = np.stack(np.meshgrid(np.arange(256), np.arange(256), indexing="ij"), -1)
+    for blue in (0, 1, 127, 128, 254, 255):
+        rgb = np.concatenate([values, np.full((256, 256, 1), blue)], -1).astype(np.uint8)
+        image = Image.fromarray(rgb)
+        compiled = _rgb_to_l_compiled(image)
+        assert compiled is not None
+        assert np.array_equal(compiled, np.asarray(image.convert("L")))
+    enable_large_pillow_blocks()
+    one_block = Image.fromarray(rng.integers(0, 256, (2000, 2100, 3), dtype=np.uint8))
+    assert np.array_equal(_rgb_to_l_compiled(one_block), np.asarray(one_block.convert("L")))
+    split = _multi_block_rgb(rng)
+    assert _rgb_to_l_compiled(split) is None  # rows not contiguous: no zero-copy view
+    assert np.array_equal(_gray_pixels(split), np.asarray(split.convert("L")))
