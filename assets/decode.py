@@ -20,6 +20,7 @@ reason code and a human-readable detail; callers turn that into a quarantine row
 
 import io
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -99,8 +100,13 @@ def exif_orientation(image: Image.Image) -> int | None:
 
 
 def _load(image: Image.Image) -> None:
+    _guarded(lambda im: im.load(), image)
+
+
+def _guarded(load, image: Image.Image):
+    """``load(image)``, with Pillow's decode failures raised as ``UndecodableImageError``."""
     try:
-        image.load()
+        return load(image)
     except Image.DecompressionBombError as exc:
         raise UndecodableImageError("decompression_bomb", str(exc)) from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as exc:
@@ -193,14 +199,19 @@ def decode_gray_stored(
             region = tuple(float(v) for v in applied[1])  # type: ignore[assignment]
             if image.mode == "L" and image.decoderconfig[:1] == (8,):
                 bias = jpeg_dc_rounding_bias(image)
-    _load(image)
+    pixels = None
+    if not drafted and fmt in DIRECT_RGB_FORMATS and image.mode == "RGB":
+        pixels = _guarded(_load_rgb_as_gray, image)
+    if pixels is None:
+        _load(image)
     # Read after loading, as ImageOps.exif_transpose does: Pillow's TIFF loader already applies
     # the orientation and removes the tag, which must not be applied a second time.
     orientation = exif_orientation(image) if policy.apply_exif_orientation else None
-    try:
-        pixels = _gray_pixels(image)
-    except (OSError, ValueError) as exc:
-        raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
+    if pixels is None:
+        try:
+            pixels = _gray_pixels(image)
+        except (OSError, ValueError) as exc:
+            raise UndecodableImageError("unsupported_mode", f"mode {image.mode}: {exc}") from exc
     height, width = pixels.shape
     if region is None:
         region = (0.0, 0.0, float(width), float(height))
@@ -298,10 +309,11 @@ def _rgb_to_l_compiled(image: Image.Image) -> np.ndarray | None:
     """Pillow's RGB -> L conversion, computed by a compiled loop over the image's own memory.
 
     Pillow keeps an RGB image as 4 bytes per pixel; when all its rows sit in one memory block
-    (``enable_large_pillow_blocks``), Arrow's C data interface exposes them to numpy without a
-    copy, and the compiled loop converts them about six times faster than Pillow's scalar
-    ``convert("L")``, with the same integer formula. Returns None when the image spans several
-    blocks or this Pillow lacks the entry points (callers then let Pillow convert).
+    (images up to 4 megapixels with Pillow's default 16 MB blocks), Arrow's C data interface
+    exposes them to numpy without a copy, and the compiled loop converts them about six times
+    faster than Pillow's scalar ``convert("L")``, with the same integer formula. Returns None
+    when the image spans several blocks or this Pillow lacks the entry points (callers then let
+    Pillow convert).
     """
     try:
         import pyarrow  # a platform dependency; imported here to keep this module light
@@ -318,17 +330,47 @@ def _rgb_to_l_compiled(image: Image.Image) -> np.ndarray | None:
     return out.reshape(height, width)
 
 
-def enable_large_pillow_blocks(block_bytes: int = 512 * 1024 * 1024) -> None:
-    """Let Pillow keep each decoded image (up to ``block_bytes``) in one memory block.
+# Formats whose RGB pixels may be decoded straight into memory the caller owns: single-image
+# loaders that only ever write through Pillow's decoder (no post-load transforms or blending).
+DIRECT_RGB_FORMATS = frozenset({"JPEG", "MPO"})
+# Largest reusable per-thread decode buffer; bigger images get a buffer of their own.
+_DIRECT_BUFFER_MAX_BYTES = 64 * 1024 * 1024
+_direct_buffers = threading.local()
 
-    Pillow allocates image memory in blocks of 16 MB by default, so a multi-megapixel RGB
-    photo spans several and cannot be handed to compiled code without a copy. Blocks are only
-    as large as the image needs, so this changes no memory use; 512 MB covers the RGB form of
-    any image under the decompression-bomb limit. Process-wide (``PILLOW_BLOCK_SIZE``); a
-    larger value already in effect is kept.
+
+def _direct_buffer(nbytes: int) -> np.ndarray:
+    if nbytes > _DIRECT_BUFFER_MAX_BYTES:
+        return np.empty(nbytes, np.uint8)
+    buffer = getattr(_direct_buffers, "buffer", None)
+    if buffer is None or buffer.size < nbytes:
+        buffer = np.empty(max(nbytes, 16 * 1024 * 1024), np.uint8)
+        _direct_buffers.buffer = buffer
+    return buffer[:nbytes]
+
+
+def _load_rgb_as_gray(image: Image.Image) -> np.ndarray | None:
+    """Decode an unloaded RGB JPEG into a reused buffer and convert it there to greyscale.
+
+    Pillow's decoder writes RGB as 4 bytes per pixel into whatever image memory the file object
+    holds; handing it a mapping of a per-thread buffer (``Image.core.map_buffer``, as
+    ``Image.frombuffer`` does) skips the zero-filled allocation of a fresh image per decode,
+    and the compiled ``rgb2l`` then reads the pixels in place. The pixels are exactly Pillow's
+    (the tests compare them with ``convert("L")``). Returns None, with ``image`` untouched,
+    when this Pillow lacks the entry points; decode errors propagate as from ``image.load()``.
     """
-    if Image.core.get_block_size() < block_bytes:
-        Image.core.set_block_size(block_bytes)
+    width, height = image.size
+    buffer = _direct_buffer(4 * width * height)
+    try:
+        core = Image.core.map_buffer(buffer, (width, height), "raw", 0, ("RGBX", 0, 1))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    image.im = core
+    image.load()
+    if image.im is not core or image.size != (width, height):
+        raise ValueError("the loader replaced the image memory")  # pragma: no cover
+    out = np.empty(width * height, dtype=np.uint8)
+    _rgbx_to_l(buffer, out)
+    return out.reshape(height, width)
 
 
 def jpeg_dc_rounding_bias(image: Image.Image) -> float:

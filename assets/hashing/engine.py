@@ -53,7 +53,6 @@ from assets.decode import (
     GrayImage,
     UndecodableImageError,
     decode_gray_stored,
-    enable_large_pillow_blocks,
     transpose_region,
 )
 from assets.hashing import kernels
@@ -428,14 +427,11 @@ def enable_pillow_block_cache(max_blocks: int = 16) -> None:
     By default Pillow returns every block to the operating system when an image is freed, so
     each multi-megapixel decode page-faults a fresh buffer; on the reference machine that is a
     third of a 12-megapixel JPEG's decode time. This is Pillow's own, process-wide setting
-    (``PILLOW_BLOCKS_MAX``); a larger value already in effect is kept. It also lets each image
-    live in one block (``enable_large_pillow_blocks``), so that RGB photos reach the compiled
-    greyscale conversion without a copy. The cache never holds more than the largest number of
-    images alive at once had allocated.
+    (``PILLOW_BLOCKS_MAX``); a larger value already in effect is kept. Memory stays bounded by
+    ``max_blocks`` x 16 MB.
     """
     if Image.core.get_blocks_max() < max_blocks:
         Image.core.set_blocks_max(max_blocks)
-    enable_large_pillow_blocks()
 
 
 def warm_up() -> None:

@@ -90,7 +90,7 @@ def _multi_block_rgb(rng: np.random.Generator) -> Image.Image:
 
 
 def test_the_compiled_rgb_conversion_equals_pillows_and_falls_back_on_split_memory():
-    from assets.decode import _gray_pixels, _rgb_to_l_compiled, enable_large_pillow_blocks
+    from assets.decode import _gray_pixels, _rgb_to_l_compiled
 
     rng = np.random.default_rng(7)
     # Every channel value against every other: the fixed-point rounding edges are all hit.
@@ -101,9 +101,46 @@ def test_the_compiled_rgb_conversion_equals_pillows_and_falls_back_on_split_memo
         compiled = _rgb_to_l_compiled(image)
         assert compiled is not None
         assert np.array_equal(compiled, np.asarray(image.convert("L")))
-    enable_large_pillow_blocks()
-    one_block = Image.fromarray(rng.integers(0, 256, (2000, 2100, 3), dtype=np.uint8))
+    one_block = Image.fromarray(rng.integers(0, 256, (1000, 2000, 3), dtype=np.uint8))
     assert np.array_equal(_rgb_to_l_compiled(one_block), np.asarray(one_block.convert("L")))
     split = _multi_block_rgb(rng)
     assert _rgb_to_l_compiled(split) is None  # rows not contiguous: no zero-copy view
     assert np.array_equal(_gray_pixels(split), np.asarray(split.convert("L")))
+
+
+def _jpeg(rng: np.random.Generator, width: int, height: int) -> bytes:
+    pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_rgb_jpegs_decoded_into_the_reused_buffer_equal_pillows_greyscale():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assets.decode import _DIRECT_BUFFER_MAX_BYTES, _direct_buffers
+
+    rng = np.random.default_rng(11)
+    # Big, small, big again (the buffer is reused and must not leak old pixels), odd widths,
+    # and one image larger than the reusable buffer.
+    shapes = [(1201, 803), (17, 9), (1199, 805), (1, 1), (3, 2000), (2000, 3)]
+    side = int((_DIRECT_BUFFER_MAX_BYTES / 4) ** 0.5) + 8
+    datas = [_jpeg(rng, w, h) for w, h in shapes] + [_jpeg(rng, side, side)]
+    expected = [np.asarray(Image.open(io.BytesIO(d)).convert("L")) for d in datas]
+    _direct_buffers.buffer = None
+    for data, want in zip(datas, expected, strict=True):
+        assert np.array_equal(decode_gray_stored(data).pixels, want)
+    assert _direct_buffers.buffer is not None  # the JPEGs took the direct path
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda d: decode_gray_stored(d).pixels, datas * 3))
+    for got, want in zip(results, expected * 3, strict=True):
+        assert np.array_equal(got, want)
+
+
+def test_a_truncated_rgb_jpeg_is_undecodable_with_a_reason():
+    from assets.decode import UndecodableImageError
+
+    data = _jpeg(np.random.default_rng(3), 640, 480)
+    with pytest.raises(UndecodableImageError) as caught:
+        decode_gray_stored(data[: len(data) // 2])
+    assert caught.value.reason == "corrupt_data"
