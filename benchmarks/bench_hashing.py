@@ -1,4 +1,4 @@
-"""Benchmark the multi-size dHash engine against the ``dhash`` package and decode floors.
+"""Benchmark the multi-size dHash engine against the ``dhash`` package and Pillow's decode.
 
     .venv/bin/python benchmarks/bench_hashing.py [--reps 5] [--rebuild]
 
@@ -182,8 +182,8 @@ CONTENDERS: list[tuple[str, Callable[[list[bytes]], None]]] = [
     ("engine exact, 1 worker", run_engine("exact", 1)),
     ("engine fast, 1 worker", run_engine("fast", 1)),
     ("imagehash.dhash (size 8 only)", run_imagehash),
-    ("floor: decode only (open + load)", run_decode_only),
-    ("floor: decode + convert('L')", run_decode_convert),
+    ("Pillow: decode only (open + load)", run_decode_only),
+    ("Pillow: decode + convert('L')", run_decode_convert),
     ("floor: fast-mode decode (JPEG draft)", run_fast_floor),
     ("engine exact, 2 workers", run_engine("exact", 2)),
     ("engine fast, 2 workers", run_engine("fast", 2)),
