@@ -10,7 +10,7 @@ its wall time and peak resident memory (``ru_maxrss``: Python, DuckDB and the qu
 popcount). The machine load (``os.getloadavg``) is recorded around each run.
 
     python benchmarks/bench_near_duplicates.py                     # 100k, 1M, 10M
-    python benchmarks/bench_near_duplicates.py --sizes 100k,1M --thresholds 6,8
+    python benchmarks/bench_near_duplicates.py --sizes 100k,1M --thresholds 6,8 --agreements 2
 """
 
 import argparse
@@ -65,9 +65,9 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
     return np.stack([ordered.dhash8_row.to_numpy(), ordered.dhash8_col.to_numpy()], axis=1)
 
 
-def compile_model(db_path: Path, threshold: int, workdir: Path) -> str:
+def compile_model(db_path: Path, threshold: int, agreement: int, workdir: Path) -> str:
     """The SQL dbt runs for near_duplicate_pairs against ``db_path``, compiled by dbt."""
-    target = workdir / f"dbt-target-t{threshold}"
+    target = workdir / f"dbt-target-t{threshold}-a{agreement}"
     env = {**os.environ, DUCKDB_PATH_ENV: str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     subprocess.run(
         [
@@ -80,7 +80,12 @@ def compile_model(db_path: Path, threshold: int, workdir: Path) -> str:
             "--select",
             "near_duplicate_pairs",
             "--vars",
-            json.dumps({"near_duplicate_threshold": threshold}),
+            json.dumps(
+                {
+                    "near_duplicate_threshold": threshold,
+                    "near_duplicate_band_agreement": agreement,
+                }
+            ),
             "--target-path",
             str(target),
             "--log-path",
@@ -135,16 +140,17 @@ def brute_force_pairs(hashes: np.ndarray, threshold: int, chunk: int = 512) -> s
     return pairs
 
 
-def measure(n: int, threshold: int, args, workdir: Path) -> dict:
-    db_path = workdir / f"n{n}" / "warehouse.duckdb"
-    if db_path.exists():
-        db_path.unlink()
-    started = time.perf_counter()
-    hashes = load_stg_images(db_path, n, threshold, args.seed)
-    load_seconds = time.perf_counter() - started
-    sql_path = workdir / f"near_duplicate_pairs_t{threshold}.sql"
+def keys(threshold: int, agreement: int) -> int:
+    """How many candidate keys (hash joins) the model uses."""
+    bands = threshold + agreement
+    return bands if agreement == 1 else bands * (bands - 1) // 2
+
+
+def measure(n: int, threshold: int, agreement: int, args, workdir: Path, truth: set | None) -> dict:
+    db_path = workdir / f"n{n}-t{threshold}" / "warehouse.duckdb"
+    sql_path = workdir / f"near_duplicate_pairs_t{threshold}_a{agreement}.sql"
     if not sql_path.exists():
-        sql_path.write_text(compile_model(db_path, threshold, workdir))
+        sql_path.write_text(compile_model(db_path, threshold, agreement, workdir))
 
     load_before = os.getloadavg()
     child = subprocess.run(
@@ -160,41 +166,41 @@ def measure(n: int, threshold: int, args, workdir: Path) -> dict:
     row = {
         "rows": n,
         "threshold": threshold,
-        "bands": threshold + 1,
+        "agreement": agreement,
+        "keys": keys(threshold, agreement),
+        "key_bits": agreement * 128 / (threshold + agreement),
         "pairs": result["pairs"],
         "seconds": result["seconds"],
         "peak_rss_mb": result["peak_kb"] / 1024,
         "baseline_rss_mb": result["baseline_kb"] / 1024,
-        "load_seconds": load_seconds,
         "load_before": load_before,
         "load_after": load_after,
         "recall": None,
         "true_pairs": None,
         "false_pairs": None,
     }
-    if n <= args.recall_max:
-        truth = brute_force_pairs(hashes, threshold)
+    if truth is not None:
         found = found_pairs(db_path)
         row["true_pairs"] = len(truth)
         row["recall"] = len(found & truth) / len(truth) if truth else 1.0
         row["false_pairs"] = len(found - truth)
-    if not args.keep:
-        shutil.rmtree(db_path.parent)
     return row
 
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| rows | threshold | bands | pairs found | brute-force pairs | recall | extra pairs "
+        "| rows | threshold | bands agreeing | keys (joins) | key bits | pairs found "
+        "| brute-force pairs | recall | extra pairs "
         "| time (s) | peak RSS (MB) | load avg (1 min) before / after |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
         recall = "-" if r["recall"] is None else f"{100 * r['recall']:.2f}%"
         true_pairs = "-" if r["true_pairs"] is None else f"{r['true_pairs']:,}"
         extra = "-" if r["false_pairs"] is None else str(r["false_pairs"])
         lines.append(
-            f"| {human(r['rows'])} | {r['threshold']} | {r['bands']} | {r['pairs']:,} "
+            f"| {human(r['rows'])} | {r['threshold']} | {r['agreement']} | {r['keys']} "
+            f"| {r['key_bits']:.1f} | {r['pairs']:,} "
             f"| {true_pairs} | {recall} | {extra} | {r['seconds']:.1f} "
             f"| {r['peak_rss_mb']:,.0f} | {r['load_before'][0]:.2f} / {r['load_after'][0]:.2f} |"
         )
@@ -209,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         default=str(dbt_vars()["near_duplicate_threshold"]),
         help="comma-separated thresholds (default: the dbt project's)",
     )
+    parser.add_argument(
+        "--agreements",
+        default="1,2",
+        help="comma-separated near_duplicate_band_agreement values to compare on the same data",
+    )
     parser.add_argument("--recall-max", type=parse_size, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per query")
@@ -222,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     thresholds = [int(t) for t in args.thresholds.split(",")]
+    agreements = [int(a) for a in args.agreements.split(",")]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-near-dup-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# near_duplicate_pairs on DuckDB {duckdb.__version__}")
@@ -230,19 +242,30 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for threshold in thresholds:
         for n in sizes:
-            try:
-                row = measure(n, threshold, args, workdir)
-            except subprocess.TimeoutExpired:
-                print(f"{human(n)} rows, threshold {threshold}: over {args.timeout:.0f} s, stopped")
-                continue
-            rows.append(row)
-            recall = "" if row["recall"] is None else f", recall {100 * row['recall']:.2f}%"
-            print(
-                f"{human(n)} rows, threshold {threshold}: {row['pairs']:,} pairs in "
-                f"{row['seconds']:.1f} s, peak RSS {row['peak_rss_mb']:,.0f} MB{recall} "
-                f"(data generated and loaded in {row['load_seconds']:.0f} s)",
-                flush=True,
-            )
+            db_path = workdir / f"n{n}-t{threshold}" / "warehouse.duckdb"
+            started = time.perf_counter()
+            hashes = load_stg_images(db_path, n, threshold, args.seed)
+            print(f"{human(n)} rows loaded in {time.perf_counter() - started:.0f} s", flush=True)
+            truth = brute_force_pairs(hashes, threshold) if n <= args.recall_max else None
+            for agreement in agreements:
+                try:
+                    row = measure(n, threshold, agreement, args, workdir, truth)
+                except subprocess.TimeoutExpired:
+                    print(
+                        f"{human(n)} rows, threshold {threshold}, agreement {agreement}: "
+                        f"over {args.timeout:.0f} s, stopped"
+                    )
+                    continue
+                rows.append(row)
+                recall = "" if row["recall"] is None else f", recall {100 * row['recall']:.2f}%"
+                print(
+                    f"{human(n)} rows, threshold {threshold}, {row['keys']} keys of "
+                    f"{row['key_bits']:.1f} bits: {row['pairs']:,} pairs in "
+                    f"{row['seconds']:.1f} s, peak RSS {row['peak_rss_mb']:,.0f} MB{recall}",
+                    flush=True,
+                )
+            if not args.keep:
+                shutil.rmtree(db_path.parent)
     print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout}")
     print(markdown(rows))
     if not args.workdir:

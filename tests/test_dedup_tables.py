@@ -526,3 +526,30 @@ def test_similar_images_pair_a_large_bucket_only_with_its_first_image(build, tig
     assert (in_b.bucket_size == 4).all()
     full = build.tables["similar_images"]
     assert (full.image_id_a.isin(bucket_b) & full.image_id_b.isin(bucket_b)).sum() == 6
+
+
+@pytest.mark.parametrize("agreement", [1, 2])
+def test_both_candidate_key_shapes_find_exactly_the_brute_force_pairs(
+    build, tmp_path_factory, agreement
+):
+    copy = tmp_path_factory.mktemp(f"agreement{agreement}") / "warehouse.duckdb"
+    shutil.copy(build.path, copy)
+    dbt = WarehouseDbtCliResource(
+        project_dir=DEDUP_PROJECT,
+        target="duckdb",
+        dbt_executable=dbt_executable(),
+        duckdb_path=str(copy),
+    )
+    dbt.cli(
+        [
+            "run",
+            "--select",
+            "near_duplicate_pairs",
+            "--vars",
+            f'{{"near_duplicate_band_agreement": {agreement}}}',
+        ]
+    ).wait()
+    with duckdb.connect(str(copy), read_only=True) as con:
+        pairs = con.execute("SELECT image_id_a, image_id_b, distance FROM near_duplicate_pairs")
+        found = {(a, b): d for a, b, d in pairs.fetchall()}
+    assert found == brute_force_pairs(build.hashes)

@@ -1,14 +1,14 @@
 {#-
     Pairs of images whose size-8 hashes are at most var('near_duplicate_threshold') bits apart.
 
-    Candidates come from exact matches on one of threshold + 1 bit bands (see
-    near_duplicate_band_masks: by pigeonhole every pair within the threshold matches on at least
-    one band), one hash join per band, so the work grows with the number of matching pairs, not
-    with all N^2 pairs. The exact distance then keeps the true pairs; a pair that matches on
-    several bands is kept once.
+    Candidates come from exact matches on one of the keys of near_duplicate_band_masks (unions of
+    bit bands: by pigeonhole every pair within the threshold matches on at least one key), one
+    hash join per key, so the work grows with the number of matching pairs, not with all N^2
+    pairs. The exact distance then keeps the true pairs; a pair that matches on several keys is
+    kept once.
 -#}
 {%- set threshold = var('near_duplicate_threshold') | int -%}
-{%- set masks = near_duplicate_band_masks(threshold) -%}
+{%- set masks = near_duplicate_band_masks(threshold, var('near_duplicate_band_agreement') | int) -%}
 
 with hashed as (
     select image_key, image_id, dhash8_row, dhash8_col
