@@ -206,6 +206,14 @@ TSQL_MAX_ROWS_PER_INSERT = 1000
 TSQL_MAX_PARAMS = 2100
 
 
+def head_sql(spec: TableSpec, columns: Sequence[str], order_by: str, n: int, dialect: str) -> str:
+    cols = ", ".join(quote(c, dialect) for c in columns)
+    table = spec.qualified(dialect)
+    if dialect == TSQL:
+        return f"SELECT TOP ({int(n)}) {cols} FROM {table} ORDER BY {order_by}"
+    return f"SELECT {cols} FROM {table} ORDER BY {order_by} LIMIT {int(n)}"
+
+
 def tsql_rows_per_insert(n_columns: int) -> int:
     """Rows per multi-row INSERT for a table of ``n_columns`` columns under both T-SQL limits."""
     if n_columns < 1:
@@ -299,6 +307,15 @@ class Warehouse(dg.ConfigurableResource):
             return pd.DataFrame(columns=list(columns or spec.column_names))
         cols = ", ".join(quote(c, self.dialect) for c in (columns or spec.column_names))
         return self.query_df(f"SELECT {cols} FROM {spec.qualified(self.dialect)}")
+
+    def head(
+        self, spec: TableSpec, columns: Sequence[str], order_by: str, n: int = 10
+    ) -> pd.DataFrame:
+        """The first ``n`` rows by ``order_by`` (an SQL ordering over ``spec``'s columns), read
+        without fetching the table."""
+        if not self.table_exists(spec):
+            return pd.DataFrame(columns=list(columns))
+        return self.query_df(head_sql(spec, columns, order_by, int(n), self.dialect))
 
     def count(self, spec: TableSpec) -> int:
         if not self.table_exists(spec):

@@ -31,27 +31,57 @@ class ImageHashesConfig(dg.Config):
         ),
     )
     workers: int = Field(default=2, ge=1, le=64, description="Hashing threads (use every core).")
-    batch_size: int = Field(default=512, ge=1, description="Images per warehouse write.")
+    batch_size: int = Field(
+        default=512, ge=1, le=2000, description="Images per warehouse write (T-SQL: <= 2000)."
+    )
     apply_exif_orientation: bool = Field(
         default=True, description="Hash photos as displayed (False: as stored, like the lab)."
     )
 
 
-def _todo(warehouse: Warehouse, version: str) -> pd.DataFrame:
-    """Catalogued contents without a hash of this version, minus those that failed to decode."""
+UNREADABLE = "unreadable"
+
+
+def _unreadable_before(warehouse: Warehouse) -> set[str]:
+    rows = warehouse.query_df(
+        f"SELECT DISTINCT image_id FROM {QUARANTINED_IMAGES.name} "
+        f"WHERE stage = 'hash' AND reason = ?",
+        [UNREADABLE],
+    )
+    return set(rows.image_id)
+
+
+def accepted_versions(mode: str, policy: DecodePolicy) -> list[str]:
+    """Hash versions that count as done for a run in ``mode``.
+
+    Fast mode hashes only JPEGs in the DCT domain; every other image takes the exact path and is
+    stored with the exact version, which a fast run must accept (or it would hash those images
+    again on every run). An exact run accepts only exact hashes: switching to exact re-hashes
+    what fast mode drafted.
+    """
+    exact = algorithm_version("exact", policy)
+    return [exact] if mode == "exact" else [algorithm_version(mode, policy), exact]
+
+
+def _todo(warehouse: Warehouse, versions: list[str]) -> pd.DataFrame:
+    """Catalogued contents without a hash of an accepted version, minus those that failed to
+    decode under the run's version (``versions[0]``). Contents that could not be read (a blob
+    or file gone or failing at the time) are tried again on every run."""
     for spec in (RAW_IMAGES, IMAGE_HASHES, QUARANTINED_IMAGES):
         warehouse.ensure_table(spec)
+    placeholders = ", ".join("?" for _ in versions)
     return warehouse.query_df(
         f"SELECT r.image_id, MIN(r.source_uri) AS source_uri, MIN(r.name) AS name, "
         f"MIN(r.label) AS label, MIN(r.byte_size) AS byte_size, "
         f"MIN(r.last_modified) AS last_modified "
         f"FROM {RAW_IMAGES.name} r "
         f"WHERE NOT EXISTS (SELECT 1 FROM {IMAGE_HASHES.name} h "
-        f"  WHERE h.image_id = r.image_id AND h.hash_version = ?) "
+        f"  WHERE h.image_id = r.image_id AND h.hash_version IN ({placeholders})) "
         f"AND NOT EXISTS (SELECT 1 FROM {QUARANTINED_IMAGES.name} q "
-        f"  WHERE q.image_id = r.image_id AND q.stage = 'hash' AND q.detail LIKE ?) "
+        f"  WHERE q.image_id = r.image_id AND q.stage = 'hash' AND q.reason <> '{UNREADABLE}' "
+        f"  AND q.detail LIKE ?) "
         f"GROUP BY r.image_id ORDER BY r.image_id",
-        [version, f"[{version}]%"],
+        [*versions, f"[{versions[0]}]%"],
     )
 
 
@@ -91,7 +121,7 @@ def image_hashes(
 ) -> dg.MaterializeResult:
     policy = DecodePolicy(apply_exif_orientation=config.apply_exif_orientation)
     version = algorithm_version(config.mode, policy)
-    todo = _todo(warehouse, version)
+    todo = _todo(warehouse, accepted_versions(config.mode, policy))
     # Reuse freed decode buffers instead of page-faulting fresh ones per large image (bounded).
     enable_pillow_block_cache()
     context.log.info(f"{len(todo)} images to hash with {version} on {config.workers} workers")
@@ -109,6 +139,8 @@ def image_hashes(
     started = time.monotonic()
     rows: list[dict] = []
     bad: list[dict] = []
+    retried = _unreadable_before(warehouse)
+    recovered: list[str] = []
     hashed = quarantined = done = 0
     backends: dict[str, int] = {}
 
@@ -120,6 +152,14 @@ def image_hashes(
         if bad:
             quarantined += warehouse.insert_new(QUARANTINED_IMAGES, pd.DataFrame(bad))
             bad.clear()
+        if recovered:
+            # Readable again and hashed: the earlier quarantine row no longer holds.
+            warehouse.execute(
+                f"DELETE FROM {QUARANTINED_IMAGES.name} WHERE stage = 'hash' AND reason = ? "
+                f"AND image_id IN ({', '.join('?' for _ in recovered)})",
+                [UNREADABLE, *recovered],
+            )
+            recovered.clear()
 
     for entry, result in hash_many(items, HASH_SIZES, config.mode, policy, workers=config.workers):
         now = datetime.now(tz=UTC)
@@ -142,6 +182,8 @@ def image_hashes(
         else:
             rows.append(_row(entry.image_id, result, now))
             backends[result.backend] = backends.get(result.backend, 0) + 1
+            if entry.image_id in retried:
+                recovered.append(entry.image_id)
         done += 1
         if done % config.batch_size == 0:
             flush()
@@ -153,8 +195,11 @@ def image_hashes(
     if done:
         context.log.info(f"hashed {done} images in {elapsed:.1f} s ({rate:.1f} images/s)")
 
-    table = warehouse.read_table(
-        IMAGE_HASHES, ["image_id", "DHashHex3", "DHashHex8", "hash_mode", "hash_version"]
+    total = warehouse.count(IMAGE_HASHES)
+    preview = warehouse.head(
+        IMAGE_HASHES,
+        ["image_id", "DHashHex3", "DHashHex8", "hash_mode", "hash_version", "hashed_at"],
+        order_by="hashed_at DESC, image_id",
     )
     distinct = warehouse.query_df(
         "SELECT "
@@ -167,16 +212,16 @@ def image_hashes(
     )
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(table),
+            "dagster/row_count": total,
             "hashed_now": hashed,
             "quarantined_now": quarantined,
-            "already_hashed": len(table) - hashed,
+            "already_hashed": total - hashed,
             "mode": config.mode,
             "hash_version": version,
             "workers": config.workers,
             "images_per_second": round(rate, 1),
             "pillow_fallbacks": backends.get("pillow", 0),
             "distinct_hashes_by_size": dg.MetadataValue.md(md_table(distinct)),
-            "preview": dg.MetadataValue.md(md_table(table.head(10))),
+            "preview": dg.MetadataValue.md(md_table(preview)),
         }
     )

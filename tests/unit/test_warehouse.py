@@ -17,6 +17,7 @@ from resources.warehouse import (
     ddl,
     delete_keys_sql,
     delete_where_sql,
+    head_sql,
     insert_all_sql,
     insert_new_sql,
     tsql_rows_per_insert,
@@ -188,3 +189,21 @@ def test_duckdb_writes_keep_timestamps_dates_and_booleans_through_the_arrow_path
     table = warehouse.read_table(SPEC).sort_values("id")
     assert str(table.seen_at.iloc[0]) == "2026-01-01 00:00:00+00:00"
     assert table.ok.tolist() == [True, True] and table.value.tolist() == [1.0, 1.0]
+
+
+def test_head_reads_the_first_rows_in_order_without_the_table(warehouse):
+    warehouse.insert_new(SPEC, _frame([f"id{i:02d}" for i in range(25)]))
+    head = warehouse.head(SPEC, ["id", "value"], order_by="id DESC", n=3)
+    assert head.id.tolist() == ["id24", "id23", "id22"]
+    assert list(head.columns) == ["id", "value"]
+    empty = TableSpec(name="never_written", columns=SPEC.columns, primary_key=("id",))
+    assert warehouse.head(empty, ["id"], order_by="id").empty
+
+
+def test_head_on_azure_sql_is_a_top_query():
+    sql = head_sql(SPEC, ["id", "value"], "seen_at DESC, id", 10, TSQL)
+    parsed = sqlglot.parse_one(sql, read="tsql")
+    assert isinstance(parsed, sqlglot.exp.Select)
+    assert parsed.args["limit"].expression.this == "10"
+    assert parsed.args["order"] is not None
+    assert sql.startswith("SELECT TOP (10) ") and "LIMIT" not in sql
