@@ -355,8 +355,9 @@ def _load_rgb_as_gray(image: Image.Image) -> np.ndarray | None:
     holds; handing it a mapping of a per-thread buffer (``Image.core.map_buffer``, as
     ``Image.frombuffer`` does) skips the zero-filled allocation of a fresh image per decode,
     and the compiled ``rgb2l`` then reads the pixels in place. The pixels are exactly Pillow's
-    (the tests compare them with ``convert("L")``). Returns None, with ``image`` untouched,
-    when this Pillow lacks the entry points; decode errors propagate as from ``image.load()``.
+    (the tests compare them with ``convert("L")``). Returns None when this Pillow lacks the
+    entry points (``image`` untouched) or the loader kept the pixels
+    elsewhere (``image`` loaded); decode errors propagate as from ``image.load()``.
     """
     width, height = image.size
     buffer = _direct_buffer(4 * width * height)
@@ -367,7 +368,9 @@ def _load_rgb_as_gray(image: Image.Image) -> np.ndarray | None:
     image.im = core
     image.load()
     if image.im is not core or image.size != (width, height):
-        raise ValueError("the loader replaced the image memory")  # pragma: no cover
+        # The loader put the pixels elsewhere (none of DIRECT_RGB_FORMATS does today): the
+        # image is loaded all the same, and the caller converts it the ordinary way.
+        return None
     out = np.empty(width * height, dtype=np.uint8)
     _rgbx_to_l(buffer, out)
     return out.reshape(height, width)

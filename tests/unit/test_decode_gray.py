@@ -115,6 +115,14 @@ def _jpeg(rng: np.random.Generator, width: int, height: int) -> bytes:
     return buf.getvalue()
 
 
+def _mpo(rng: np.random.Generator) -> bytes:
+    """A two-frame MPO (a JPEG container): the first frame is the picture."""
+    frames = [Image.fromarray(rng.integers(0, 256, (300, 401, 3), dtype=np.uint8)) for _ in "ab"]
+    buf = io.BytesIO()
+    frames[0].save(buf, "MPO", save_all=True, append_images=frames[1:])
+    return buf.getvalue()
+
+
 def test_rgb_jpegs_decoded_into_the_reused_buffer_equal_pillows_greyscale():
     from concurrent.futures import ThreadPoolExecutor
 
@@ -125,7 +133,7 @@ def test_rgb_jpegs_decoded_into_the_reused_buffer_equal_pillows_greyscale():
     # and one image larger than the reusable buffer.
     shapes = [(1201, 803), (17, 9), (1199, 805), (1, 1), (3, 2000), (2000, 3)]
     side = int((_DIRECT_BUFFER_MAX_BYTES / 4) ** 0.5) + 8
-    datas = [_jpeg(rng, w, h) for w, h in shapes] + [_jpeg(rng, side, side)]
+    datas = [_jpeg(rng, w, h) for w, h in shapes] + [_jpeg(rng, side, side), _mpo(rng)]
     expected = [np.asarray(Image.open(io.BytesIO(d)).convert("L")) for d in datas]
     _direct_buffers.buffer = None
     for data, want in zip(datas, expected, strict=True):
