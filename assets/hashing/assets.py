@@ -1,6 +1,7 @@
 """The image_hashes asset: multi-size dHash of every catalogued image content."""
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -19,7 +20,7 @@ from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES
 from resources.blob_store import BlobStore
-from resources.warehouse import Warehouse
+from resources.warehouse import TSQL, Warehouse
 
 
 class ImageHashesConfig(dg.Config):
@@ -63,26 +64,56 @@ def accepted_versions(mode: str, policy: DecodePolicy) -> list[str]:
     return [exact] if mode == "exact" else [algorithm_version(mode, policy), exact]
 
 
-def _todo(warehouse: Warehouse, versions: list[str]) -> pd.DataFrame:
-    """Catalogued contents without a hash of an accepted version, minus those that failed to
-    decode under the run's version (``versions[0]``). Contents that could not be read (a blob
-    or file gone or failing at the time) are tried again on every run."""
-    for spec in (RAW_IMAGES, IMAGE_HASHES, QUARANTINED_IMAGES):
-        warehouse.ensure_table(spec)
+def _pending_filter(versions: list[str]) -> tuple[str, list]:
+    """WHERE clause over ``raw_images r``: contents without a hash of an accepted version, minus
+    those that failed to decode under the run's version (``versions[0]``). Contents that could
+    not be read (a blob or file gone or failing at the time) are tried again on every run."""
     placeholders = ", ".join("?" for _ in versions)
-    return warehouse.query_df(
-        f"SELECT r.image_id, MIN(r.source_uri) AS source_uri, MIN(r.name) AS name, "
-        f"MIN(r.label) AS label, MIN(r.byte_size) AS byte_size, "
-        f"MIN(r.last_modified) AS last_modified "
-        f"FROM {RAW_IMAGES.name} r "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {IMAGE_HASHES.name} h "
+    sql = (
+        f"NOT EXISTS (SELECT 1 FROM {IMAGE_HASHES.name} h "
         f"  WHERE h.image_id = r.image_id AND h.hash_version IN ({placeholders})) "
         f"AND NOT EXISTS (SELECT 1 FROM {QUARANTINED_IMAGES.name} q "
         f"  WHERE q.image_id = r.image_id AND q.stage = 'hash' AND q.reason <> '{UNREADABLE}' "
-        f"  AND q.detail LIKE ?) "
-        f"GROUP BY r.image_id ORDER BY r.image_id",
-        [*versions, f"[{versions[0]}]%"],
+        f"  AND q.detail LIKE ?)"
     )
+    return sql, [*versions, f"[{versions[0]}]%"]
+
+
+def _ensure_tables(warehouse: Warehouse) -> None:
+    for spec in (RAW_IMAGES, IMAGE_HASHES, QUARANTINED_IMAGES):
+        warehouse.ensure_table(spec)
+
+
+def _count_pending(warehouse: Warehouse, versions: list[str]) -> int:
+    _ensure_tables(warehouse)
+    where, params = _pending_filter(versions)
+    sql = f"SELECT COUNT(DISTINCT r.image_id) AS n FROM {RAW_IMAGES.name} r WHERE {where}"
+    return int(warehouse.query_df(sql, params).n.iloc[0])
+
+
+def pending_images(
+    warehouse: Warehouse, versions: list[str], page_size: int = 10_000
+) -> Iterator[tuple]:
+    """The contents to hash (one catalog location each), in ``image_id`` order, read a page at a
+    time (keyset on ``image_id``), so a collection of millions is never held in memory."""
+    _ensure_tables(warehouse)
+    where, params = _pending_filter(versions)
+    top = f"TOP ({int(page_size)}) " if warehouse.dialect == TSQL else ""
+    limit = "" if warehouse.dialect == TSQL else f" LIMIT {int(page_size)}"
+    after = ""
+    while True:
+        page = warehouse.query_df(
+            f"SELECT {top}r.image_id, MIN(r.source_uri) AS source_uri, MIN(r.name) AS name, "
+            f"MIN(r.label) AS label, MIN(r.byte_size) AS byte_size, "
+            f"MIN(r.last_modified) AS last_modified "
+            f"FROM {RAW_IMAGES.name} r WHERE r.image_id > ? AND {where} "
+            f"GROUP BY r.image_id ORDER BY r.image_id{limit}",
+            [after, *params],
+        )
+        yield from page.itertuples(index=False)
+        if len(page) < page_size:
+            return
+        after = page.image_id.iloc[-1]
 
 
 def _row(image_id: str, result, now: datetime) -> dict:
@@ -121,16 +152,17 @@ def image_hashes(
 ) -> dg.MaterializeResult:
     policy = DecodePolicy(apply_exif_orientation=config.apply_exif_orientation)
     version = algorithm_version(config.mode, policy)
-    todo = _todo(warehouse, accepted_versions(config.mode, policy))
+    versions = accepted_versions(config.mode, policy)
+    pending = _count_pending(warehouse, versions)
     # Reuse freed decode buffers instead of page-faulting fresh ones per large image (bounded).
     enable_pillow_block_cache()
-    context.log.info(f"{len(todo)} images to hash with {version} on {config.workers} workers")
+    context.log.info(f"{pending} images to hash with {version} on {config.workers} workers")
 
     def read(uri: str):
         return lambda: read_uri(uri, blob_store)
 
-    items = ((row, read(row.source_uri)) for row in todo.itertuples(index=False))
-    if len(todo):
+    items = ((row, read(row.source_uri)) for row in pending_images(warehouse, versions))
+    if pending:
         # Compile the kernels (or load them from numba's on-disk cache) before the clock starts,
         # so that images/s measures hashing.
         compiling = time.monotonic()
@@ -188,7 +220,7 @@ def image_hashes(
         if done % config.batch_size == 0:
             flush()
             rate = done / (time.monotonic() - started)
-            context.log.info(f"hashed {done}/{len(todo)} images ({rate:.1f} images/s)")
+            context.log.info(f"hashed {done}/{pending} images ({rate:.1f} images/s)")
     flush()
     elapsed = time.monotonic() - started
     rate = done / elapsed if elapsed > 0 and done else 0.0

@@ -125,3 +125,48 @@ def test_a_file_that_no_longer_decodes_is_quarantined_once_and_not_retried(
     assert reasons == ["unidentified_format"]
     again = _hash(warehouse, local_blob_store)
     assert again["hashed_now"] == 0 and again["quarantined_now"] == 0
+
+
+def test_pending_images_come_a_page_at_a_time_in_id_order_each_once(
+    collection, warehouse, local_blob_store
+):
+    from assets.hashing.assets import pending_images
+
+    versions = [HASH_ALGORITHM_VERSION]
+    ids = sorted(warehouse.read_table(RAW_IMAGES, ["image_id"]).image_id)
+    pages = pending_images(warehouse, versions, page_size=3)
+    first = next(pages)
+    # Hashing while the pages are read (as the asset does) neither repeats nor skips an image.
+    _hash(warehouse, local_blob_store, workers=1)
+    seen = [first.image_id] + [row.image_id for row in pages]
+    assert seen[0] == ids[0]
+    assert seen[1:3] == ids[1:3]  # the rest of the first page was already read
+    assert len(seen) == len(set(seen))
+    assert list(pending_images(warehouse, versions, page_size=3)) == []
+
+
+def test_the_azure_sql_page_query_is_a_tsql_top_query():
+    import pandas as pd
+    import sqlglot
+
+    from assets.hashing.assets import pending_images
+    from resources.warehouse import TSQL, Warehouse
+
+    queries = []
+
+    class Recording(Warehouse):
+        dialect = TSQL
+
+        def ensure_table(self, spec):
+            pass
+
+        def query_df(self, sql, params=None):
+            queries.append((sql, list(params or [])))
+            return pd.DataFrame(columns=["image_id"])
+
+    assert list(pending_images(Recording(), ["v2", "v1"], page_size=500)) == []
+    ((sql, params),) = queries
+    parsed = sqlglot.parse_one(sql.replace("?", "@p"), read="tsql")
+    assert parsed.args["limit"].expression.this == "500" and "LIMIT" not in sql
+    assert params == ["", "v2", "v1", "[v2]%"]
+    assert sql.count("?") == len(params)
