@@ -478,11 +478,9 @@ def test_materializations_carry_row_counts_and_unique_images_per_label(build):
     )
 
 
-@pytest.fixture(scope="module")
-def tight_bounds(build, tmp_path_factory) -> tuple[dict[str, str], pd.DataFrame]:
-    """A copy of the warehouse rebuilt with one components round and buckets of at most 3 pairs
-    listed in full: the 48-image chain cannot converge, group B (4 images) is paired as a star."""
-    copy = tmp_path_factory.mktemp("tight") / "warehouse.duckdb"
+def dbt_on_a_copy(build, tmp_path_factory, name: str) -> tuple[Path, WarehouseDbtCliResource]:
+    """A copy of the built warehouse, and a dbt resource that runs the project against it."""
+    copy = tmp_path_factory.mktemp(name) / "warehouse.duckdb"
     shutil.copy(build.path, copy)
     dbt = WarehouseDbtCliResource(
         project_dir=DEDUP_PROJECT,
@@ -490,6 +488,14 @@ def tight_bounds(build, tmp_path_factory) -> tuple[dict[str, str], pd.DataFrame]
         dbt_executable=dbt_executable(),
         duckdb_path=str(copy),
     )
+    return copy, dbt
+
+
+@pytest.fixture(scope="module")
+def tight_bounds(build, tmp_path_factory) -> tuple[dict[str, str], pd.DataFrame]:
+    """A copy of the warehouse rebuilt with one components round and buckets of at most 3 pairs
+    listed in full: the 48-image chain cannot converge, group B (4 images) is paired as a star."""
+    copy, dbt = dbt_on_a_copy(build, tmp_path_factory, "tight")
     invocation = dbt.cli(
         [
             "build",
@@ -532,14 +538,7 @@ def test_similar_images_pair_a_large_bucket_only_with_its_first_image(build, tig
 def test_both_candidate_key_shapes_find_exactly_the_brute_force_pairs(
     build, tmp_path_factory, agreement
 ):
-    copy = tmp_path_factory.mktemp(f"agreement{agreement}") / "warehouse.duckdb"
-    shutil.copy(build.path, copy)
-    dbt = WarehouseDbtCliResource(
-        project_dir=DEDUP_PROJECT,
-        target="duckdb",
-        dbt_executable=dbt_executable(),
-        duckdb_path=str(copy),
-    )
+    copy, dbt = dbt_on_a_copy(build, tmp_path_factory, f"agreement{agreement}")
     dbt.cli(
         [
             "run",
