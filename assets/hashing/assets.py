@@ -116,6 +116,17 @@ def pending_images(
         after = page.image_id.iloc[-1]
 
 
+def distinct_hashes_sql() -> str:
+    """Distinct (row, column) hashes per size, largest size first, in SQL both DuckDB and T-SQL
+    run (no multi-column COUNT DISTINCT, no string concatenation)."""
+    counts = ", ".join(
+        f"(SELECT COUNT(*) FROM (SELECT DISTINCT dhash{s}_row, dhash{s}_col "
+        f"FROM {IMAGE_HASHES.name}) AS d{s}) AS size_{s}"
+        for s in sorted(HASH_SIZES, reverse=True)
+    )
+    return f"SELECT {counts}"
+
+
 def _row(image_id: str, result, now: datetime) -> dict:
     row = {"image_id": image_id, "hash_mode": result.mode, "hashed_at": now}
     row["hash_version"] = result.algorithm_version
@@ -233,14 +244,10 @@ def image_hashes(
         ["image_id", "DHashHex3", "DHashHex8", "hash_mode", "hash_version", "hashed_at"],
         order_by="hashed_at DESC, image_id",
     )
-    distinct = warehouse.query_df(
-        "SELECT "
-        + ", ".join(
-            f"COUNT(DISTINCT CAST(dhash{s}_row AS VARCHAR) || ':' || CAST(dhash{s}_col AS VARCHAR))"
-            f" AS size_{s}"
-            for s in sorted(HASH_SIZES, reverse=True)
-        )
-        + f" FROM {IMAGE_HASHES.name}"
+    distinct = warehouse.query_df(distinct_hashes_sql())
+    versions_table = warehouse.query_df(
+        f"SELECT hash_version, hash_mode, COUNT(*) AS images FROM {IMAGE_HASHES.name} "
+        f"GROUP BY hash_version, hash_mode ORDER BY hash_version, hash_mode"
     )
     return dg.MaterializeResult(
         metadata={
@@ -254,6 +261,7 @@ def image_hashes(
             "images_per_second": round(rate, 1),
             "pillow_fallbacks": backends.get("pillow", 0),
             "distinct_hashes_by_size": dg.MetadataValue.md(md_table(distinct)),
+            "hashes_by_version": dg.MetadataValue.md(md_table(versions_table)),
             "preview": dg.MetadataValue.md(md_table(preview)),
         }
     )

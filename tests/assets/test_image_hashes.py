@@ -64,6 +64,13 @@ def test_every_catalogued_image_gets_the_dhash_packages_hex_at_every_size(
     assert metadata["mode"] == "exact" and metadata["hash_version"] == HASH_ALGORITHM_VERSION
     assert metadata["images_per_second"] > 0
     assert metadata["preview"].count("\n| ") == 5  # the header's rule, then the 4 images
+    assert f"| {HASH_ALGORITHM_VERSION} | exact | 4 |" in metadata["hashes_by_version"]
+    distinct = {
+        s: len(hashes[[f"dhash{s}_row", f"dhash{s}_col"]].drop_duplicates()) for s in HASH_SIZES
+    }
+    assert metadata["distinct_hashes_by_size"].splitlines()[-1] == (
+        "| " + " | ".join(str(distinct[s]) for s in sorted(HASH_SIZES, reverse=True)) + " |"
+    )
 
 
 def test_a_rerun_hashes_nothing_and_leaves_the_rows_untouched(
@@ -170,3 +177,12 @@ def test_the_azure_sql_page_query_is_a_tsql_top_query():
     assert parsed.args["limit"].expression.this == "500" and "LIMIT" not in sql
     assert params == ["", "v2", "v1", "[v2]%"]
     assert sql.count("?") == len(params)
+
+
+def test_the_distinct_hash_counts_are_portable_tsql():
+    import sqlglot
+
+    from assets.hashing.assets import distinct_hashes_sql
+
+    parsed = sqlglot.parse_one(distinct_hashes_sql(), read="tsql")
+    assert [e.alias for e in parsed.expressions] == [f"size_{s}" for s in range(8, 0, -1)]
