@@ -8,7 +8,8 @@ classifier all see the same image:
 * Only the first frame of a multi-frame file (animated GIF/WebP/PNG, multi-page TIFF) is used;
   the catalog records ``frame_count`` and ``is_animated``.
 * Alpha is composited on white exactly as the ``dhash`` package does it (modes RGBA and LA
-  only), then the image is converted to 8-bit greyscale with Pillow's own ``convert("L")``.
+  only), then the image is converted to 8-bit greyscale exactly as Pillow's ``convert("L")``
+  does (for RGB, the same integer formula computed in place: ``_load_rgb_as_gray``).
 * EXIF orientation is applied when ``DecodePolicy.apply_exif_orientation`` is true (the default).
   The lab hashed files as stored; set the flag to false to reproduce its hashes for rotated photos.
   (Pillow's TIFF loader applies a TIFF's orientation tag itself, so TIFFs come out oriented
@@ -356,8 +357,9 @@ def _load_rgb_as_gray(image: Image.Image) -> np.ndarray | None:
     ``Image.frombuffer`` does) skips the zero-filled allocation of a fresh image per decode,
     and the compiled ``rgb2l`` then reads the pixels in place. The pixels are exactly Pillow's
     (the tests compare them with ``convert("L")``). Returns None when this Pillow lacks the
-    entry points (``image`` untouched) or the loader kept the pixels
-    elsewhere (``image`` loaded); decode errors propagate as from ``image.load()``.
+    entry points (``image`` untouched) or the loader kept the pixels elsewhere (``image``
+    loaded); decode errors propagate as from ``image.load()``. The pixels live in the buffer
+    only until this thread's next decode, so ``image`` must not be used for pixels afterwards.
     """
     width, height = image.size
     buffer = _direct_buffer(4 * width * height)
