@@ -69,6 +69,23 @@ def preprocess_image(
         raise UndecodableImageError("preprocess_failed", f"{type(exc).__name__}: {exc}") from exc
 
 
+def try_preprocess_image(
+    data: bytes, spec: ModelSpec, policy: DecodePolicy = DEFAULT_POLICY
+) -> np.ndarray | UndecodableImageError:
+    """``preprocess_image`` that returns the error instead of raising it, for batch callers.
+
+    Anything else an image makes Pillow raise is turned into ``UndecodableImageError`` too: its
+    format plugins raise many exception types on hostile files, and one file must never stop a
+    batch.
+    """
+    try:
+        return preprocess_image(data, spec, policy)
+    except UndecodableImageError as exc:
+        return exc
+    except Exception as exc:
+        return UndecodableImageError("decode_failed", f"{type(exc).__name__}: {exc}")
+
+
 def to_layout(batch: np.ndarray | Sequence[np.ndarray], layout: str) -> np.ndarray:
     """Stack (height, width, channels) arrays into the model's input layout, C-contiguous."""
     stacked = np.stack(batch) if not isinstance(batch, np.ndarray) else batch
