@@ -283,14 +283,27 @@ def _rgb_to_l_block(image: Image.Image) -> np.ndarray | None:
     when this Pillow lacks these entry points.
     """
     try:
-        import pyarrow  # a platform dependency; imported here to keep this module light
-
         block = Image.core.new_block("L", image.size)
         image.im.convert_into(block)
-        flat = pyarrow.array(_ArrowExport(block)).to_numpy(zero_copy_only=True)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    flat = _arrow_view(block)
+    return None if flat is None else flat.reshape(image.size[1], image.size[0])
+
+
+def _arrow_view(core) -> np.ndarray | None:
+    """A Pillow core image's memory as a flat numpy array, without a copy (Arrow's C data
+    interface; multi-band pixels flattened to their 4 bytes). The array keeps the memory
+    alive. None when the rows are not one block or this Pillow cannot export them."""
+    try:
+        import pyarrow  # a platform dependency; imported here to keep this module light
+
+        exported = pyarrow.array(_ArrowExport(core))
+        if pyarrow.types.is_fixed_size_list(exported.type):
+            exported = exported.flatten()
+        return exported.to_numpy(zero_copy_only=True)
     except (AttributeError, ImportError, TypeError, ValueError, NotImplementedError):
         return None
-    return flat.reshape(image.size[1], image.size[0])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -316,15 +329,9 @@ def _rgb_to_l_compiled(image: Image.Image) -> np.ndarray | None:
     when the image spans several blocks or this Pillow lacks the entry points (callers then let
     Pillow convert).
     """
-    try:
-        import pyarrow  # a platform dependency; imported here to keep this module light
-
-        exported = pyarrow.array(_ArrowExport(image.im))
-        rgbx = exported.flatten().to_numpy(zero_copy_only=True)
-    except (AttributeError, ImportError, TypeError, ValueError, NotImplementedError):
-        return None
+    rgbx = _arrow_view(image.im)
     width, height = image.size
-    if rgbx.shape[0] != 4 * width * height:
+    if rgbx is None or rgbx.shape[0] != 4 * width * height:
         return None
     out = np.empty(width * height, dtype=np.uint8)
     _rgbx_to_l(rgbx, out)

@@ -206,12 +206,18 @@ TSQL_MAX_ROWS_PER_INSERT = 1000
 TSQL_MAX_PARAMS = 2100
 
 
+def row_limit(n: int, dialect: str) -> tuple[str, str]:
+    """``(after_select, after_order_by)`` that keep the first ``n`` rows of a SELECT: T-SQL's
+    ``TOP (n) `` or DuckDB's `` LIMIT n``; the other part is empty."""
+    if dialect == TSQL:
+        return f"TOP ({int(n)}) ", ""
+    return "", f" LIMIT {int(n)}"
+
+
 def head_sql(spec: TableSpec, columns: Sequence[str], order_by: str, n: int, dialect: str) -> str:
     cols = ", ".join(quote(c, dialect) for c in columns)
-    table = spec.qualified(dialect)
-    if dialect == TSQL:
-        return f"SELECT TOP ({int(n)}) {cols} FROM {table} ORDER BY {order_by}"
-    return f"SELECT {cols} FROM {table} ORDER BY {order_by} LIMIT {int(n)}"
+    top, limit = row_limit(n, dialect)
+    return f"SELECT {top}{cols} FROM {spec.qualified(dialect)} ORDER BY {order_by}{limit}"
 
 
 def tsql_rows_per_insert(n_columns: int) -> int:
@@ -280,6 +286,7 @@ class Warehouse(dg.ConfigurableResource):
     """Interface; see the module docstring."""
 
     dialect: ClassVar[str] = ""
+    staged: ClassVar[str] = ""  # the name writes stage their rows under
 
     def ensure_table(self, spec: TableSpec) -> None:
         raise NotImplementedError
@@ -293,14 +300,34 @@ class Warehouse(dg.ConfigurableResource):
     def table_exists(self, spec: TableSpec) -> bool:
         raise NotImplementedError
 
-    def insert_new(self, spec: TableSpec, df: pd.DataFrame) -> int:
+    def _write(self, spec: TableSpec, df: pd.DataFrame, statements) -> int:
+        """Stage ``df`` as ``self.staged``, run ``statements`` against it in one transaction and
+        return how many rows they changed."""
         raise NotImplementedError
+
+    def insert_new(self, spec: TableSpec, df: pd.DataFrame) -> int:
+        return self._write(spec, df, [(insert_new_sql(spec, self.staged, self.dialect), [])])
 
     def replace_where(self, spec: TableSpec, df: pd.DataFrame, where: dict[str, Any]) -> int:
-        raise NotImplementedError
+        cols = list(where)
+        return self._write(
+            spec,
+            df,
+            [
+                (delete_where_sql(spec, cols, self.dialect, "?"), [where[c] for c in cols]),
+                (insert_all_sql(spec, self.staged, self.dialect), []),
+            ],
+        )
 
     def upsert(self, spec: TableSpec, df: pd.DataFrame) -> int:
-        raise NotImplementedError
+        return self._write(
+            spec,
+            df,
+            [
+                (delete_keys_sql(spec, self.staged, self.dialect), []),
+                (insert_all_sql(spec, self.staged, self.dialect), []),
+            ],
+        )
 
     def read_table(self, spec: TableSpec, columns: Sequence[str] | None = None) -> pd.DataFrame:
         if not self.table_exists(spec):
@@ -328,6 +355,7 @@ class DuckDBWarehouse(Warehouse):
     ``duckdb`` concurrency pool in Dagster, and a short retry covers a lock held by a reader."""
 
     dialect: ClassVar[str] = DUCKDB
+    staged: ClassVar[str] = "staged__"
 
     path: str = Field(description="Path of the DuckDB database file.")
     lock_timeout_s: float = Field(default=60.0, description="How long to wait for the file lock.")
@@ -380,7 +408,7 @@ class DuckDBWarehouse(Warehouse):
                 con.execute(statement)
             # An Arrow table: DuckDB scans its typed buffers directly instead of converting
             # pandas object columns value by value.
-            con.register("staged__", _arrow_table(df))
+            con.register(self.staged, _arrow_table(df))
             con.execute("BEGIN TRANSACTION")
             try:
                 before = con.execute(f"SELECT COUNT(*) FROM {spec.qualified(DUCKDB)}").fetchone()[0]
@@ -395,32 +423,8 @@ class DuckDBWarehouse(Warehouse):
                 con.execute("ROLLBACK")
                 raise
             finally:
-                con.unregister("staged__")
+                con.unregister(self.staged)
         return int(after - before + deleted)
-
-    def insert_new(self, spec: TableSpec, df: pd.DataFrame) -> int:
-        return self._write(spec, df, [(insert_new_sql(spec, "staged__", DUCKDB), [])])
-
-    def replace_where(self, spec: TableSpec, df: pd.DataFrame, where: dict[str, Any]) -> int:
-        cols = list(where)
-        return self._write(
-            spec,
-            df,
-            [
-                (delete_where_sql(spec, cols, DUCKDB, "?"), [where[c] for c in cols]),
-                (insert_all_sql(spec, "staged__", DUCKDB), []),
-            ],
-        )
-
-    def upsert(self, spec: TableSpec, df: pd.DataFrame) -> int:
-        return self._write(
-            spec,
-            df,
-            [
-                (delete_keys_sql(spec, "staged__", DUCKDB), []),
-                (insert_all_sql(spec, "staged__", DUCKDB), []),
-            ],
-        )
 
 
 class AzureSqlWarehouse(Warehouse):
@@ -433,6 +437,7 @@ class AzureSqlWarehouse(Warehouse):
     """
 
     dialect: ClassVar[str] = TSQL
+    staged: ClassVar[str] = STAGED_TSQL
 
     server: str = Field(description="e.g. myserver.database.windows.net")
     database: str
@@ -527,27 +532,3 @@ class AzureSqlWarehouse(Warehouse):
                 con.rollback()
                 raise
         return changed
-
-    def insert_new(self, spec: TableSpec, df: pd.DataFrame) -> int:
-        return self._write(spec, df, [(insert_new_sql(spec, STAGED_TSQL, TSQL), [])])
-
-    def replace_where(self, spec: TableSpec, df: pd.DataFrame, where: dict[str, Any]) -> int:
-        cols = list(where)
-        return self._write(
-            spec,
-            df,
-            [
-                (delete_where_sql(spec, cols, TSQL, "?"), [where[c] for c in cols]),
-                (insert_all_sql(spec, STAGED_TSQL, TSQL), []),
-            ],
-        )
-
-    def upsert(self, spec: TableSpec, df: pd.DataFrame) -> int:
-        return self._write(
-            spec,
-            df,
-            [
-                (delete_keys_sql(spec, STAGED_TSQL, TSQL), []),
-                (insert_all_sql(spec, STAGED_TSQL, TSQL), []),
-            ],
-        )

@@ -20,7 +20,7 @@ from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES
 from resources.blob_store import BlobStore
-from resources.warehouse import TSQL, Warehouse
+from resources.warehouse import Warehouse, row_limit
 
 
 class ImageHashesConfig(dg.Config):
@@ -98,8 +98,7 @@ def pending_images(
     time (keyset on ``image_id``), so a collection of millions is never held in memory."""
     _ensure_tables(warehouse)
     where, params = _pending_filter(versions)
-    top = f"TOP ({int(page_size)}) " if warehouse.dialect == TSQL else ""
-    limit = "" if warehouse.dialect == TSQL else f" LIMIT {int(page_size)}"
+    top, limit = row_limit(page_size, warehouse.dialect)
     after = ""
     while True:
         page = warehouse.query_df(
