@@ -178,3 +178,49 @@ IMAGE_PROBABILITIES = TableSpec(
     ),
     primary_key=("partition_date", "image_id", "label", "model_version"),
 )
+
+MODEL_EVALUATIONS = TableSpec(
+    name="model_evaluations",
+    description=(
+        "The promotion gate's decision for every trained or registered classifier: its Test "
+        "accuracy, the floor, the current model re-scored on the same Test images, and whether "
+        "it became current or stayed a candidate (with the reason)."
+    ),
+    columns=(
+        Column("run_id", "string", "Dagster run that evaluated the model.", False, 64),
+        Column("model_version", "string", "Content address of the evaluated model.", False, 64),
+        Column("source", "string", "trained or user (a user-provided ONNX model)."),
+        Column("evaluated_at", "timestamp", "When the gate decided (UTC)."),
+        Column("test_images", "int64", "Test images the model classified."),
+        Column("accuracy", "float64", "Accuracy on the Test side (null: nothing to evaluate)."),
+        Column("accuracy_floor", "float64", "The configured minimum Test accuracy."),
+        Column("baseline_version", "string", "The current model when the gate ran, if any."),
+        Column("baseline_accuracy", "float64", "The current model's accuracy, same images."),
+        Column("compared_images", "int64", "Test images both models could classify."),
+        Column("decision", "string", "promoted, candidate or already_current."),
+        Column("reason", "string", "Why, in words (every failed check when a candidate)."),
+    ),
+    primary_key=("run_id", "model_version"),
+)
+
+MODEL_PROMOTIONS = TableSpec(
+    name="model_promotions",
+    description=(
+        "Every change of the current classifier (what nightly classification uses): who, when, "
+        "why, from which version to which, and the metrics the decision saw."
+    ),
+    columns=(
+        Column("event_id", "string", "Unique id of the change.", False, 64),
+        Column("promoted_at", "timestamp", "When the pointer moved (UTC)."),
+        Column("model_version", "string", "The version that became current.", False, 64),
+        Column("previous_version", "string", "The version that was current before, if any."),
+        Column("action", "string", "gate (passed its checks), promote or rollback (by hand)."),
+        Column("promoted_by", "string", "A person (CLI user, job config) or the gate's run."),
+        Column("reason", "string", "Why, as given."),
+        Column("accuracy", "float64", "Test accuracy of the new version at its evaluation."),
+        Column("baseline_accuracy", "float64", "Previous version's accuracy, same images."),
+        Column("test_images", "int64", "Test images behind the accuracy."),
+        Column("run_id", "string", "Dagster run that moved the pointer, if any."),
+    ),
+    primary_key=("event_id",),
+)

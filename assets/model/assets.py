@@ -10,7 +10,19 @@ from pydantic import Field
 from assets.inference.classify import Classifier
 from assets.metadata import md_image, md_table
 from assets.model.evaluate import evaluate
-from assets.model.registry import StoredModel, save_version
+from assets.model.promotion import (
+    ALREADY_CURRENT,
+    CANDIDATE,
+    GATE,
+    PROMOTED,
+    GateResult,
+    accuracy_of,
+    candidates,
+    change_current,
+    promotion_history,
+    record_evaluation,
+)
+from assets.model.registry import StoredModel, current_version, load_version, save_version
 from assets.model.spec import ModelSpec
 from assets.model.train import TrainConfig, train_classifier
 from assets.tables import PUBLISHED_IMAGES
@@ -19,6 +31,7 @@ from resources.environment import get_settings
 from resources.warehouse import Warehouse
 
 CHECK_TEST_ACCURACY = "test_accuracy_above_floor"
+CHECK_NO_WORSE = "no_worse_than_current_model"
 
 
 class ClassifierConfig(dg.Config):
@@ -40,7 +53,19 @@ class ClassifierConfig(dg.Config):
     c: float = Field(default=0.3, gt=0, description="Inverse regularisation strength.")
     seed: int = Field(default=0, description="Training seed.")
     min_test_accuracy: float = Field(
-        default=0.5, ge=0, le=1, description="Accuracy floor of the (warning) asset check."
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Blocking: below this Test accuracy the model stays a candidate.",
+    )
+    accuracy_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Blocking: how much lower than the current model's accuracy (re-scored on the same "
+            "Test images) this model may score and still be promoted."
+        ),
     )
 
 
@@ -71,15 +96,28 @@ def _user_model(config: ClassifierConfig, store: BlobStore) -> StoredModel:
         "The image classifier: trained on the published Train side (or a user-provided ONNX "
         "model), exported to one self-contained ONNX file, evaluated on the Test side (accuracy, "
         "per-class precision, recall and average precision, confusion matrix) and stored in the "
-        "models container under its content-addressed version, which becomes the current model "
-        "for nightly classification."
+        "models container under its content-addressed version. It becomes the current model "
+        "for nightly classification only when its blocking checks pass (Test accuracy at least "
+        "the floor, and no worse than the current model re-scored on the same Test images); "
+        "otherwise it is kept as a candidate with the reason (model_evaluations) and the "
+        "current model stays. Promote or roll back by hand with promote_model_job or "
+        "`python -m assets.model`; every change is in model_promotions."
     ),
     check_specs=[
         dg.AssetCheckSpec(
             CHECK_TEST_ACCURACY,
             asset="image_classifier",
+            blocking=True,
             description="Accuracy on the Test side is at least the configured floor.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            CHECK_NO_WORSE,
+            asset="image_classifier",
+            blocking=True,
+            description=(
+                "Accuracy is no worse than the current model's, both scored on today's Test side."
+            ),
+        ),
     ],
 )
 def image_classifier(
@@ -115,21 +153,19 @@ def image_classifier(
         context.log.info(f"trained {model.version} on {len(train)} images, {len(labels)} labels")
 
     test = list(items("test"))
-    classifier = Classifier.load(model.onnx_bytes, model.spec)
-    truth, probabilities = [], []
-    for (_, _, label), (_, result) in zip(
-        test, classifier.classify_bytes(((k, d) for k, d, _ in test)), strict=True
-    ):
-        if isinstance(result, Exception):
-            continue
-        truth.append(label)
-        probabilities.append(result.probabilities)
+    truth, probabilities, predicted = _score(model, test)
     class_names = model.spec.class_names
     evaluation = (
-        evaluate(truth, np.vstack(probabilities), class_names, title=f"Test side, {model.version}")
+        evaluate(
+            list(truth.values()),
+            np.vstack(list(probabilities.values())),
+            class_names,
+            title=f"Test side, {model.version}",
+        )
         if truth
         else None
     )
+    gate = _gate(context, config, blob_store, settings.models_container, model, test, predicted)
     extras = {}
     if evaluation is not None:
         extras = {
@@ -139,7 +175,37 @@ def image_classifier(
             ),
             "confusion_matrix.png": (evaluation.confusion_png, "image/png"),
         }
-    paths = save_version(blob_store, settings.models_container, model, extras)
+    paths = save_version(blob_store, settings.models_container, model, extras, make_current=False)
+    run_id = context.run.run_id
+    if gate.baseline_version == model.version:
+        decision, reason = ALREADY_CURRENT, f"{model.version} is already the current model"
+    elif gate.promote:
+        decision, reason = PROMOTED, gate.reason
+    else:
+        decision, reason = CANDIDATE, gate.reason
+    # The evaluation is recorded before the pointer moves: a promotion row always has one.
+    record_evaluation(
+        warehouse, run_id, model.version, model.spec.source, gate, len(truth), decision, reason
+    )
+    if decision == PROMOTED:
+        change_current(
+            warehouse,
+            blob_store,
+            settings.models_container,
+            model.version,
+            action=GATE,
+            promoted_by=f"image_classifier run {run_id}",
+            reason=reason,
+            run_id=run_id,
+            accuracy=gate.accuracy,
+            baseline_accuracy=gate.baseline_accuracy,
+            test_images=len(truth),
+        )
+        context.log.info(f"{model.version} is now the current model: {reason}")
+    elif decision == CANDIDATE:
+        context.log.warning(
+            f"{model.version} {reason}; current model stays {gate.baseline_version}"
+        )
     metadata = {
         "model_version": model.version,
         "source": model.spec.source,
@@ -147,6 +213,13 @@ def image_classifier(
         "train_images": int(model.spec.training.get("train_images", 0)),
         "skipped_undecodable": skipped,
         "test_images": len(truth),
+        "decision": decision,
+        "decision_reason": reason,
+        "current_model_version": current_version(blob_store, settings.models_container) or "",
+        "compared_with": gate.baseline_version or "",
+        "current_model_accuracy_same_test": (
+            round(gate.baseline_accuracy, 4) if gate.baseline_accuracy is not None else None
+        ),
         "model_uri": dg.MetadataValue.url(
             blob_store.url(settings.models_container, paths["model.onnx"])
         ),
@@ -167,15 +240,101 @@ def image_classifier(
                 ),
             }
         )
-    accuracy = evaluation.accuracy if evaluation is not None else float("nan")
+    metadata["recent_decisions"] = dg.MetadataValue.md(md_table(candidates(warehouse, 10), 10))
+    metadata["promotion_history"] = dg.MetadataValue.md(
+        md_table(promotion_history(warehouse, 10), 10)
+    )
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
             dg.AssetCheckResult(
                 check_name=CHECK_TEST_ACCURACY,
-                passed=bool(evaluation is not None and accuracy >= config.min_test_accuracy),
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"accuracy": accuracy, "floor": config.min_test_accuracy},
-            )
+                passed=gate.floor_passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=gate.floor_reason,
+                metadata={
+                    "accuracy": gate.accuracy if gate.accuracy is not None else float("nan"),
+                    "floor": config.min_test_accuracy,
+                    "model_version": model.version,
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name=CHECK_NO_WORSE,
+                passed=gate.comparison_passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=gate.comparison_reason,
+                metadata={
+                    "model_version": model.version,
+                    "current_model_version": gate.baseline_version or "",
+                    "accuracy_same_test": _or_nan(gate.candidate_on_common),
+                    "current_model_accuracy_same_test": _or_nan(gate.baseline_accuracy),
+                    "compared_images": gate.compared_images,
+                },
+            ),
         ],
+    )
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _score(model: StoredModel, test: list[tuple[str, bytes, str]]):
+    """Classify the Test images: ({key: truth}, {key: probabilities}, {key: predicted label}),
+    without the images the model could not decode."""
+    classifier = Classifier.load(model.onnx_bytes, model.spec)
+    truth, probabilities, predicted = {}, {}, {}
+    for (key, _, label), (_, result) in zip(
+        test, classifier.classify_bytes(((k, d) for k, d, _ in test)), strict=True
+    ):
+        if isinstance(result, Exception):
+            continue
+        truth[key] = label
+        probabilities[key] = result.probabilities
+        predicted[key] = result.label
+    return truth, probabilities, predicted
+
+
+def _gate(
+    context: dg.AssetExecutionContext,
+    config: ClassifierConfig,
+    store: BlobStore,
+    container: str,
+    model: StoredModel,
+    test: list[tuple[str, bytes, str]],
+    predicted: dict[str, str],
+) -> GateResult:
+    """Both blocking checks. The current model is re-scored on exactly today's Test images."""
+    labels = {key: label for key, _, label in test}
+    keys = list(predicted)
+    accuracy = accuracy_of([labels[k] for k in keys], [predicted[k] for k in keys])
+    baseline_version = current_version(store, container)
+    if baseline_version is None:
+        return GateResult(accuracy, config.min_test_accuracy)
+    if baseline_version == model.version:
+        return GateResult(
+            accuracy, config.min_test_accuracy, baseline_version, accuracy, accuracy, len(keys)
+        )
+    try:
+        baseline = load_version(store, container, baseline_version)
+    except (LookupError, ValueError) as exc:
+        raise dg.Failure(
+            f"the current model {baseline_version} cannot be loaded to compare with ({exc}); "
+            "promote a stored version by hand first: python -m assets.model promote VERSION"
+        ) from exc
+    _, _, baseline_predicted = _score(baseline, test)
+    common = [k for k in keys if k in baseline_predicted]
+    truth = [labels[k] for k in common]
+    context.log.info(
+        f"re-scored the current model {baseline_version} on {len(common)} of {len(test)} "
+        "Test images"
+    )
+    return GateResult(
+        accuracy=accuracy,
+        floor=config.min_test_accuracy,
+        baseline_version=baseline_version,
+        baseline_accuracy=accuracy_of(truth, [baseline_predicted[k] for k in common]),
+        candidate_on_common=accuracy_of(truth, [predicted[k] for k in common]),
+        compared_images=len(common),
+        tolerance=config.accuracy_tolerance,
     )

@@ -8,7 +8,9 @@ Layout in the models container (the refund app kept its model in a blob containe
     image-classifier/<version>/confusion_matrix.png
     image-classifier/current.json              {"version": ...}: what nightly runs use
 
-Writing a version never overwrites another one; switching models is one small pointer write.
+Writing a version never overwrites another one; switching models is one small pointer write
+(``set_current``), done only by the promotion gate or a recorded manual promotion
+(``assets.model.promotion``).
 """
 
 import json
@@ -56,9 +58,43 @@ def save_version(
         store.write_bytes(container, path, data, content_type=content_type)
         paths[filename] = path
     if make_current:
-        pointer = json.dumps({"version": model.version, "source": model.spec.source}).encode()
-        store.write_bytes(container, f"{name}/current.json", pointer, "application/json")
+        set_current(store, container, model.version, model.spec.source, name)
     return paths
+
+
+def set_current(
+    store, container: str, version: str, source: str = "", name: str = MODEL_NAME
+) -> None:
+    """Point ``current.json`` at ``version`` (one small blob write)."""
+    pointer = json.dumps({"version": version, "source": source}).encode()
+    store.write_bytes(container, f"{name}/current.json", pointer, "application/json")
+
+
+def clear_current(store, container: str, name: str = MODEL_NAME) -> None:
+    store.delete(container, f"{name}/current.json")
+
+
+def stored_versions(store, container: str, name: str = MODEL_NAME) -> list[str]:
+    """Every version with a stored model file, sorted."""
+    suffix = "/model.onnx"
+    return sorted(
+        info.name[len(name) + 1 : -len(suffix)]
+        for info in store.list_blobs(container, f"{name}/")
+        if info.name.endswith(suffix)
+    )
+
+
+def require_version(store, container: str, version: str, name: str = MODEL_NAME) -> str:
+    """``version`` if a model file is stored under it; otherwise a LookupError naming the known
+    versions."""
+    version = version.strip()
+    if version and store.get_info(container, version_path(version, "model.onnx", name)):
+        return version
+    known = stored_versions(store, container, name)
+    listed = ", ".join(known[-10:]) if known else "none"
+    raise LookupError(
+        f"no model version {version!r} in {container}/{name} (stored versions: {listed})"
+    )
 
 
 def current_version(store, container: str, name: str = MODEL_NAME) -> str | None:
@@ -74,6 +110,7 @@ def load_version(
     version = version or current_version(store, container, name)
     if not version:
         raise LookupError(f"no model in {container}/{name}: materialise image_classifier first")
+    require_version(store, container, version, name)
     onnx_bytes = store.read_bytes(container, version_path(version, "model.onnx", name))
     spec = ModelSpec.from_json(
         store.read_bytes(container, version_path(version, "spec.json", name)).decode()

@@ -12,7 +12,7 @@ import pytest
 
 from assets.inference.assets import NightlyConfig, nightly_classifications, nightly_partitions_def
 from assets.inference.definitions import nightly_job, nightly_schedule
-from assets.model.assets import image_classifier
+from assets.model.assets import ClassifierConfig, image_classifier
 from assets.model.registry import current_version
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, QUARANTINED_IMAGES
 from tests.assets.test_split_and_publish import _publish, _split, prepared  # noqa: F401
@@ -26,9 +26,11 @@ def trained(prepared, local_blob_store, platform_home):  # noqa: F811
     _split(prepared, ratio=0.5)
     for side in ("train", "test"):
         assert _publish(prepared, local_blob_store, side).success
+    # A handful of Test images cannot show any accuracy floor; the gate has its own tests.
     result = dg.materialize(
         [image_classifier],
         resources={"warehouse": prepared, "blob_store": local_blob_store},
+        run_config=dg.RunConfig({"image_classifier": ClassifierConfig(min_test_accuracy=0.0)}),
     )
     assert result.success
     (mat,) = result.asset_materializations_for_node("image_classifier")
