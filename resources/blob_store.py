@@ -87,6 +87,9 @@ class BlobStore(dg.ConfigurableResource):
     def ensure_container(self, container: str, public: bool = False) -> None:
         raise NotImplementedError
 
+    def container_exists(self, container: str) -> bool:
+        raise NotImplementedError
+
     def list_blobs(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         raise NotImplementedError
 
@@ -147,6 +150,9 @@ class LocalBlobStore(BlobStore):
 
     def ensure_container(self, container: str, public: bool = False) -> None:
         self._path(container).mkdir(parents=True, exist_ok=True)
+
+    def container_exists(self, container: str) -> bool:
+        return self._path(container).is_dir()
 
     def _info(self, container: str, name: str, path: Path) -> BlobInfo:
         stat = path.stat()
@@ -284,6 +290,9 @@ class AzureBlobStore(BlobStore):
         client = self._container(container)
         with suppress(ResourceExistsError):
             client.create_container(public_access="blob" if public else None)
+
+    def container_exists(self, container: str) -> bool:
+        return bool(self._container(container).exists())
 
     def _to_info(self, container: str, props: Any) -> BlobInfo:
         settings = props.content_settings

@@ -6,7 +6,9 @@ operations, each one transaction:
 * ``insert_new``   — insert only rows whose primary key is not in the table yet (catalog, hashes);
 * ``replace_where`` — delete the rows of one partition (``column = value``) and insert the new ones
                       (nightly outputs: re-running a day replaces exactly that day);
-* ``upsert``       — replace rows by primary key.
+* ``upsert``       — replace rows by primary key;
+* ``replace_partition`` — ``replace_where`` on several tables in ONE transaction (a night's
+                      predictions and probabilities: readers never see one without the other).
 
 The SQL for each dialect is produced by pure functions (``ddl``, ``insert_new_sql``,
 ``tsql_stage_batches`` …), so the Azure SQL statements are tested here without a server.
@@ -300,23 +302,35 @@ class Warehouse(dg.ConfigurableResource):
     def table_exists(self, spec: TableSpec) -> bool:
         raise NotImplementedError
 
-    def _write(self, spec: TableSpec, df: pd.DataFrame, statements) -> int:
-        """Stage ``df`` as ``self.staged``, run ``statements`` against it in one transaction and
-        return how many rows they changed."""
+    def _write_all(self, parts: Sequence[tuple[TableSpec, pd.DataFrame, Any]]) -> list[int]:
+        """For each ``(spec, df, statements)`` in turn: stage ``df`` as ``self.staged`` and run
+        ``statements`` against it — all parts in ONE transaction. Returns the rows each part
+        changed."""
         raise NotImplementedError
+
+    def _write(self, spec: TableSpec, df: pd.DataFrame, statements) -> int:
+        return self._write_all([(spec, df, statements)])[0]
 
     def insert_new(self, spec: TableSpec, df: pd.DataFrame) -> int:
         return self._write(spec, df, [(insert_new_sql(spec, self.staged, self.dialect), [])])
 
-    def replace_where(self, spec: TableSpec, df: pd.DataFrame, where: dict[str, Any]) -> int:
+    def _replace_statements(self, spec: TableSpec, where: dict[str, Any]) -> list:
         cols = list(where)
-        return self._write(
-            spec,
-            df,
-            [
-                (delete_where_sql(spec, cols, self.dialect, "?"), [where[c] for c in cols]),
-                (insert_all_sql(spec, self.staged, self.dialect), []),
-            ],
+        return [
+            (delete_where_sql(spec, cols, self.dialect, "?"), [where[c] for c in cols]),
+            (insert_all_sql(spec, self.staged, self.dialect), []),
+        ]
+
+    def replace_where(self, spec: TableSpec, df: pd.DataFrame, where: dict[str, Any]) -> int:
+        return self._write(spec, df, self._replace_statements(spec, where))
+
+    def replace_partition(
+        self, tables: Sequence[tuple[TableSpec, pd.DataFrame]], where: dict[str, Any]
+    ) -> list[int]:
+        """``replace_where`` on every table, in one transaction: a failure (or a kill) leaves
+        every table as it was, a success replaces the partition in all of them at once."""
+        return self._write_all(
+            [(spec, df, self._replace_statements(spec, where)) for spec, df in tables]
         )
 
     def upsert(self, spec: TableSpec, df: pd.DataFrame) -> int:
@@ -401,30 +415,37 @@ class DuckDBWarehouse(Warehouse):
         with self.connect() as con:
             con.execute(sql, list(params or []))
 
-    def _write(self, spec: TableSpec, df: pd.DataFrame, statements) -> int:
-        df = spec.conform(df)
+    def _write_all(self, parts: Sequence[tuple[TableSpec, pd.DataFrame, Any]]) -> list[int]:
+        parts = [(spec, spec.conform(df), statements) for spec, df, statements in parts]
+        changed = []
         with self.connect() as con:
-            for statement in ddl(spec, DUCKDB):
-                con.execute(statement)
-            # An Arrow table: DuckDB scans its typed buffers directly instead of converting
-            # pandas object columns value by value.
-            con.register(self.staged, _arrow_table(df))
+            for spec, _, _ in parts:
+                for statement in ddl(spec, DUCKDB):
+                    con.execute(statement)
             con.execute("BEGIN TRANSACTION")
             try:
-                before = con.execute(f"SELECT COUNT(*) FROM {spec.qualified(DUCKDB)}").fetchone()[0]
-                deleted = 0
-                for sql, params in statements:
-                    result = con.execute(sql, params).fetchone()
-                    if sql.startswith("DELETE") and result:
-                        deleted += int(result[0])
-                after = con.execute(f"SELECT COUNT(*) FROM {spec.qualified(DUCKDB)}").fetchone()[0]
+                for spec, df, statements in parts:
+                    table = spec.qualified(DUCKDB)
+                    # An Arrow table: DuckDB scans its typed buffers directly instead of
+                    # converting pandas object columns value by value.
+                    con.register(self.staged, _arrow_table(df))
+                    # fetchall: a result left unfinished would block unregister below. (After a
+                    # failure the connection is closed unregistered: unregister would fail in the
+                    # aborted transaction and hide the error.)
+                    before = con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()[0][0]
+                    deleted = 0
+                    for sql, params in statements:
+                        result = con.execute(sql, params).fetchall()
+                        if sql.startswith("DELETE") and result:
+                            deleted += int(result[0][0])
+                    after = con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()[0][0]
+                    con.unregister(self.staged)
+                    changed.append(int(after - before + deleted))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            finally:
-                con.unregister(self.staged)
-        return int(after - before + deleted)
+        return changed
 
 
 class AzureSqlWarehouse(Warehouse):
@@ -508,25 +529,31 @@ class AzureSqlWarehouse(Warehouse):
             tsql_insert_values_sql(spec, STAGED_TSQL, 1),
         )
 
-    def _write(self, spec: TableSpec, df: pd.DataFrame, statements) -> int:
-        df = spec.conform(df)
-        create_stage, _ = self.stage_sql(spec)
-        rows = [tuple(_python_value(v) for v in row) for row in df.itertuples(index=False)]
+    def _write_all(self, parts: Sequence[tuple[TableSpec, pd.DataFrame, Any]]) -> list[int]:
+        changed = []
         with self.connect() as con:
             cur = con.cursor()
             try:
-                for statement in ddl(spec, TSQL):
-                    cur.execute(statement)
-                cur.execute(create_stage)
-                # Staging, the set-based move and the temp table share one connection and one
+                for spec, _, _ in parts:
+                    for statement in ddl(spec, TSQL):
+                        cur.execute(statement)
+                # Staging, the set-based moves and the temp table share one connection and one
                 # transaction: nothing is visible until the commit, and a failure leaves no rows.
-                for sql, params in tsql_stage_batches(spec, STAGED_TSQL, rows, self.batch_size):
-                    cur.execute(sql, params)
-                changed = 0
-                for sql, params in statements:
-                    cur.execute(sql, params)
-                    changed += max(cur.rowcount, 0)
-                cur.execute(f"DROP TABLE {STAGED_TSQL}")
+                for spec, df, statements in parts:
+                    create_stage, _ = self.stage_sql(spec)
+                    rows = [
+                        tuple(_python_value(v) for v in row)
+                        for row in spec.conform(df).itertuples(index=False)
+                    ]
+                    cur.execute(create_stage)
+                    for sql, params in tsql_stage_batches(spec, STAGED_TSQL, rows, self.batch_size):
+                        cur.execute(sql, params)
+                    count = 0
+                    for sql, params in statements:
+                        cur.execute(sql, params)
+                        count += max(cur.rowcount, 0)
+                    cur.execute(f"DROP TABLE {STAGED_TSQL}")
+                    changed.append(count)
                 con.commit()
             except BaseException:
                 con.rollback()

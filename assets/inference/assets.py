@@ -38,6 +38,14 @@ class NightlyConfig(dg.Config):
     intra_op_threads: int = Field(default=1, ge=1, description="onnxruntime threads.")
     decode_threads: int = Field(default=2, ge=1, description="Threads decoding images.")
     model_version: str = Field(default="", description="Model version; empty = current.")
+    clear_vanished: bool = Field(
+        default=False,
+        description=(
+            "Drop the day's earlier results for images that are no longer in the incoming "
+            "container (retention, a moved folder). By default they are kept when the same model "
+            "classifies the day again, and the run fails when another model would mix versions."
+        ),
+    )
 
 
 def arrivals(store: BlobStore, container: str, prefix: str, start: datetime, end: datetime):
@@ -47,6 +55,36 @@ def arrivals(store: BlobStore, container: str, prefix: str, start: datetime, end
         for info in store.list_blobs(container, prefix)
         if start <= info.last_modified < end and not info.name.endswith("/")
     ]
+
+
+def _day_rows(warehouse: Warehouse, spec, day) -> pd.DataFrame:
+    if not warehouse.table_exists(spec):
+        return pd.DataFrame(columns=spec.column_names)
+    cols = ", ".join(spec.column_names)
+    return warehouse.query_df(f"SELECT {cols} FROM {spec.name} WHERE partition_date = ?", [day])
+
+
+def vanished_results(
+    previous: pd.DataFrame, present: set[str], version: str, clear: bool
+) -> tuple[pd.DataFrame, str | None]:
+    """The day's earlier predictions whose blob is no longer listed, and what to do with them.
+
+    Returns ``(rows to keep, error)``: every vanished row is kept when the same model classifies
+    the day again; none when ``clear`` is set; and an error message (nothing is written) when
+    keeping them would mix two model versions in one night.
+    """
+    gone = previous[~previous.blob_path.isin(present)]
+    if gone.empty or clear:
+        return gone.iloc[0:0], None
+    others = sorted(set(gone.model_version) - {version})
+    if others:
+        return gone.iloc[0:0], (
+            f"{len(gone)} images classified earlier for this day are no longer in the incoming "
+            f"container (e.g. {gone.blob_path.iloc[0]}); their results come from model "
+            f"{', '.join(others)} and cannot be recomputed with {version}. Rerun with "
+            f"model_version={others[0]} to keep them, or with clear_vanished=true to drop them."
+        )
+    return gone, None
 
 
 def _previous_results(warehouse: Warehouse, version: str) -> pd.DataFrame:
@@ -94,7 +132,15 @@ def nightly_classifications(
         window.start.astimezone(UTC),
         window.end.astimezone(UTC),
     )
-    context.log.info(f"{len(arrived)} images arrived on {day}; model {version}")
+    if not blob_store.container_exists(incoming.container):
+        raise dg.Failure(
+            f"the incoming container {incoming.container!r} does not exist: check "
+            "IMAGE_PLATFORM_INCOMING (nothing was classified, nothing was replaced)"
+        )
+    if arrived:
+        context.log.info(f"{len(arrived)} images arrived on {day}; model {version}")
+    else:
+        context.log.warning(f"no images arrived on {day} in {incoming.uri}; model {version}")
 
     now = datetime.now(tz=UTC)
     contents = {}
@@ -171,14 +217,45 @@ def nightly_classifications(
         )
         probabilities.append(probs.assign(partition_date=day, model_version=version))
 
+    # Earlier results of blobs that have since vanished (retention, a mistyped prefix) are kept
+    # unless the user asks to clear them: a rerun never empties a night silently.
+    previous = _day_rows(warehouse, IMAGE_PREDICTIONS, day)
+    present = {f"{incoming.container}/{name}" for name in contents}
+    kept, error = vanished_results(previous, present, version, config.clear_vanished)
+    dropped = int((~previous.blob_path.isin(present)).sum()) - len(kept)
+    if error:
+        raise dg.Failure(description=error, metadata={"day": day.isoformat()})
+    if len(kept):
+        context.log.warning(
+            f"{len(kept)} images classified earlier on {day} are no longer in "
+            f"{incoming.uri}: their results are kept (clear_vanished=true drops them)"
+        )
+        previous_probs = _day_rows(warehouse, IMAGE_PROBABILITIES, day)
+        probabilities.append(
+            previous_probs[
+                previous_probs.image_id.isin(kept.image_id)
+                & (previous_probs.model_version == version)
+            ].assign(partition_date=day)
+        )
+        predictions.extend(kept.assign(partition_date=day).to_dict("records"))
+    elif dropped:
+        context.log.warning(
+            f"clear_vanished: dropping the results of {dropped} images of {day} that are no "
+            f"longer in {incoming.uri}"
+        )
+
     pred_df = pd.DataFrame(predictions, columns=IMAGE_PREDICTIONS.column_names)
     prob_df = (
-        pd.concat(probabilities).drop_duplicates(["image_id", "label"])
+        pd.concat(p[IMAGE_PROBABILITIES.column_names] for p in probabilities).drop_duplicates(
+            ["image_id", "label"]
+        )
         if probabilities
         else pd.DataFrame(columns=IMAGE_PROBABILITIES.column_names)
     )
-    warehouse.replace_where(IMAGE_PREDICTIONS, pred_df, {"partition_date": day})
-    warehouse.replace_where(IMAGE_PROBABILITIES, prob_df, {"partition_date": day})
+    # Both tables of the night in one transaction, with one model version.
+    warehouse.replace_partition(
+        [(IMAGE_PREDICTIONS, pred_df), (IMAGE_PROBABILITIES, prob_df)], {"partition_date": day}
+    )
     if quarantine:
         warehouse.insert_new(QUARANTINED_IMAGES, pd.DataFrame(quarantine))
         for row in quarantine:
@@ -214,6 +291,8 @@ def nightly_classifications(
             "classified": len(fresh),
             "reused": int(pred_df.reused.sum()) if len(pred_df) else 0,
             "quarantined": len(quarantine),
+            "kept_vanished": len(kept),
+            "dropped_vanished": dropped,
             "model_version": version,
             "images_per_second": round(len(todo) / elapsed, 1) if elapsed > 0 and todo else 0.0,
             "predictions_per_class": dg.MetadataValue.md(md_table(per_class, 100)),
