@@ -91,6 +91,8 @@ def _user_model(config: ClassifierConfig, store: BlobStore) -> StoredModel:
 @dg.asset(
     group_name="model",
     kinds={"onnx", "scikitlearn", "python"},
+    # It reads published_images: a DuckDB file takes one process at a time.
+    pool="warehouse",
     deps=["published_images"],
     description=(
         "The image classifier: trained on the published Train side (or a user-provided ONNX "

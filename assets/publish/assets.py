@@ -90,6 +90,8 @@ def _lists(rows: pd.DataFrame, side: str) -> tuple[bytes, bytes]:
 @dg.asset(
     group_name="publish",
     kinds={"python", "azure"},
+    # It reads the split and writes published_images: a DuckDB file takes one process at a time.
+    pool="warehouse",
     partitions_def=split_partitions,
     deps=["unique_images", "train_test_split"],
     description=(

@@ -103,6 +103,7 @@ def _stored(warehouse: Warehouse) -> pd.DataFrame:
 @dg.asset_check(
     asset=train_test_split,
     name=CHECK_NO_LEAKAGE,
+    pool="warehouse",  # reads the warehouse: wait for the writers' pool
     blocking=True,
     description=(
         "Blocking: no duplicate group and no near-duplicate pair has members on both sides. "
@@ -144,6 +145,7 @@ def find_leakage(warehouse: Warehouse) -> Leakage:
 @dg.asset_check(
     asset=train_test_split,
     name=CHECK_TRAIN_SHARE,
+    pool="warehouse",  # reads the warehouse: wait for the writers' pool
     description=(
         "Per label, the train share of duplicate groups is within the tolerance of the target. "
         "Labels with too few groups to judge are listed, not failed."
