@@ -49,7 +49,7 @@ def test_a_failure_in_the_second_table_leaves_the_first_one_as_it_was(warehouse)
     before = warehouse.read_table(IMAGE_PREDICTIONS)
     # The second part breaks its primary key: the whole replacement must roll back.
     broken = pd.concat([_probabilities(["c"], "v2")] * 2)
-    with pytest.raises(Exception, match="(?i)constraint|duplicate"):
+    with pytest.raises(Exception, match=r"(?i)constraint|duplicate"):
         warehouse.replace_partition(
             [(IMAGE_PREDICTIONS, _predictions(["c"], "v2")), (IMAGE_PROBABILITIES, broken)],
             {"partition_date": DAY},
