@@ -92,6 +92,37 @@ def open_image(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> Image.Imag
     return image
 
 
+def may_be_image(head: bytes) -> bool:
+    """False only when no image format Pillow knows could start with ``head`` (a file's first
+    bytes): then the file is not an image, whatever its size, and need not be read whole.
+
+    A format that recognises the prefix, or a header Pillow opens from the prefix alone, counts
+    as a possible image; so does a prefix that is merely too short to tell (the full probe
+    decides)."""
+    if not head:
+        return True  # an empty file: the probe reports empty_file
+    Image.init()
+    for fmt in Image.ID:
+        _, accept = Image.OPEN[fmt]
+        if accept is None:
+            continue
+        try:
+            if accept(head):
+                return True
+        except Exception:  # a plugin's prefix check must not decide for the others
+            continue
+    # Formats without a prefix check (e.g. TGA) only show themselves by opening.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.open(io.BytesIO(head))
+    except UnidentifiedImageError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 def exif_orientation(image: Image.Image) -> int | None:
     try:
         value = image.getexif().get(EXIF_ORIENTATION_TAG)

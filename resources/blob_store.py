@@ -7,8 +7,14 @@ they get:
 * ``list_blobs`` yields ``BlobInfo`` (size, last-modified in UTC, etag, MD5 when known) in name
   order and pages through large containers;
 * ``write_bytes`` sets the content type and string metadata and returns the new ``BlobInfo``;
-* names are validated the same way everywhere: no empty, ``.`` or ``..`` segments, no leading
-  ``/``, no backslashes or control characters, so nothing written can escape its container.
+* names the platform writes are validated the same way everywhere: no empty, ``.`` or ``..``
+  segments, no leading ``/``, no backslashes or control characters, so nothing written can escape
+  its container;
+* names the platform reads are data: any name the store can hold (newlines, backslashes, leading
+  dashes or dots, 1,024 characters, any Unicode) is listed and read; only a name that cannot
+  exist in the store is refused, with ``ValueError``;
+* ``read_range`` and ``iter_chunks`` read part of a blob or stream it, so a caller can look at a
+  header or hash a large blob without holding it in memory.
 """
 
 import hashlib
@@ -33,6 +39,9 @@ from pydantic import Field, PrivateAttr
 _CONTAINER_RE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _META_DIR = ".blobmeta"
+# The local store's own in-flight writes (tempfile.mkstemp(prefix=".tmp-")): 8 random characters.
+_TEMP_FILE_RE = re.compile(r"^\.tmp-[a-z0-9_]{8}$")
+MAX_BLOB_NAME = 1024
 
 
 class BlobNotFoundError(FileNotFoundError):
@@ -70,6 +79,16 @@ def validate_blob_name(name: str) -> str:
     return name
 
 
+def check_readable_name(name: str) -> str:
+    """A name some writer could have given a blob: non-empty, at most 1,024 characters, no NUL.
+
+    Reads accept far more than ``validate_blob_name``: names come from whoever filled the
+    container, and every one of them must be readable (or refused with a clear error)."""
+    if not name or len(name) > MAX_BLOB_NAME or "\x00" in name:
+        raise ValueError(f"invalid blob name {name!r}: empty, NUL or longer than 1024 characters")
+    return name
+
+
 def _clean_metadata(metadata: dict[str, Any] | None) -> dict[str, str]:
     # Azure metadata values must be ASCII header values; keep both stores identical.
     out: dict[str, str] = {}
@@ -100,6 +119,14 @@ class BlobStore(dg.ConfigurableResource):
         return self.get_info(container, name) is not None
 
     def read_bytes(self, container: str, name: str) -> bytes:
+        raise NotImplementedError
+
+    def read_range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        """At most ``length`` bytes from ``offset`` (fewer at the end of the blob)."""
+        raise NotImplementedError
+
+    def iter_chunks(self, container: str, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The blob's bytes in pieces of about ``chunk_size``: memory stays bounded."""
         raise NotImplementedError
 
     def write_bytes(
@@ -136,11 +163,17 @@ class LocalBlobStore(BlobStore):
     def _root(self) -> Path:
         return Path(self.root).expanduser().resolve()
 
-    def _path(self, container: str, name: str = "") -> Path:
+    def _path(self, container: str, name: str = "", write: bool = True) -> Path:
         base = self._root() / validate_container(container)
         if not name:
             return base
-        path = (base / validate_blob_name(name)).resolve()
+        if write:
+            validate_blob_name(name)
+        else:
+            check_readable_name(name)
+            if name.startswith("/") or any(p in ("", ".", "..") for p in name.split("/")):
+                raise ValueError(f"blob name {name!r} cannot exist in a folder store")
+        path = (base / name).resolve()
         if base not in path.parents:
             raise ValueError(f"blob name {name!r} escapes container {container!r}")
         return path
@@ -177,12 +210,11 @@ class LocalBlobStore(BlobStore):
         if not base.is_dir():
             return
         found: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for dirpath, _dirnames, filenames in os.walk(base):
             rel_dir = Path(dirpath).relative_to(base).as_posix()
             for filename in filenames:
-                if filename.startswith("."):
-                    continue  # temporary files of in-flight writes, OS droppings
+                if _TEMP_FILE_RE.match(filename):
+                    continue  # this store's own in-flight writes; every other name is a blob
                 name = filename if rel_dir == "." else f"{rel_dir}/{filename}"
                 if name.startswith(prefix):
                     found.append(name)
@@ -191,7 +223,7 @@ class LocalBlobStore(BlobStore):
                 yield self._info(container, name, base / name)
 
     def get_info(self, container: str, name: str) -> BlobInfo | None:
-        path = self._path(container, name)
+        path = self._path(container, name, write=False)
         try:
             return self._info(container, name, path) if path.is_file() else None
         except FileNotFoundError:
@@ -199,9 +231,26 @@ class LocalBlobStore(BlobStore):
 
     def read_bytes(self, container: str, name: str) -> bytes:
         try:
-            return self._path(container, name).read_bytes()
+            return self._path(container, name, write=False).read_bytes()
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise BlobNotFoundError(f"{container}/{name}") from exc
+
+    def read_range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        try:
+            with self._path(container, name, write=False).open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(length)
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise BlobNotFoundError(f"{container}/{name}") from exc
+
+    def iter_chunks(self, container: str, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        try:
+            handle = self._path(container, name, write=False).open("rb")
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise BlobNotFoundError(f"{container}/{name}") from exc
+        with handle:
+            while chunk := handle.read(chunk_size):
+                yield chunk
 
     def write_bytes(
         self,
@@ -229,12 +278,14 @@ class LocalBlobStore(BlobStore):
 
     def delete(self, container: str, name: str) -> None:
         with suppress(FileNotFoundError):
-            self._path(container, name).unlink()
-        with suppress(FileNotFoundError):
+            self._path(container, name, write=False).unlink()
+        with suppress(FileNotFoundError, ValueError):
             self._meta_path(container, name).unlink()
 
     def url(self, container: str, name: str = "") -> str:
-        return self._path(container, name).as_uri() if name else self._path(container).as_uri()
+        if not name:
+            return self._path(container).as_uri()
+        return self._path(container, name, write=False).as_uri()
 
     def locate(self, url: str) -> tuple[str, str] | None:
         if not url.startswith("file:"):
@@ -331,7 +382,7 @@ class AzureBlobStore(BlobStore):
         try:
             props = (
                 self._container(container)
-                .get_blob_client(validate_blob_name(name))
+                .get_blob_client(check_readable_name(name))
                 .get_blob_properties()
             )
         except ResourceNotFoundError:
@@ -342,10 +393,36 @@ class AzureBlobStore(BlobStore):
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            blob = self._container(container).get_blob_client(validate_blob_name(name))
+            blob = self._container(container).get_blob_client(check_readable_name(name))
             return blob.download_blob(max_concurrency=self.max_concurrency).readall()
         except ResourceNotFoundError as exc:
             raise BlobNotFoundError(f"{container}/{name}") from exc
+
+    def read_range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        info = self.get_info(container, name)
+        if info is None:
+            raise BlobNotFoundError(f"{container}/{name}")
+        # A range past the end is refused by the service (416): ask only for what exists.
+        return self._range(container, name, offset, max(0, min(length, info.size - offset)))
+
+    def _range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if length <= 0:
+            return b""
+        try:
+            blob = self._container(container).get_blob_client(name)
+            return blob.download_blob(offset=offset, length=length).readall()
+        except ResourceNotFoundError as exc:
+            raise BlobNotFoundError(f"{container}/{name}") from exc
+
+    def iter_chunks(self, container: str, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        # Ranged reads of chunk_size: the SDK's own download buffers up to 32 MiB at first.
+        info = self.get_info(container, name)
+        if info is None:
+            raise BlobNotFoundError(f"{container}/{name}")
+        for offset in range(0, info.size, chunk_size):
+            yield self._range(container, name, offset, min(chunk_size, info.size - offset))
 
     def write_bytes(
         self,
@@ -375,11 +452,11 @@ class AzureBlobStore(BlobStore):
         from azure.core.exceptions import ResourceNotFoundError
 
         with suppress(ResourceNotFoundError):
-            self._container(container).get_blob_client(validate_blob_name(name)).delete_blob()
+            self._container(container).get_blob_client(check_readable_name(name)).delete_blob()
 
     def url(self, container: str, name: str = "") -> str:
         base = self.storage.account_url.rstrip("/") + "/" + validate_container(container)
-        return f"{base}/{quote(name, safe='/')}" if name else base
+        return f"{base}/{quote(check_readable_name(name), safe='/')}" if name else base
 
     def locate(self, url: str) -> tuple[str, str] | None:
         base = self.storage.account_url.rstrip("/") + "/"

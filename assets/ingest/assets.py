@@ -8,8 +8,8 @@ import pandas as pd
 from pydantic import Field
 
 from assets.decode import DecodePolicy
-from assets.ingest.catalog import catalog_entries, seen_key
-from assets.ingest.sources import open_source
+from assets.ingest.catalog import DEFAULT_MAX_FILE_BYTES, catalog_entries, seen_key
+from assets.ingest.sources import Skipped, open_source
 from assets.metadata import md_table
 from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
 from resources.blob_store import BlobStore
@@ -35,6 +35,15 @@ class RawImagesConfig(dg.Config):
             "Blob sources only: catalogue exactly these blobs (full names under the source "
             "prefix) instead of listing the source, e.g. one batch of new arrivals. Blobs deleted "
             "in the meantime are skipped. Null means the whole source."
+        ),
+    )
+    max_file_bytes: int = Field(
+        default=DEFAULT_MAX_FILE_BYTES,
+        ge=1,
+        description=(
+            "Files larger than this are quarantined as too_large without being read. Files are "
+            "looked at (their first 64 KiB) before they are read whole, so a large file that is "
+            "not an image is hashed as a stream and never held in memory."
         ),
     )
     require_label: bool = Field(
@@ -89,7 +98,8 @@ def raw_images(
     for table in (RAW_IMAGES, QUARANTINED_IMAGES):
         warehouse.ensure_table(table)
     known = _known_versions(warehouse)
-    entries, read = open_source(spec, blob_store, config.blob_names)
+    skipped: list[Skipped] = []
+    entries, read = open_source(spec, blob_store, config.blob_names, skipped)
     listed = [e if config.require_label else replace(e, labelled=False) for e in entries]
     if config.blob_names is not None:
         context.log.info(
@@ -97,12 +107,19 @@ def raw_images(
         )
     todo = [e for e in listed if seen_key(e.uri, e.size, e.last_modified) not in known]
     context.log.info(f"{len(listed)} files listed, {len(todo)} not catalogued yet")
+    if skipped:
+        context.log.info(
+            f"{len(skipped)} files or folders left out by policy (hidden, system files, links "
+            "outside the source): listed in the metadata as skipped_by_policy"
+        )
 
     started = time.monotonic()
     new_rows: list[pd.DataFrame] = []
     new_quarantined: list[pd.DataFrame] = []
     inserted = quarantined = processed = 0
-    for batch in catalog_entries(todo, read, DecodePolicy(), config.workers, config.batch_size):
+    for batch in catalog_entries(
+        todo, read, DecodePolicy(), config.workers, config.batch_size, config.max_file_bytes
+    ):
         if batch.rows:
             df = pd.DataFrame(batch.rows)
             inserted += warehouse.insert_new(RAW_IMAGES, df)
@@ -146,6 +163,13 @@ def raw_images(
             "dagster/row_count": len(catalog),
             "source": spec.uri,
             "files_listed": len(listed),
+            "skipped_by_policy_count": len(skipped),
+            "skipped_by_policy": dg.MetadataValue.md(
+                md_table(
+                    pd.DataFrame([(s.reason, s.name) for s in skipped], columns=["reason", "path"]),
+                    50,
+                )
+            ),
             **({"blobs_named": len(config.blob_names)} if config.blob_names is not None else {}),
             "skipped_already_catalogued": len(listed) - len(todo),
             "new_rows": inserted,

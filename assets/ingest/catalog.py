@@ -8,10 +8,37 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice, repeat
 from typing import Any
 
-from assets.decode import DEFAULT_POLICY, DecodePolicy, UndecodableImageError, probe_image
-from assets.ingest.sources import SourceEntry
+from assets.decode import (
+    DEFAULT_POLICY,
+    DecodePolicy,
+    UndecodableImageError,
+    may_be_image,
+    probe_image,
+)
+from assets.ingest.sources import SourceEntry, SourceReader
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Files larger than this are quarantined as too_large without being read (RawImagesConfig
+# max_file_bytes overrides it). Camera raw files and big TIFFs stay well below it.
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+# Files larger than this are looked at before they are read whole: the first HEAD_BYTES must be
+# something an image format could start with.
+HEAD_BYTES = 64 * 1024
+# The image_id recorded for a file quarantined without being read (SHA-256 of no bytes).
+UNREAD_IMAGE_ID = hashlib.sha256(b"").hexdigest()
+
+
+def permanent_read_error(exc: BaseException) -> bool:
+    """A read that will fail the same way next time (a name the store refuses, a permission, a
+    folder where a file was): quarantine it. Network trouble and throttling are not: they
+    propagate so the run's retry policy handles them."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return False
+    if isinstance(exc, (ValueError, OSError)):
+        return True
+    status = getattr(exc, "status_code", None)  # azure.core HttpResponseError
+    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
 
 
 def seen_key(uri: str, size: int, last_modified: datetime) -> tuple[str, int, int]:
@@ -25,13 +52,27 @@ class CatalogBatch:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _streamed_sha256(reader: SourceReader, entry: SourceEntry) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    for chunk in reader.chunks(entry):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def catalog_one(
     entry: SourceEntry,
-    read: Callable[[SourceEntry], bytes],
+    read: SourceReader | Callable[[SourceEntry], bytes],
     policy: DecodePolicy = DEFAULT_POLICY,
     now: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Read, fingerprint and probe one file: (catalog row, None) or (None, quarantine row)."""
+    """Read, fingerprint and probe one file: (catalog row, None) or (None, quarantine row).
+
+    Memory per file is bounded: a file above ``max_bytes`` is quarantined unread (too_large); a
+    file above HEAD_BYTES whose first bytes no image format could start with is hashed as a
+    stream and quarantined (unidentified_format) without being held whole.
+    """
     now = now or datetime.now(tz=UTC)
     base = {
         "source_uri": entry.uri,
@@ -40,39 +81,51 @@ def catalog_one(
         "byte_size": entry.size,
         "last_modified": entry.last_modified,
     }
-    try:
-        data = read(entry)
-    except FileNotFoundError as exc:
+
+    def quarantine(image_id: str, reason: str, detail: str) -> tuple[None, dict[str, Any]]:
         return None, {
             **base,
-            "image_id": hashlib.sha256(b"").hexdigest(),
+            "image_id": image_id,
             "stage": "catalog",
-            "reason": "vanished",
-            "detail": f"removed before it could be read: {exc}",
+            "reason": reason,
+            "detail": detail[:2000],
             "quarantined_at": now,
         }
+
+    if entry.size > max_bytes:
+        return quarantine(
+            UNREAD_IMAGE_ID,
+            "too_large",
+            f"{entry.size} bytes exceeds the limit of {max_bytes} bytes (max_file_bytes); not read",
+        )
+    try:
+        if isinstance(read, SourceReader) and entry.size > HEAD_BYTES:
+            if not may_be_image(read.head(entry, HEAD_BYTES)):
+                image_id, size = _streamed_sha256(read, entry)
+                base["byte_size"] = size
+                return quarantine(
+                    image_id,
+                    "unidentified_format",
+                    f"no image format starts like its first {HEAD_BYTES} bytes; "
+                    "hashed as a stream, never held in memory",
+                )
+        data = read(entry)
+    except FileNotFoundError as exc:
+        return quarantine(UNREAD_IMAGE_ID, "vanished", f"removed before it could be read: {exc}")
+    except Exception as exc:
+        if not permanent_read_error(exc):
+            raise
+        return quarantine(UNREAD_IMAGE_ID, "unreadable", f"{type(exc).__name__}: {exc}")
     image_id = hashlib.sha256(data).hexdigest()
     base["byte_size"] = len(data)
     if entry.label is None and entry.labelled:
-        return None, {
-            **base,
-            "image_id": image_id,
-            "stage": "catalog",
-            "reason": "no_label_folder",
-            "detail": "files must sit in a <label>/ folder under the source root",
-            "quarantined_at": now,
-        }
+        return quarantine(
+            image_id, "no_label_folder", "files must sit in a <label>/ folder under the source root"
+        )
     try:
         probe = probe_image(data, policy)
     except UndecodableImageError as exc:
-        return None, {
-            **base,
-            "image_id": image_id,
-            "stage": "catalog",
-            "reason": exc.reason,
-            "detail": exc.detail[:2000],
-            "quarantined_at": now,
-        }
+        return quarantine(image_id, exc.reason, exc.detail)
     return {
         **base,
         "image_id": image_id,
@@ -89,10 +142,11 @@ def catalog_one(
 
 def catalog_entries(
     entries: Iterable[SourceEntry],
-    read: Callable[[SourceEntry], bytes],
+    read: SourceReader | Callable[[SourceEntry], bytes],
     policy: DecodePolicy = DEFAULT_POLICY,
     workers: int = 2,
     batch_size: int = 256,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Iterator[CatalogBatch]:
     """Catalogue entries in input order, ``batch_size`` at a time, reading with ``workers`` threads.
 
@@ -104,7 +158,9 @@ def catalog_entries(
         while chunk := list(islice(iterator, batch_size)):
             now = datetime.now(tz=UTC)
             batch = CatalogBatch()
-            results = pool.map(catalog_one, chunk, repeat(read), repeat(policy), repeat(now))
+            results = pool.map(
+                catalog_one, chunk, repeat(read), repeat(policy), repeat(now), repeat(max_bytes)
+            )
             for row, bad in results:
                 if row is not None:
                     batch.rows.append(row)

@@ -1,15 +1,36 @@
-"""Listing and reading raw images from a source: a local folder or a blob container (pure)."""
+"""Listing and reading raw images from a source: a local folder or a blob container (pure).
+
+Every name is data. A file is either listed (and then catalogued or quarantined by the caller) or
+skipped *by policy* and reported as such (``Skipped``): hidden files and folders (a leading dot,
+OS droppings such as ``Thumbs.db``), and symbolic links that lead out of a folder source. Names
+are never interpreted: backslashes, newlines, leading dashes, any Unicode, and on Linux even
+bytes that are not UTF-8 (kept exactly in the URI, shown escaped in ``name`` and ``label``).
+
+Readers look before they read: ``SourceReader.head`` fetches the first bytes, ``chunks`` streams
+a file, so a large file that is not an image never has to sit in memory.
+"""
 
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
-from urllib.request import url2pathname
+from urllib.parse import unquote_to_bytes, urlparse
 
 from resources.blob_store import BlobStore
 from resources.environment import SourceSpec
+
+SYSTEM_FILES = frozenset({"Thumbs.db", "desktop.ini", "__MACOSX", "$RECYCLE.BIN"})
+
+
+def printable(text: str) -> str:
+    """``text`` as valid Unicode: bytes a Linux file name may hold that are not UTF-8 (decoded
+    by Python as lone surrogates) are shown as ``\\xNN`` escapes."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -24,37 +45,81 @@ class SourceEntry:
 
     @property
     def name(self) -> str:
-        return self.relpath.rsplit("/", 1)[-1]
+        return printable(self.relpath.rsplit("/", 1)[-1])
 
     @property
     def label(self) -> str | None:
         """The first folder under the root; ``None`` for a file directly in the root or for any
         file of an unlabelled source."""
         head, sep, _ = self.relpath.partition("/")
-        return head if sep and self.labelled else None
+        return printable(head) if sep and self.labelled else None
 
 
-def _hidden(part: str) -> bool:
-    return part.startswith(".") or part in ("Thumbs.db", "desktop.ini", "__MACOSX")
+@dataclass(frozen=True)
+class Skipped:
+    """A file or folder left out by policy, reported so nothing disappears without a word."""
+
+    uri: str
+    relpath: str
+    reason: str  # hidden, system_file, symlink_outside_source, symlinked_folder, not_a_file
+
+    @property
+    def name(self) -> str:
+        return printable(self.relpath)
 
 
-def list_folder(root: Path) -> Iterator[SourceEntry]:
-    """Every regular file under ``root`` in a stable order; hidden files and folders skipped."""
+def skip_reason(part: str) -> str | None:
+    """Why one path segment is skipped by policy, or None."""
+    if part.startswith("."):
+        return "hidden"
+    if part in SYSTEM_FILES:
+        return "system_file"
+    return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def list_folder(root: Path, skipped: list[Skipped] | None = None) -> Iterator[SourceEntry]:
+    """Every regular file under ``root`` in a stable order. Hidden files and folders, and links
+    that resolve outside ``root``, are left out and appended to ``skipped``."""
     root = root.resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"source folder {root} does not exist")
+    skipped = skipped if skipped is not None else []
+
+    def skip(path: Path, reason: str) -> None:
+        skipped.append(Skipped(path.as_uri(), path.relative_to(root).as_posix(), reason))
+
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
+        here = Path(dirpath)
+        kept = []
+        for d in sorted(dirnames):
+            reason = skip_reason(d)
+            if reason is None and (here / d).is_symlink():
+                # os.walk does not follow folder links; say so instead of dropping them.
+                inside = _inside((here / d).resolve(), root)
+                reason = "symlinked_folder" if inside else "symlink_outside_source"
+            if reason:
+                skip(here / d, reason)
+            else:
+                kept.append(d)
+        dirnames[:] = kept
         for filename in sorted(filenames):
-            if _hidden(filename):
+            path = here / filename
+            reason = skip_reason(filename)
+            if reason is None and path.is_symlink() and not _inside(path.resolve(), root):
+                reason = "symlink_outside_source"
+            if reason is None and path.exists() and not path.is_file():
+                reason = "not_a_file"  # a FIFO, socket or device: reading it could block
+            if reason:
+                skip(path, reason)
                 continue
-            path = Path(dirpath) / filename
             try:
                 stat = path.stat()
             except FileNotFoundError:
-                continue  # removed while listing
-            if not path.is_file():
-                continue
+                continue  # removed while listing (or a dangling link): nothing to catalogue
             yield SourceEntry(
                 uri=path.as_uri(),
                 relpath=path.relative_to(root).as_posix(),
@@ -63,10 +128,17 @@ def list_folder(root: Path) -> Iterator[SourceEntry]:
             )
 
 
-def list_blob_prefix(store: BlobStore, container: str, prefix: str) -> Iterator[SourceEntry]:
+def list_blob_prefix(
+    store: BlobStore, container: str, prefix: str, skipped: list[Skipped] | None = None
+) -> Iterator[SourceEntry]:
+    skipped = skipped if skipped is not None else []
     for info in store.list_blobs(container, prefix):
         relpath = info.name[len(prefix) :]
-        if not relpath or any(_hidden(p) for p in relpath.split("/")):
+        if not relpath or relpath.endswith("/"):
+            continue  # a folder marker, not a file
+        reason = next((r for p in relpath.split("/") if (r := skip_reason(p))), None)
+        if reason:
+            skipped.append(Skipped(store.url(container, info.name), relpath, reason))
             continue
         yield SourceEntry(
             uri=store.url(container, info.name),
@@ -98,29 +170,92 @@ def blob_entries(
         )
 
 
+class SourceReader:
+    """Reads one source's entries: whole, the first bytes only, or streamed in chunks."""
+
+    def read(self, entry: SourceEntry) -> bytes:
+        raise NotImplementedError
+
+    def head(self, entry: SourceEntry, n: int) -> bytes:
+        raise NotImplementedError
+
+    def chunks(self, entry: SourceEntry, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def __call__(self, entry: SourceEntry) -> bytes:
+        return self.read(entry)
+
+
+class FolderReader(SourceReader):
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+
+    def _path(self, entry: SourceEntry) -> Path:
+        path = self.root / entry.relpath
+        # Checked again at read time: a file may have become a link since it was listed.
+        if not _inside(path.resolve(), self.root):
+            raise PermissionError(f"{entry.uri} now links outside the source folder")
+        return path
+
+    def read(self, entry: SourceEntry) -> bytes:
+        return self._path(entry).read_bytes()
+
+    def head(self, entry: SourceEntry, n: int) -> bytes:
+        with self._path(entry).open("rb") as handle:
+            return handle.read(n)
+
+    def chunks(self, entry: SourceEntry, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        with self._path(entry).open("rb") as handle:
+            while chunk := handle.read(chunk_size):
+                yield chunk
+
+
+class BlobReader(SourceReader):
+    def __init__(self, store: BlobStore, container: str, prefix: str):
+        self.store, self.container, self.prefix = store, container, prefix
+
+    def read(self, entry: SourceEntry) -> bytes:
+        return self.store.read_bytes(self.container, self.prefix + entry.relpath)
+
+    def head(self, entry: SourceEntry, n: int) -> bytes:
+        return self.store.read_range(self.container, self.prefix + entry.relpath, 0, n)
+
+    def chunks(self, entry: SourceEntry, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        return self.store.iter_chunks(self.container, self.prefix + entry.relpath, chunk_size)
+
+
+def source_root_uri(spec: SourceSpec, store: BlobStore) -> str:
+    """The URI every entry of ``spec`` starts with (its files and nothing else's)."""
+    if spec.kind == "folder":
+        return Path(spec.path).resolve().as_uri().rstrip("/") + "/"
+    return store.url(spec.container).rstrip("/") + "/" + spec.prefix
+
+
 def open_source(
-    spec: SourceSpec, store: BlobStore, names: Sequence[str] | None = None
-) -> tuple[Iterator[SourceEntry], Callable[[SourceEntry], bytes]]:
-    """The entries of a source and a function that reads one entry's bytes.
+    spec: SourceSpec,
+    store: BlobStore,
+    names: Sequence[str] | None = None,
+    skipped: list[Skipped] | None = None,
+) -> tuple[Iterator[SourceEntry], SourceReader]:
+    """The entries of a source and a reader for them.
 
     ``names`` (blob sources only): catalogue exactly these blobs instead of listing the prefix.
+    ``skipped`` collects what the listing leaves out by policy.
     """
     if names is not None and spec.kind != "blob":
         raise ValueError(f"explicit blob names need a blob source, not {spec.uri}")
     if spec.kind == "folder":
         root = Path(spec.path)
-
-        def read_file(entry: SourceEntry) -> bytes:
-            return (root / entry.relpath).read_bytes()
-
-        return list_folder(root), read_file
-
-    def read_blob(entry: SourceEntry) -> bytes:
-        return store.read_bytes(spec.container, spec.prefix + entry.relpath)
-
+        return list_folder(root, skipped), FolderReader(root)
+    reader = BlobReader(store, spec.container, spec.prefix)
     if names is not None:
-        return blob_entries(store, spec.container, spec.prefix, names), read_blob
-    return list_blob_prefix(store, spec.container, spec.prefix), read_blob
+        return blob_entries(store, spec.container, spec.prefix, names), reader
+    return list_blob_prefix(store, spec.container, spec.prefix, skipped), reader
+
+
+def file_uri_path(uri: str) -> Path:
+    """The local path of a ``file:`` URI, byte for byte (names need not be UTF-8)."""
+    return Path(os.fsdecode(unquote_to_bytes(urlparse(uri).path)))
 
 
 def read_uri(uri: str, store: BlobStore) -> bytes:
@@ -129,5 +264,8 @@ def read_uri(uri: str, store: BlobStore) -> bytes:
     if located is not None:
         return store.read_bytes(*located)
     if uri.startswith("file:"):
-        return Path(url2pathname(urlparse(uri).path)).read_bytes()
+        return file_uri_path(uri).read_bytes()
     raise ValueError(f"{uri!r} is neither a local file nor a blob in the configured store")
+
+
+ReadFn = Callable[[SourceEntry], bytes]

@@ -94,7 +94,10 @@ def test_local_store_sees_files_dropped_in_by_hand(local_blob_store, tmp_path):
     dropped = tmp_path / "blobs" / "incoming" / "2026" / "photo.jpg"
     dropped.parent.mkdir(parents=True)
     dropped.write_bytes(b"jpeg bytes")
-    (dropped.parent / ".tmp-half-written").write_bytes(b"partial")
+    # The store's own in-flight write (tempfile.mkstemp(prefix=".tmp-")) is not a blob...
+    (dropped.parent / ".tmp-k3x_9qz1").write_bytes(b"partial")
+    # ...but a file someone named with a leading dot is one, like any other name.
+    (dropped.parent / ".hidden photo.jpg").write_bytes(b"jpeg bytes")
     infos = list(local_blob_store.list_blobs("incoming"))
-    assert [i.name for i in infos] == ["2026/photo.jpg"]
-    assert infos[0].content_md5 is None and infos[0].metadata == {}
+    assert [i.name for i in infos] == ["2026/.hidden photo.jpg", "2026/photo.jpg"]
+    assert infos[1].content_md5 is None and infos[1].metadata == {}

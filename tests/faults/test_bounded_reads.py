@@ -1,0 +1,140 @@
+"""Bounded memory per file, and folder sources that stay inside their folder."""
+
+import hashlib
+import tracemalloc
+
+import numpy as np
+from PIL import Image
+
+from assets.ingest.catalog import UNREAD_IMAGE_ID, catalog_one
+from assets.ingest.sources import BlobReader, FolderReader, SourceEntry, list_folder
+from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
+from tests.faults.sources import catalog, put_raw
+from tests.images import encode, photo
+
+MB = 1024 * 1024
+
+
+def _sparse_non_image(path, size: int) -> str:
+    """A large file that is not an image (a zip header, then zeros), and its SHA-256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write(b"PK\x03\x04" + b"\x14" * 60)
+        handle.truncate(size)
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 * MB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _peak_bytes(fn):
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+class CountingReader(FolderReader):
+    """A real folder reader that remembers how it was asked to read."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.calls: list[str] = []
+
+    def read(self, entry):
+        self.calls.append("read")
+        return super().read(entry)
+
+    def head(self, entry, n):
+        self.calls.append("head")
+        return super().head(entry, n)
+
+
+def test_a_300_mb_file_that_is_not_an_image_is_quarantined_without_being_held(tmp_path):
+    root = tmp_path / "src"
+    expected = _sparse_non_image(root / "videos" / "movie.jpg", 300 * MB)
+    (entry,) = list_folder(root)
+    reader = CountingReader(root)
+    (row, bad), peak = _peak_bytes(lambda: catalog_one(entry, reader, max_bytes=1024 * MB))
+    assert row is None and bad["reason"] == "unidentified_format"
+    assert bad["image_id"] == expected and bad["byte_size"] == 300 * MB
+    assert "read" not in reader.calls
+    assert peak < 16 * MB, f"peak {peak / MB:.1f} MB for a 300 MB file"
+
+
+def test_a_file_above_the_size_limit_is_quarantined_unread(tmp_path, warehouse, local_blob_store):
+    root = tmp_path / "src"
+    _sparse_non_image(root / "videos" / "movie.mp4", 3 * MB)
+    (root / "cats").mkdir()
+    (root / "cats" / "cat.jpg").write_bytes(encode(photo("chelsea.png"), quality=90))
+    (entry,) = [e for e in list_folder(root) if e.name == "movie.mp4"]
+    reader = CountingReader(root)
+    row, bad = catalog_one(entry, reader, max_bytes=2 * MB)
+    assert row is None and bad["reason"] == "too_large" and reader.calls == []
+    assert bad["image_id"] == UNREAD_IMAGE_ID and bad["byte_size"] == 3 * MB
+
+    _, checks = catalog(warehouse, local_blob_store, str(root), max_file_bytes=2 * MB)
+    quarantine = warehouse.read_table(QUARANTINED_IMAGES).set_index("name")
+    assert quarantine.loc["movie.mp4", "reason"] == "too_large"
+    assert list(warehouse.read_table(RAW_IMAGES).name) == ["cat.jpg"]
+    assert all(check.passed for check in checks)
+
+
+def test_large_real_images_are_still_catalogued_after_the_header_look(
+    tmp_path, warehouse, local_blob_store
+):
+    root = tmp_path / "src" / "noise"
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 255, (700, 900, 3), dtype=np.uint8)
+    (root / "big.png").write_bytes(encode(Image.fromarray(pixels), "PNG"))
+    (root / "big.tga").write_bytes(encode(Image.fromarray(pixels), "TGA"))  # no magic prefix
+    assert min(p.stat().st_size for p in root.iterdir()) > 1 * MB
+    catalog(warehouse, local_blob_store, str(tmp_path / "src"))
+    assert sorted(warehouse.read_table(RAW_IMAGES).format) == ["PNG", "TGA"]
+
+
+def test_a_large_non_image_blob_is_hashed_as_a_stream(blob_store):
+    data = b"%PDF-1.7\n" + bytes(range(256)) * (24 * MB // 256)
+    put_raw(blob_store, "raw", "lab/docs/manual.pdf", data)
+    (info,) = blob_store.list_blobs("raw", "lab/")
+    entry = SourceEntry(
+        blob_store.url("raw", info.name), "docs/manual.pdf", info.size, info.last_modified
+    )
+    reader = BlobReader(blob_store, "raw", "lab/")
+    (row, bad), peak = _peak_bytes(lambda: catalog_one(entry, reader))
+    assert row is None and bad["reason"] == "unidentified_format"
+    assert bad["image_id"] == hashlib.sha256(data).hexdigest()
+    del data
+    assert peak < 16 * MB, f"peak {peak / MB:.1f} MB for a 24 MB blob"
+
+
+def test_no_symlink_leads_out_of_a_folder_source(tmp_path, warehouse, local_blob_store):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jpg").write_bytes(encode(photo("coffee.png"), quality=80))
+    root = tmp_path / "src"
+    (root / "cats").mkdir(parents=True)
+    (root / "cats" / "cat.jpg").write_bytes(encode(photo("chelsea.png"), quality=80))
+    (root / "cats" / "secret.jpg").symlink_to(outside / "secret.jpg")
+    (root / "cats" / "same-cat.jpg").symlink_to(root / "cats" / "cat.jpg")  # stays inside
+    (root / "stolen").symlink_to(outside, target_is_directory=True)
+
+    metadata, checks = catalog(warehouse, local_blob_store, str(root))
+
+    assert sorted(warehouse.read_table(RAW_IMAGES).name) == ["cat.jpg", "same-cat.jpg"]
+    assert warehouse.count(QUARANTINED_IMAGES) == 0
+    assert metadata["skipped_by_policy_count"].value == 2
+    shown = metadata["skipped_by_policy"].value
+    assert "symlink_outside_source" in shown and "secret.jpg" in shown and "stolen" in shown
+    assert all(check.passed for check in checks)
+
+    # A file that turns into a link after it was listed is refused at read time.
+    (entry,) = [e for e in list_folder(root) if e.name == "cat.jpg"]
+    (root / "cats" / "cat.jpg").unlink()
+    (root / "cats" / "cat.jpg").symlink_to(outside / "secret.jpg")
+    row, bad = catalog_one(entry, FolderReader(root))
+    assert row is None and bad["reason"] == "unreadable" and "outside" in bad["detail"]
