@@ -224,3 +224,14 @@ MODEL_PROMOTIONS = TableSpec(
     ),
     primary_key=("event_id",),
 )
+
+SCHEMA_MIGRATIONS = TableSpec(
+    name="schema_migrations",
+    description="One-time changes to the meaning of stored rows, applied once each.",
+    columns=(
+        Column("name", "string", "The migration.", False, 200),
+        Column("applied_at", "timestamp", "When it was applied (UTC)."),
+        Column("detail", "string", "What it changed."),
+    ),
+    primary_key=("name",),
+)

@@ -343,6 +343,10 @@ class Warehouse(dg.ConfigurableResource):
             ],
         )
 
+    def delete_keys(self, spec: TableSpec, df: pd.DataFrame) -> None:
+        """Delete the rows whose primary key is in ``df`` (one transaction)."""
+        self._write(spec, df, [(delete_keys_sql(spec, self.staged, self.dialect), [])])
+
     def read_table(self, spec: TableSpec, columns: Sequence[str] | None = None) -> pd.DataFrame:
         if not self.table_exists(spec):
             return pd.DataFrame(columns=list(columns or spec.column_names))

@@ -20,8 +20,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from assets.inference.windows import evening_of
 from resources.blob_store import BlobInfo
 
 CURSOR_VERSION = 1
@@ -153,6 +153,6 @@ def listing_prefixes(
 
 
 def arrival_days(batch: Sequence[BlobInfo], timezone: str) -> list[date]:
-    """The calendar days (in the nightly partitions' timezone) the batch's blobs arrived on."""
-    tz = ZoneInfo(timezone)
-    return sorted({b.last_modified.astimezone(tz).date() for b in batch})
+    """The evenings (nightly partitions: 23:00 the day before up to 23:00, in the partitions'
+    timezone) whose windows hold the batch's blobs."""
+    return sorted({evening_of(b.last_modified, timezone) for b in batch})

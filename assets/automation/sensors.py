@@ -15,7 +15,6 @@ Both are stopped by default; the nightly schedule stays the default way to class
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -27,6 +26,7 @@ from assets.automation.cursor import (
     plan_tick,
 )
 from assets.inference.assets import NIGHTLY_START_DATE
+from assets.inference.windows import evening_window
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 
@@ -117,11 +117,11 @@ def new_blobs_sensor(context: dg.SensorEvaluationContext, blob_store: BlobStore)
 
 
 def day_is_complete(day: date, timezone: str, now: datetime) -> bool:
-    """A daily partition exists once its day is over in the partitions' timezone."""
+    """An evening can be classified in full once its window has closed (23:00 that day in the
+    partitions' timezone); the partition then exists."""
     if day < date.fromisoformat(NIGHTLY_START_DATE):
         return False
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=ZoneInfo(timezone))
-    return end <= now
+    return evening_window(day, timezone)[1] <= now
 
 
 @dg.sensor(
@@ -130,12 +130,13 @@ def day_is_complete(day: date, timezone: str, now: datetime) -> bool:
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description=(
-        "Optional, off by default: classifies a day's arrivals as soon as the day is over "
-        "instead of at 23:00 the next evening. After new_blobs_sensor's curation runs succeed, "
-        "it requests nightly_classifications for each arrival day whose partition exists (the "
-        "day has ended in IMAGE_PLATFORM_TIMEZONE); days still running wait until midnight. A "
-        "batch that lands on an already classified day reclassifies that day (its rows are "
-        "replaced exactly). The nightly schedule stays the default."
+        "Optional, off by default: classifies an evening's late arrivals once its window has "
+        "closed. After new_blobs_sensor's curation runs succeed, it requests "
+        "nightly_classifications for each arrival evening whose window (23:00 the day before up "
+        "to 23:00, IMAGE_PLATFORM_TIMEZONE) is over; evenings still open wait for their 23:00 "
+        "run. A batch catalogued after its evening was classified (e.g. an upload at 22:59 "
+        "curated at 23:01) reclassifies that evening (its rows are replaced exactly). The "
+        "nightly schedule stays the default."
     ),
 )
 def early_classification_sensor(context: dg.SensorEvaluationContext):

@@ -1,9 +1,8 @@
 """Nightly batch classification of the images that arrived in the incoming container."""
 
 import hashlib
-import io
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import pandas as pd
@@ -11,6 +10,9 @@ from pydantic import Field
 
 from assets.decode import UndecodableImageError
 from assets.inference.classify import Classifier
+from assets.inference.migrate import migrate_to_evening_windows
+from assets.inference.outputs import write_parquet_copies
+from assets.inference.windows import evening_window
 from assets.metadata import md_image, md_table
 from assets.model.registry import load_version
 from assets.plots import predictions_per_night_png
@@ -20,13 +22,17 @@ from resources.environment import get_settings
 from resources.warehouse import Warehouse
 
 NIGHTLY_START_DATE = "2026-01-01"
-NIGHTLY_HOUR = 23  # the refund app classified at 23:00
 
 
 def nightly_partitions_def(timezone: str | None = None) -> dg.DailyPartitionsDefinition:
-    """Calendar days in the configured timezone; a day's partition exists once the day is over."""
+    """One partition per evening, keyed by its date in the configured timezone.
+
+    Dagster knows the keys as days; the asset classifies the evening's window (23:00 the day
+    before up to 23:00, ``assets.inference.windows``). ``end_offset=1`` makes today's partition
+    exist while the day runs, so the 23:00 tick can request the evening that is just ending.
+    """
     return dg.DailyPartitionsDefinition(
-        start_date=NIGHTLY_START_DATE, timezone=timezone or get_settings().timezone
+        start_date=NIGHTLY_START_DATE, timezone=timezone or get_settings().timezone, end_offset=1
     )
 
 
@@ -104,8 +110,10 @@ def _previous_results(warehouse: Warehouse, version: str) -> pd.DataFrame:
     partitions_def=nightly_partitions,
     deps=["image_classifier"],
     description=(
-        "The night's classification of every image that arrived in the incoming container on "
-        "that day (by last-modified, in the configured timezone): predicted label and "
+        "The evening's classification of every image that arrived in the incoming container "
+        "from 23:00 the day before up to 23:00 on the partition's date (by last-modified, in "
+        "the configured timezone), so the 23:00 run classifies what has arrived so far: "
+        "predicted label and "
         "probability per image (image_predictions) and every class's probability "
         "(image_probabilities), plus Parquet copies under predictions/date=YYYY-MM-DD/. Rerunning "
         "a day replaces that day's rows exactly. Identical images already classified by the same "
@@ -120,27 +128,27 @@ def nightly_classifications(
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
     settings = get_settings()
-    window = context.partition_time_window
-    day = window.start.date()
+    day = date.fromisoformat(context.partition_key)
+    start, end = evening_window(day, settings.timezone)
     incoming = settings.incoming
     model = load_version(blob_store, settings.models_container, config.model_version or None)
     version = model.version
+    migrated = migrate_to_evening_windows(warehouse, blob_store, settings)
+    if migrated:
+        context.log.info(f"moved {migrated} rows of calendar-day partitions to their evenings")
     arrived = arrivals(
-        blob_store,
-        incoming.container,
-        incoming.prefix,
-        window.start.astimezone(UTC),
-        window.end.astimezone(UTC),
+        blob_store, incoming.container, incoming.prefix, start.astimezone(UTC), end.astimezone(UTC)
     )
+    window = f"{start.isoformat()} .. {end.isoformat()}"
     if not blob_store.container_exists(incoming.container):
         raise dg.Failure(
             f"the incoming container {incoming.container!r} does not exist: check "
             "IMAGE_PLATFORM_INCOMING (nothing was classified, nothing was replaced)"
         )
     if arrived:
-        context.log.info(f"{len(arrived)} images arrived on {day}; model {version}")
+        context.log.info(f"{len(arrived)} images arrived in {window}; model {version}")
     else:
-        context.log.warning(f"no images arrived on {day} in {incoming.uri}; model {version}")
+        context.log.warning(f"no images arrived in {window} in {incoming.uri}; model {version}")
 
     now = datetime.now(tz=UTC)
     contents = {}
@@ -262,17 +270,8 @@ def nightly_classifications(
             context.log.warning(f"quarantined {row['source_uri']}: {row['reason']}")
 
     container = settings.predictions_container
-    blob_store.ensure_container(container)
-    links = {}
-    for filename, frame in (
-        ("predictions.parquet", IMAGE_PREDICTIONS.conform(pred_df)),
-        ("probabilities.parquet", IMAGE_PROBABILITIES.conform(prob_df)),
-    ):
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        path = f"date={day.isoformat()}/{filename}"
-        blob_store.write_bytes(container, path, buffer.getvalue(), "application/vnd.apache.parquet")
-        links[filename] = dg.MetadataValue.url(blob_store.url(container, path))
+    paths = write_parquet_copies(blob_store, container, day, pred_df, prob_df)
+    links = {f: dg.MetadataValue.url(blob_store.url(container, p)) for f, p in paths.items()}
 
     per_class = (
         pred_df.groupby("predicted_label").size().rename("images").reset_index()
@@ -286,7 +285,7 @@ def nightly_classifications(
         metadata={
             "dagster/row_count": len(pred_df),
             "day": day.isoformat(),
-            "window": f"{window.start.isoformat()} .. {window.end.isoformat()}",
+            "window": window,
             "arrived": len(arrived),
             "classified": len(fresh),
             "reused": int(pred_df.reused.sum()) if len(pred_df) else 0,

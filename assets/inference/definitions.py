@@ -1,18 +1,19 @@
 import dagster as dg
 
-from assets.inference.assets import NIGHTLY_HOUR, nightly_classifications, nightly_partitions
+from assets.inference.assets import nightly_classifications, nightly_partitions
+from assets.inference.windows import NIGHTLY_HOUR
 
 
 def nightly_schedule(job) -> dg.ScheduleDefinition:
-    """23:00 in the partitions' timezone, requesting the last complete day."""
+    """23:00 in the partitions' timezone, requesting the evening that is just ending."""
     return dg.build_schedule_from_partitioned_job(
         job,
         hour_of_day=NIGHTLY_HOUR,
         minute_of_hour=0,
         name="nightly_classification_schedule",
         description=(
-            "Every night at 23:00 (IMAGE_PLATFORM_TIMEZONE) classify the last complete day of "
-            "arrivals; backfill older days from the asset's partitions page."
+            "Every evening at 23:00 (IMAGE_PLATFORM_TIMEZONE) classify what arrived since 23:00 "
+            "the day before; backfill older evenings from the asset's partitions page."
         ),
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
@@ -23,7 +24,10 @@ def nightly_job(asset=nightly_classifications, partitions=nightly_partitions):
         "nightly_classification_job",
         selection=dg.AssetSelection.assets(asset),
         partitions_def=partitions,
-        description="Classify the images that arrived in the incoming container on one day.",
+        description=(
+            "Classify the images that arrived in the incoming container in one evening's window "
+            "(23:00 the day before up to 23:00)."
+        ),
     )
 
 

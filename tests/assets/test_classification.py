@@ -113,15 +113,15 @@ def test_a_night_without_a_model_fails_with_a_clear_message(warehouse, local_blo
 @pytest.mark.parametrize(
     ("tz", "tick", "expected"),
     [
-        ("UTC", datetime(2026, 11, 21, 23, 0, tzinfo=UTC), "2026-11-20"),
+        ("UTC", datetime(2026, 11, 21, 23, 0, tzinfo=UTC), "2026-11-21"),
         (
             "Pacific/Auckland",
             datetime(2026, 11, 21, 23, 0, tzinfo=ZoneInfo("Pacific/Auckland")),
-            "2026-11-20",
+            "2026-11-21",
         ),
     ],
 )
-def test_the_23_00_tick_requests_the_day_that_just_ended_in_the_configured_timezone(
+def test_the_23_00_tick_requests_the_evening_that_is_ending_in_the_configured_timezone(
     tz, tick, expected
 ):
     # The schedule is built from the job's partitions, exactly as the code location builds it.

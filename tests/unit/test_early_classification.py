@@ -1,17 +1,17 @@
-"""When the early classification sensor may classify a day: once its partition exists."""
+"""When the early classification sensor may classify an evening: once its window has closed."""
 
 from datetime import UTC, date, datetime
 
 from assets.automation.sensors import day_is_complete
 
 
-def test_a_day_is_classifiable_only_after_midnight_in_the_partitions_timezone():
+def test_an_evening_is_complete_at_23_00_in_the_partitions_timezone():
     day = date(2026, 7, 1)
-    assert not day_is_complete(day, "UTC", datetime(2026, 7, 1, 23, 59, tzinfo=UTC))
-    assert day_is_complete(day, "UTC", datetime(2026, 7, 2, 0, 0, tzinfo=UTC))
-    # Midnight in Amsterdam (UTC+2 in July) comes two hours before midnight UTC.
-    assert day_is_complete(day, "Europe/Amsterdam", datetime(2026, 7, 1, 22, 0, tzinfo=UTC))
-    assert not day_is_complete(day, "America/New_York", datetime(2026, 7, 2, 3, 0, tzinfo=UTC))
+    assert not day_is_complete(day, "UTC", datetime(2026, 7, 1, 22, 59, tzinfo=UTC))
+    assert day_is_complete(day, "UTC", datetime(2026, 7, 1, 23, 0, tzinfo=UTC))
+    # 23:00 in Amsterdam (UTC+2 in July) is 21:00 UTC.
+    assert day_is_complete(day, "Europe/Amsterdam", datetime(2026, 7, 1, 21, 0, tzinfo=UTC))
+    assert not day_is_complete(day, "America/New_York", datetime(2026, 7, 2, 2, 59, tzinfo=UTC))
 
 
 def test_days_before_the_first_partition_never_exist():
