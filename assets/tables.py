@@ -53,6 +53,32 @@ QUARANTINED_IMAGES = TableSpec(
 
 HASH_SIZES = tuple(range(1, 9))
 
+# The content box (the picture inside solid borders) and its size-8 hash: see
+# assets/hashing/engine.py (CONTENT_* codes, tolerance and minimum size).
+CONTENT_COLUMNS = (
+    Column(
+        "content",
+        "string",
+        "What the hashes can link: whole (no border), trimmed (borders trimmed), small_box / "
+        "flat_box (box too small or flat: no trimmed hash), flat / blank / too_small (no picture "
+        "to compare: the image takes no hash link at all).",
+        length=16,
+    ),
+    Column("content_x0", "int32", "Content box left edge, in hashed (oriented) pixels."),
+    Column("content_y0", "int32", "Content box top edge, in hashed (oriented) pixels."),
+    Column("content_x1", "int32", "Content box right edge (exclusive)."),
+    Column("content_y1", "int32", "Content box bottom edge (exclusive)."),
+    Column(
+        "DHashHex8Trim",
+        "string",
+        "Size-8 dHash of the content box (DHashHex8 format); equals DHashHex8 when nothing was "
+        "trimmed, null when the box may not link.",
+        length=32,
+    ),
+    Column("dhash8_trim_row", "int64", "Trimmed size-8 row hash (signed 64-bit), or null."),
+    Column("dhash8_trim_col", "int64", "Trimmed size-8 column hash (signed 64-bit), or null."),
+)
+
 IMAGE_HASHES = TableSpec(
     name="image_hashes",
     description=(
@@ -92,8 +118,10 @@ IMAGE_HASHES = TableSpec(
         Column("hash_mode", "string", "exact (bit-identical to the dhash package) or fast."),
         Column("hash_version", "string", "Algorithm version; a change re-hashes every image."),
         Column("hashed_at", "timestamp", "When the hashes were computed (UTC)."),
+        *CONTENT_COLUMNS,
     ),
     primary_key=("image_id",),
+    added_columns=tuple(c.name for c in CONTENT_COLUMNS),
 )
 
 TRAIN_TEST_SPLIT = TableSpec(

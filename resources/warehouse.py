@@ -71,6 +71,9 @@ class TableSpec:
     description: str = ""
     schema: str | None = None
     indexes: tuple[tuple[str, ...], ...] = field(default=())
+    # Nullable columns added after the table first shipped: an existing table gets them (empty)
+    # the next time it is ensured, so a warehouse never needs rebuilding for a new column.
+    added_columns: tuple[str, ...] = field(default=())
 
     @property
     def column_names(self) -> list[str]:
@@ -133,6 +136,17 @@ def ddl(spec: TableSpec, dialect: str) -> list[str]:
         if spec.schema:
             statements.append(f"CREATE SCHEMA IF NOT EXISTS {quote(spec.schema, dialect)}")
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} (\n    {body}\n)")
+    by_name = {c.name: c for c in spec.columns}
+    for name in spec.added_columns:
+        column = by_name[name]
+        col_sql = f"{quote(name, dialect)} {column.sql_type(dialect)}"
+        if dialect == TSQL:
+            statements.append(
+                f"IF COL_LENGTH(N'{_tsql_object_name(spec)}', N'{name}') IS NULL\n"
+                f"ALTER TABLE {table} ADD {col_sql} NULL"
+            )
+        else:
+            statements.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col_sql}")
     for i, index_cols in enumerate(spec.indexes):
         name = f"ix_{spec.name}_{i}"
         cols_sql = ", ".join(quote(c, dialect) for c in index_cols)

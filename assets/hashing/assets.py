@@ -134,6 +134,15 @@ def _row(image_id: str, result, now: datetime) -> dict:
         row[f"DHashHex{size}"] = sized.hex
         row[f"dhash{size}_row"] = sized.row_int64
         row[f"dhash{size}_col"] = sized.col_int64
+    row["content"] = result.content
+    box = result.content_box or (None, None, None, None)
+    for name, value in zip(
+        ("content_x0", "content_y0", "content_x1", "content_y1"), box, strict=True
+    ):
+        row[name] = value
+    row["DHashHex8Trim"] = result.trim_hex
+    row["dhash8_trim_row"] = result.dhash8_trim_row
+    row["dhash8_trim_col"] = result.dhash8_trim_col
     return row
 
 
@@ -145,8 +154,10 @@ def _row(image_id: str, result, now: datetime) -> dict:
     description=(
         "Difference hashes (the dhash package's algorithm) of every catalogued image at sizes "
         "1..8: DHashHex1..DHashHex8 exactly as the lab computed them, plus integer row/column "
-        "forms for Hamming distances in SQL. Only images without a hash of the current algorithm "
-        "version are hashed; a new version re-hashes everything. Images that fail to decode are "
+        "forms for Hamming distances in SQL, and the size-8 hash of the content box (the picture "
+        "inside solid borders; `content` says which links an image may take). Only images "
+        "without a hash of the current algorithm version are hashed; a new version re-hashes "
+        "everything. Images that fail to decode are "
         "quarantined (stage 'hash') with the reason."
     ),
     metadata={
@@ -248,6 +259,10 @@ def image_hashes(
         f"SELECT hash_version, hash_mode, COUNT(*) AS images FROM {IMAGE_HASHES.name} "
         f"GROUP BY hash_version, hash_mode ORDER BY hash_version, hash_mode"
     )
+    content = warehouse.query_df(
+        f"SELECT content, COUNT(*) AS images FROM {IMAGE_HASHES.name} "
+        f"GROUP BY content ORDER BY content"
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": total,
@@ -261,6 +276,7 @@ def image_hashes(
             "pillow_fallbacks": backends.get("pillow", 0),
             "distinct_hashes_by_size": dg.MetadataValue.md(md_table(distinct)),
             "hashes_by_version": dg.MetadataValue.md(md_table(versions_table)),
+            "images_by_content": dg.MetadataValue.md(md_table(content)),
             "preview": dg.MetadataValue.md(md_table(preview)),
         }
     )

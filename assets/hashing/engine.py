@@ -70,8 +70,34 @@ PILLOW_VERSION: str = PIL.__version__
 EXACT_MODE_AVAILABLE: bool = PILLOW_VERSION == kernels.PILLOW_VERSION_REPLICATED
 
 # Bump the trailing -vN when the engine's results change for the same Pillow version.
-HASH_ALGORITHM_VERSION = f"dhash-pillow{kernels.PILLOW_VERSION_REPLICATED}-v1"
-FAST_HASH_ALGORITHM_VERSION = f"dhash-fast-jpegdraft{FAST_DRAFT_TARGET}-pillow{PILLOW_VERSION}-v1"
+# v2: results also carry the content box and its trimmed size-8 hash (DHashHex1..8 unchanged).
+HASH_ALGORITHM_VERSION = f"dhash-pillow{kernels.PILLOW_VERSION_REPLICATED}-v2"
+FAST_HASH_ALGORITHM_VERSION = f"dhash-fast-jpegdraft{FAST_DRAFT_TARGET}-pillow{PILLOW_VERSION}-v2"
+
+# The content box (see ``kernels.content_box``). A border line is flat when its grey levels span
+# at most CONTENT_TOLERANCE levels: JPEG noise on a solid bar stays within it, a line of a
+# photograph almost never does (a clear sky can, and is then trimmed from every copy alike).
+CONTENT_TOLERANCE = 12
+# No trimmed hash from a box narrower or shorter than this many pixels, or than this share of
+# the picture's side: a smaller box is a detail, not the picture, and links unrelated images.
+MIN_CONTENT_SIDE = 16
+MIN_CONTENT_SHARE = 0.25
+# A size-8 grey (9 x 9) with fewer than MIN_DECISIVE of its 144 neighbour comparisons differing
+# by DECISIVE_MARGIN grey levels or more is flat: its bits are noise (a blank or near-blank
+# picture hashes to all zeros, like every other blank picture), so it links nothing.
+DECISIVE_MARGIN = 2
+MIN_DECISIVE = 24
+
+# What ``HashResult.content`` says about an image and which near-duplicate links it may take.
+CONTENT_WHOLE = "whole"  # no border: trimmed hash = size-8 hash; every link
+CONTENT_TRIMMED = "trimmed"  # borders trimmed: trimmed hash over the box; every link
+CONTENT_SMALL_BOX = "small_box"  # box below the minimum size: no trimmed hash
+CONTENT_FLAT_BOX = "flat_box"  # box too flat to hash: no trimmed hash
+CONTENT_FLAT = "flat"  # the whole picture too flat to hash: no hash link at all
+CONTENT_BLANK = "blank"  # every line flat (blank, all border, fully transparent): no link
+CONTENT_TOO_SMALL = "too_small"  # a side under MIN_CONTENT_SIDE pixels: no hash link at all
+CONTENT_NOT_MEASURED = "not_measured"  # size 8 not computed, or Pillow's fallback resize
+LINKABLE_CONTENT = (CONTENT_WHOLE, CONTENT_TRIMMED, CONTENT_SMALL_BOX, CONTENT_FLAT_BOX)
 
 # Images whose hashing axis would need more coefficients than this go through Pillow's own
 # resize instead (only absurd shapes such as 1 x 1,000,000 get there).
@@ -140,6 +166,10 @@ class HashResult:
     backend: str
     width: int
     height: int
+    content: str = CONTENT_NOT_MEASURED
+    content_box: tuple[int, int, int, int] | None = None
+    trim_row: int | None = None
+    trim_col: int | None = None
 
     def __getitem__(self, size: int) -> SizeHash:
         i = self._index(size)
@@ -166,6 +196,28 @@ class HashResult:
     def dhash8_col(self) -> int:
         """Size-8 column hash as a signed 64-bit integer (two's complement of the unsigned word)."""
         return to_int64(self.cols[self._index(8)])
+
+    @property
+    def linkable(self) -> bool:
+        """Whether this image may take hash links at all (see ``LINKABLE_CONTENT``)."""
+        return self.content in LINKABLE_CONTENT
+
+    @property
+    def trim_hex(self) -> str | None:
+        """The trimmed size-8 hash in ``DHashHex8`` format, or None (no box to link from)."""
+        if self.trim_row is None or self.trim_col is None:
+            return None
+        return format_hex(self.trim_row, self.trim_col, 8)
+
+    @property
+    def dhash8_trim_row(self) -> int | None:
+        """Trimmed size-8 row hash as a signed 64-bit integer, or None."""
+        return None if self.trim_row is None else to_int64(self.trim_row)
+
+    @property
+    def dhash8_trim_col(self) -> int | None:
+        """Trimmed size-8 column hash as a signed 64-bit integer, or None."""
+        return None if self.trim_col is None else to_int64(self.trim_col)
 
     def _index(self, size: int) -> int:
         try:
@@ -255,33 +307,35 @@ def hash_gray(
     levels) is subtracted before the first rounding (fast mode only; the exact path passes 0,
     which is Pillow's arithmetic).
     """
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    rows, cols, backend, _ = _hash_gray(pixels, sizes, region, bias, orientation)
+    return rows, cols, backend
+
+
+def _oriented_plans(pixels, outs, region, orientation):
+    """Kernel plans (stored column axis, stored row axis) for an oriented ``region``, or None
+    when the shape needs more coefficients than the kernels take (Pillow's resize then)."""
     transposed, flip_rows, flip_cols = kernels.ORIENTATION_STEPS[orientation]
     height, width = pixels.shape
     o_height, o_width = (width, height) if transposed else (height, width)
-    outs = tuple(s + 1 for s in sizes)
     x_region = y_region = None
     if region is not None and region != (0, 0, o_width, o_height):
         x_region, y_region = (region[0], region[2]), (region[1], region[3])
-    plans = None
     if (
-        kernels.estimated_taps(width, outs) <= MAX_PLAN_TAPS
-        and kernels.estimated_taps(height, outs) <= MAX_PLAN_TAPS
+        kernels.estimated_taps(width, outs) > MAX_PLAN_TAPS
+        or kernels.estimated_taps(height, outs) > MAX_PLAN_TAPS
     ):
-        # Plans of the oriented axes, mirrored where the axis runs backwards in storage.
-        x_plan = PLAN_CACHE.get(o_width, outs, x_region, flip_cols)
-        y_plan = PLAN_CACHE.get(o_height, outs, y_region, flip_rows)
-        col_plan, row_plan = (y_plan, x_plan) if transposed else (x_plan, y_plan)
-        if col_plan.int32_safe and row_plan.int32_safe:
-            plans = (col_plan, row_plan)
-    if plans is None:
-        # Only for absurd shapes; a fast-mode bias is not applied on this path.
-        oriented = pixels
-        if orientation != 1:
-            oriented = np.asarray(Image.fromarray(pixels).transpose(EXIF_TRANSPOSE[orientation]))
-        rows, cols = _pillow_words(oriented, outs, region)
-        STATS.count("pillow")
-        return rows, cols, "pillow"
+        return None
+    # Plans of the oriented axes, mirrored where the axis runs backwards in storage.
+    x_plan = PLAN_CACHE.get(o_width, outs, x_region, flip_cols)
+    y_plan = PLAN_CACHE.get(o_height, outs, y_region, flip_rows)
+    col_plan, row_plan = (y_plan, x_plan) if transposed else (x_plan, y_plan)
+    if not (col_plan.int32_safe and row_plan.int32_safe):
+        return None
+    return col_plan, row_plan
+
+
+def _grays(pixels, outs, plans, bias, orientation):
+    transposed, flip_rows, flip_cols = kernels.ORIENTATION_STEPS[orientation]
     col_plan, row_plan = plans
     # The reversal of each stored axis: a transposing orientation swaps which flip lands where.
     if transposed:
@@ -289,7 +343,7 @@ def hash_gray(
     else:
         stored_flip_cols, stored_flip_rows = flip_cols, flip_rows
     first_half = kernels.ROUNDING_HALF - round(bias * (1 << kernels.PRECISION_BITS))
-    rows_a, cols_a = kernels.dhash_words(
+    return kernels.lanczos_grays(
         pixels,
         np.asarray(outs, np.int64),
         col_plan.arrays,
@@ -301,8 +355,96 @@ def hash_gray(
         stored_flip_cols,
         stored_flip_rows,
     )
+
+
+def _hash_gray(
+    pixels: np.ndarray,
+    sizes: tuple[int, ...],
+    region: tuple[float, float, float, float] | None,
+    bias: float,
+    orientation: int,
+) -> tuple[list[int], list[int], str, np.ndarray | None]:
+    """``hash_gray`` plus the 9 x 9 grey of size 8 (None when not computed by the kernels)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    outs = tuple(s + 1 for s in sizes)
+    plans = _oriented_plans(pixels, outs, region, orientation)
+    if plans is None:
+        # Only for absurd shapes; a fast-mode bias is not applied on this path.
+        oriented = pixels
+        if orientation != 1:
+            oriented = np.asarray(Image.fromarray(pixels).transpose(EXIF_TRANSPOSE[orientation]))
+        rows, cols = _pillow_words(oriented, outs, region)
+        STATS.count("pillow")
+        return rows, cols, "pillow", None
+    outs_a = np.asarray(outs, np.int64)
+    grays = _grays(pixels, outs, plans, bias, orientation)
+    rows_a, cols_a = kernels.difference_bits(grays, outs_a)
     STATS.count("kernel")
-    return rows_a.tolist(), cols_a.tolist(), "kernel"
+    gray8 = grays[-1] if sizes[-1] == 8 else None
+    return rows_a.tolist(), cols_a.tolist(), "kernel", gray8
+
+
+def _informative(gray: np.ndarray) -> bool:
+    n = kernels.MAX_OUT
+    return kernels.decisive_comparisons(gray, n, DECISIVE_MARGIN) >= MIN_DECISIVE
+
+
+def content_of(
+    pixels: np.ndarray,
+    region: tuple[float, float, float, float],
+    bias: float,
+    orientation: int,
+    row8: int,
+    col8: int,
+    gray8: np.ndarray,
+) -> tuple[str, tuple[int, int, int, int] | None, int | None, int | None]:
+    """The content box of a decoded image and its size-8 dHash: ``(content, box, row, col)``.
+
+    ``region`` is the oriented part of ``pixels`` that covers the picture, ``row8``/``col8``/
+    ``gray8`` the size-8 words and grey of that region (already computed: an image without
+    borders costs only the scan of its edge lines). ``box`` is (x0, y0, x1, y1) in oriented
+    pixels; ``row``/``col`` are None when the box may not link (see the CONTENT_* codes).
+    """
+    height, width = pixels.shape
+    transposed = kernels.ORIENTATION_STEPS[orientation][0]
+    o_height, o_width = (width, height) if transposed else (height, width)
+    rx0, ry0, rx1, ry1 = region
+    if min(rx1 - rx0, ry1 - ry0) < MIN_CONTENT_SIDE:
+        return CONTENT_TOO_SMALL, None, None, None
+    y0, y1, x0, x1 = kernels.content_box(pixels, CONTENT_TOLERANCE)
+    if y1 <= y0 or x1 <= x0:
+        return CONTENT_BLANK, None, None, None
+    stored = (x0, y0, x1, y1)
+    bx0, by0, bx1, by1 = (
+        stored if orientation == 1 else transpose_region(stored, width, height, orientation)
+    )
+    # Only the part of the box inside the picture's region counts (fast mode's draft decode
+    # covers a little more than the picture).
+    box = (max(bx0, rx0), max(by0, ry0), min(bx1, rx1), min(by1, ry1))
+    int_box = (int(box[0]), int(box[1]), int(np.ceil(box[2])), int(np.ceil(box[3])))
+    if not _informative(gray8):
+        return CONTENT_FLAT, int_box, None, None
+    if box == (rx0, ry0, rx1, ry1) or ((bx0, by0, bx1, by1) == (0, 0, o_width, o_height)):
+        return CONTENT_WHOLE, int_box, row8, col8
+    box_w, box_h = box[2] - box[0], box[3] - box[1]
+    if min(box_w, box_h) < MIN_CONTENT_SIDE or (
+        box_w < MIN_CONTENT_SHARE * (rx1 - rx0) or box_h < MIN_CONTENT_SHARE * (ry1 - ry0)
+    ):
+        return CONTENT_SMALL_BOX, int_box, None, None
+    # The box is resized as an image of its own: Pillow's ``box`` would let the filter reach
+    # into the border around it (its support spans a sixth of the side), the very pixels the
+    # trimmed hash must not see.
+    crop = np.ascontiguousarray(pixels[y0:y1, x0:x1])
+    crop_region = (box[0] - bx0, box[1] - by0, box[2] - bx0, box[3] - by0)
+    outs = (kernels.MAX_OUT,)
+    plans = _oriented_plans(crop, outs, crop_region, orientation)
+    if plans is None:
+        return CONTENT_NOT_MEASURED, int_box, None, None
+    grays = _grays(crop, outs, plans, bias, orientation)
+    if not _informative(grays[0]):
+        return CONTENT_FLAT_BOX, int_box, None, None
+    rows_a, cols_a = kernels.difference_bits(grays, np.asarray(outs, np.int64))
+    return CONTENT_TRIMMED, int_box, int(rows_a[0]), int(cols_a[0])
 
 
 def _decode(data: bytes, mode: str, policy: DecodePolicy) -> GrayImage:
@@ -322,18 +464,21 @@ def hash_bytes(
     sizes: Iterable[int] = DEFAULT_SIZES,
     mode: Mode = "exact",
     policy: DecodePolicy = DEFAULT_POLICY,
+    content: bool = True,
 ) -> HashResult:
     """Hash one encoded image for every size in ``sizes`` (1..8).
 
+    ``content``: also find the content box and its trimmed size-8 hash (when size 8 is asked
+    for); False leaves ``HashResult.content`` "not_measured" (the benchmarks' before/after).
     Raises ``UndecodableImageError`` for bytes the decode policy rejects.
     """
     norm = normalize_sizes(sizes)
     _check_mode(mode)
-    return _hash_checked(data, norm, mode, policy)
+    return _hash_checked(data, norm, mode, policy, content)
 
 
 def _hash_checked(
-    data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy
+    data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy, content: bool = True
 ) -> HashResult:
     gray = _decode(data, mode, policy)
     height, width = gray.pixels.shape
@@ -342,7 +487,12 @@ def _hash_checked(
         region = transpose_region(region, width, height, gray.orientation)
         if kernels.ORIENTATION_STEPS[gray.orientation][0]:
             height, width = width, height
-    rows, cols, backend = hash_gray(gray.pixels, sizes, region, gray.bias, gray.orientation)
+    rows, cols, backend, gray8 = _hash_gray(gray.pixels, sizes, region, gray.bias, gray.orientation)
+    found, box, trim_row, trim_col = CONTENT_NOT_MEASURED, None, None, None
+    if content and gray8 is not None:
+        found, box, trim_row, trim_col = content_of(
+            gray.pixels, region, gray.bias, gray.orientation, rows[-1], cols[-1], gray8
+        )
     # Without the replicated Pillow, nothing fast mode produces may claim exact parity.
     effective = "fast" if gray.drafted or not EXACT_MODE_AVAILABLE else "exact"
     return HashResult(
@@ -354,6 +504,10 @@ def _hash_checked(
         backend=backend,
         width=width,
         height=height,
+        content=found,
+        content_box=box,
+        trim_row=trim_row,
+        trim_col=trim_col,
     )
 
 
@@ -369,7 +523,7 @@ Source = bytes | bytearray | memoryview | Callable[[], bytes]
 
 
 def _hash_source(
-    source: Source, sizes: tuple[int, ...], mode: str, policy: DecodePolicy
+    source: Source, sizes: tuple[int, ...], mode: str, policy: DecodePolicy, content: bool
 ) -> HashResult | UndecodableImageError:
     try:
         data = source() if callable(source) else source
@@ -377,7 +531,7 @@ def _hash_source(
         return UndecodableImageError("unreadable", f"{type(exc).__name__}: {exc}")
     try:
         return _hash_checked(
-            bytes(data) if not isinstance(data, bytes) else data, sizes, mode, policy
+            bytes(data) if not isinstance(data, bytes) else data, sizes, mode, policy, content
         )
     except UndecodableImageError as exc:
         return exc
@@ -390,27 +544,29 @@ def hash_many(
     policy: DecodePolicy = DEFAULT_POLICY,
     workers: int | None = None,
     max_in_flight: int | None = None,
+    content: bool = True,
 ) -> Iterator[tuple[_T, HashResult | UndecodableImageError]]:
     """Hash ``(key, bytes or zero-argument callable returning bytes)`` pairs, in input order.
 
     Yields ``(key, HashResult)`` or ``(key, UndecodableImageError)``; a callable that raises
     ``OSError`` yields an error with reason ``unreadable``. Callables run on the worker threads,
     so reading files overlaps with hashing. At most ``max_in_flight`` items (default: 4 per
-    worker) are pulled from ``items`` ahead of the consumer, which bounds memory.
+    worker) are pulled from ``items`` ahead of the consumer, which bounds memory. ``content``
+    as for ``hash_bytes``.
     """
     norm = normalize_sizes(sizes)
     _check_mode(mode)
     n_workers = default_workers() if workers is None else max(1, int(workers))
     if n_workers == 1:
         for key, source in items:
-            yield key, _hash_source(source, norm, mode, policy)
+            yield key, _hash_source(source, norm, mode, policy, content)
         return
     window = max(n_workers, max_in_flight if max_in_flight is not None else 4 * n_workers)
     pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="dhash")
     pending: deque[tuple[_T, Future]] = deque()
     try:
         for key, source in items:
-            pending.append((key, pool.submit(_hash_source, source, norm, mode, policy)))
+            pending.append((key, pool.submit(_hash_source, source, norm, mode, policy, content)))
             if len(pending) >= window:
                 done_key, future = pending.popleft()
                 yield done_key, future.result()
@@ -436,6 +592,13 @@ def enable_pillow_block_cache(max_blocks: int = 16) -> None:
 
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) the kernels, so timing excludes compilation."""
-    pixels = (np.arange(12 * 17, dtype=np.uint32) * 37 % 256).astype(np.uint8).reshape(12, 17)
-    hash_gray(pixels, DEFAULT_SIZES)
-    hash_gray(pixels.T.copy(), DEFAULT_SIZES)
+    pixels = (np.arange(36 * 41, dtype=np.uint32) * 37 % 256).astype(np.uint8).reshape(36, 41)
+    for stored in (pixels, pixels.T.copy()):
+        rows, cols, _, gray8 = _hash_gray(stored, DEFAULT_SIZES, None, 0.0, 1)
+        height, width = stored.shape
+        content_of(stored, (0, 0, width, height), 0.0, 1, rows[-1], cols[-1], gray8)
+    # A bordered image: the trimmed hash's own plans, kernels and flatness test.
+    bordered = np.pad(pixels, 9)
+    height, width = bordered.shape
+    rows, cols, _, gray8 = _hash_gray(bordered, DEFAULT_SIZES, None, 0.0, 1)
+    content_of(bordered, (0, 0, width, height), 0.0, 1, rows[-1], cols[-1], gray8)

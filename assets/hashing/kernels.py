@@ -565,3 +565,96 @@ def estimated_taps(in_size: int, outs: tuple[int, ...]) -> int:
         window = 2 * math.ceil(LANCZOS_SUPPORT * max(in_size / n, 1.0)) + 1
         total += n * min(in_size, window)
     return total
+
+
+# --- Content box: the picture inside solid borders -------------------------------------------
+#
+# Padding and letterbox bars (a few pixels to a tenth of a side, on any sides, in any flat
+# colour) move a whole-frame dHash far. The content box is what is left after repeatedly peeling
+# off edge lines (rows or columns, over the box found so far) that are flat: their grey levels
+# span at most ``tolerance`` levels. Peeling is repeated until no side changes, so the box does
+# not depend on the colour or on the order of the bars: a photo whose top rows are a flat sky
+# loses those rows whether or not a black bar sits above them, and its copies agree on the box.
+# An image without flat edge lines is its own box (nothing trimmed); an image that is flat
+# everywhere has no box at all.
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_flat(img, y, x0, x1, tolerance):
+    lo = np.int32(img[y, x0])
+    hi = lo
+    for x in range(x0 + 1, x1):
+        v = np.int32(img[y, x])
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+        if hi - lo > tolerance:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _col_flat(img, x, y0, y1, tolerance):
+    lo = np.int32(img[y0, x])
+    hi = lo
+    for y in range(y0 + 1, y1):
+        v = np.int32(img[y, x])
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+        if hi - lo > tolerance:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def content_box(img, tolerance):
+    """``(y0, y1, x0, x1)`` of ``img`` (uint8, H x W, as stored) inside its flat border lines.
+
+    ``(0, 0, 0, 0)`` when every line is flat (a blank image). Costs one read of each edge line
+    for an image without borders (the scan of a line stops at the first pixels that differ by
+    more than ``tolerance``), one read of the border pixels otherwise.
+    """
+    height, width = img.shape
+    y0, y1, x0, x1 = 0, height, 0, width
+    changed = True
+    while changed:
+        changed = False
+        while y0 < y1 and _row_flat(img, y0, x0, x1, tolerance):
+            y0 += 1
+            changed = True
+        while y1 > y0 and _row_flat(img, y1 - 1, x0, x1, tolerance):
+            y1 -= 1
+            changed = True
+        if y0 >= y1:
+            return 0, 0, 0, 0
+        while x0 < x1 and _col_flat(img, x0, y0, y1, tolerance):
+            x0 += 1
+            changed = True
+        while x1 > x0 and _col_flat(img, x1 - 1, y0, y1, tolerance):
+            x1 -= 1
+            changed = True
+        if x0 >= x1:
+            return 0, 0, 0, 0
+    return y0, y1, x0, x1
+
+
+@njit(cache=True, nogil=True)
+def decisive_comparisons(gray, n, margin):
+    """How many of the 2 (n-1)^2 neighbour comparisons of an n x n grey differ by >= ``margin``.
+
+    A dHash bit is the outcome of ``a < b``; when ``a`` and ``b`` are (almost) equal the bit is
+    decided by noise. A flat or near-flat picture has few decisive comparisons, and its hash is
+    the all-zero word every other flat picture also has: it must not link anything.
+    """
+    count = 0
+    for y in range(n - 1):
+        for x in range(n - 1):
+            a = np.int32(gray[y, x])
+            if abs(np.int32(gray[y, x + 1]) - a) >= margin:
+                count += 1
+            if abs(np.int32(gray[y + 1, x]) - a) >= margin:
+                count += 1
+    return count

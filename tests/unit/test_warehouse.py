@@ -175,12 +175,14 @@ def test_no_rows_make_no_staging_statements():
     assert list(tsql_stage_batches(SPEC, STAGED_TSQL, [])) == []
 
 
-def test_image_hashes_rows_stage_75_to_a_statement_because_of_the_parameter_limit():
+def test_image_hashes_rows_stage_58_to_a_statement_because_of_the_parameter_limit():
     from assets.tables import IMAGE_HASHES
 
     n_cols = len(IMAGE_HASHES.columns)
     batches = list(tsql_stage_batches(IMAGE_HASHES, STAGED_TSQL, [(None,) * n_cols] * 200))
-    assert [len(params) // n_cols for _, params in batches] == [75, 75, 50]
+    # 36 columns (the content box included): 2100 // 36 = 58 rows per statement.
+    assert n_cols == 36
+    assert [len(params) // n_cols for _, params in batches] == [58, 58, 58, 26]
     assert all(len(params) <= TSQL_MAX_PARAMS for _, params in batches)
 
 
@@ -207,3 +209,27 @@ def test_head_on_azure_sql_is_a_top_query():
     assert parsed.args["limit"].expression.this == "10"
     assert parsed.args["order"] is not None
     assert sql.startswith("SELECT TOP (10) ") and "LIMIT" not in sql
+
+
+def test_a_table_written_before_a_column_was_added_gets_it_on_the_next_write(warehouse):
+    from dataclasses import replace
+
+    grown = replace(
+        SPEC,
+        columns=(*SPEC.columns, Column("note", "string")),
+        added_columns=("note",),
+    )
+    warehouse.insert_new(SPEC, _frame(["a"]))
+    assert warehouse.insert_new(grown, _frame(["b"]).assign(note="new")) == 1
+    table = warehouse.read_table(grown).sort_values("id")
+    assert list(table.id) == ["a", "b"]
+    assert pd.isna(table.note.iloc[0]) and table.note.iloc[1] == "new"
+
+
+def test_image_hashes_ddl_adds_the_content_box_columns_in_valid_tsql():
+    from assets.tables import IMAGE_HASHES
+
+    added = [s for s in ddl(IMAGE_HASHES, TSQL) if "COL_LENGTH" in s]
+    assert len(added) == len(IMAGE_HASHES.added_columns) == 8
+    for statement in added:
+        assert sqlglot.parse(statement, read="tsql")
