@@ -54,8 +54,15 @@ def image_hashes_row(
     image_id: str,
     hashes: dict[int, tuple[int, int]],
     hashed_at: datetime | None = None,
+    content: str = "whole",
+    trim: tuple[int, int] | None = None,
 ) -> dict:
-    """One image_hashes row (see assets/tables.py) from integer hashes at sizes 1..8."""
+    """One image_hashes row (see assets/tables.py) from integer hashes at sizes 1..8.
+
+    By default an image without borders: its content box is the whole image and its trimmed
+    hash is its size-8 hash. ``trim`` (signed size-8 words) gives a bordered image's trimmed
+    hash; ``content`` its content code (a code that forbids links leaves the trimmed hash null).
+    """
     row: dict = {"image_id": image_id}
     for size in range(1, 9):
         r, c = hashes[size]
@@ -68,6 +75,17 @@ def image_hashes_row(
     row["hash_mode"] = "exact"
     row["hash_version"] = "synthetic"
     row["hashed_at"] = hashed_at or datetime(2024, 1, 1, tzinfo=UTC)
+    row["content"] = content
+    for name in ("content_x0", "content_y0", "content_x1", "content_y1"):
+        row[name] = None
+    if trim is None and content == "whole":
+        trim = hashes[8]
+    if trim is None or content not in ("whole", "trimmed"):
+        row["DHashHex8Trim"] = row["dhash8_trim_row"] = row["dhash8_trim_col"] = None
+    else:
+        r, c = to_unsigned64(trim[0]), to_unsigned64(trim[1])
+        row["DHashHex8Trim"] = dhash.format_hex(r, c, size=8)
+        row["dhash8_trim_row"], row["dhash8_trim_col"] = trim
     return row
 
 
