@@ -1,6 +1,7 @@
 import dagster as dg
 
 from assets.inference.assets import nightly_classifications, nightly_partitions
+from assets.inference.jobs import classify_images_job
 from assets.inference.windows import NIGHTLY_HOUR
 
 
@@ -36,6 +37,6 @@ nightly_classification_schedule = nightly_schedule(nightly_classification_job)
 
 defs = dg.Definitions(
     assets=[nightly_classifications],
-    jobs=[nightly_classification_job],
+    jobs=[nightly_classification_job, classify_images_job],
     schedules=[nightly_classification_schedule],
 )
