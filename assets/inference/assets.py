@@ -9,6 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.decode import UndecodableImageError
+from assets.inference.checks import NightHealth, night_health
 from assets.inference.classify import Classifier
 from assets.inference.migrate import migrate_to_evening_windows
 from assets.inference.outputs import write_parquet_copies
@@ -16,12 +17,21 @@ from assets.inference.windows import evening_window
 from assets.metadata import md_image, md_table
 from assets.model.registry import load_version
 from assets.plots import predictions_per_night_png
-from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, QUARANTINED_IMAGES
+from assets.tables import (
+    IMAGE_PREDICTIONS,
+    IMAGE_PROBABILITIES,
+    PUBLISHED_IMAGES,
+    QUARANTINED_IMAGES,
+)
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 from resources.warehouse import Warehouse
 
 NIGHTLY_START_DATE = "2026-01-01"
+CHECK_LOW_CONFIDENCE = "low_confidence_share"
+CHECK_CLASS_MIX = "class_mix_near_train"
+CHECK_QUARANTINE_RATE = "quarantine_rate"
+CHECK_ONE_MODEL = "one_model_version_per_evening"
 
 
 def nightly_partitions_def(timezone: str | None = None) -> dg.DailyPartitionsDefinition:
@@ -44,6 +54,22 @@ class NightlyConfig(dg.Config):
     intra_op_threads: int = Field(default=1, ge=1, description="onnxruntime threads.")
     decode_threads: int = Field(default=2, ge=1, description="Threads decoding images.")
     model_version: str = Field(default="", description="Model version; empty = current.")
+    low_confidence_below: float = Field(
+        default=0.5, ge=0, le=1, description="A prediction below this probability is uncertain."
+    )
+    max_low_confidence_share: float = Field(
+        default=0.25, ge=0, le=1, description="Warn when more predictions than this are uncertain."
+    )
+    max_class_mix_distance: float = Field(
+        default=0.35,
+        ge=0,
+        le=1,
+        description="Warn when the predicted class mix is further than this from the Train "
+        "side's (total variation distance; checked from 20 predictions on).",
+    )
+    max_quarantine_rate: float = Field(
+        default=0.05, ge=0, le=1, description="Warn when more arrivals than this are undecodable."
+    )
     clear_vanished: bool = Field(
         default=False,
         description=(
@@ -120,6 +146,15 @@ def _previous_results(warehouse: Warehouse, version: str) -> pd.DataFrame:
         "model reuse their result; undecodable ones are quarantined and counted."
     ),
     metadata={"dagster/column_schema": IMAGE_PREDICTIONS.table_schema()},
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="nightly_classifications", description=text)
+        for name, text in (
+            (CHECK_LOW_CONFIDENCE, "Share of predictions below the confidence threshold."),
+            (CHECK_CLASS_MIX, "Predicted class mix close to the Train side's label mix."),
+            (CHECK_QUARANTINE_RATE, "Share of the evening's arrivals that could not be decoded."),
+            (CHECK_ONE_MODEL, "Every prediction of the evening comes from one model version."),
+        )
+    ],
 )
 def nightly_classifications(
     context: dg.AssetExecutionContext,
@@ -281,7 +316,14 @@ def nightly_classifications(
     nights = warehouse.query_df(
         f"SELECT partition_date, predicted_label FROM {IMAGE_PREDICTIONS.name}"
     )
+    written = _day_rows(warehouse, IMAGE_PREDICTIONS, day)
+    train = warehouse.read_table(PUBLISHED_IMAGES, ["split", "label", "blob_name"])
+    train_labels = train[(train.split == "train") & train.blob_name.notna()].label
+    health = night_health(
+        written, train_labels, len(quarantine), len(arrived), config.low_confidence_below
+    )
     return dg.MaterializeResult(
+        check_results=_check_results(health, config),
         metadata={
             "dagster/row_count": len(pred_df),
             "day": day.isoformat(),
@@ -300,5 +342,58 @@ def nightly_classifications(
             ),
             "predictions_parquet": links["predictions.parquet"],
             "probabilities_parquet": links["probabilities.parquet"],
-        }
+        },
     )
+
+
+def _check_results(health: NightHealth, config: NightlyConfig) -> list[dg.AssetCheckResult]:
+    warn = dg.AssetCheckSeverity.WARN
+    distance = health.class_mix_distance
+    return [
+        dg.AssetCheckResult(
+            check_name=CHECK_LOW_CONFIDENCE,
+            passed=health.low_confidence_share <= config.max_low_confidence_share,
+            severity=warn,
+            description=(
+                f"{health.low_confidence} of {health.predictions} predictions below "
+                f"{config.low_confidence_below} (allowed share {config.max_low_confidence_share})"
+            ),
+            metadata={
+                "share": round(health.low_confidence_share, 4),
+                "low_confidence": health.low_confidence,
+                "predictions": health.predictions,
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=CHECK_CLASS_MIX,
+            passed=distance is None or distance <= config.max_class_mix_distance,
+            severity=warn,
+            description=(
+                f"too few predictions ({health.predictions}) to judge the class mix"
+                if distance is None
+                else f"total variation distance {distance:.3f} from the Train side's labels "
+                f"(allowed {config.max_class_mix_distance})"
+            ),
+            metadata={
+                "distance": float("nan") if distance is None else round(distance, 4),
+                "mix": dg.MetadataValue.md(md_table(health.mix.round(4), 100)),
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=CHECK_QUARANTINE_RATE,
+            passed=health.quarantine_rate <= config.max_quarantine_rate,
+            severity=warn,
+            description=(
+                f"{health.quarantined} of {health.arrived} arrivals undecodable "
+                f"(allowed rate {config.max_quarantine_rate})"
+            ),
+            metadata={"rate": round(health.quarantine_rate, 4), "quarantined": health.quarantined},
+        ),
+        dg.AssetCheckResult(
+            check_name=CHECK_ONE_MODEL,
+            passed=len(health.model_versions) <= 1,
+            severity=warn,
+            description=f"model versions in this evening: {', '.join(health.model_versions)}",
+            metadata={"model_versions": ", ".join(health.model_versions)},
+        ),
+    ]

@@ -10,7 +10,15 @@ import duckdb
 import pandas as pd
 import pytest
 
-from assets.inference.assets import NightlyConfig, nightly_classifications, nightly_partitions_def
+from assets.inference.assets import (
+    CHECK_CLASS_MIX,
+    CHECK_LOW_CONFIDENCE,
+    CHECK_ONE_MODEL,
+    CHECK_QUARANTINE_RATE,
+    NightlyConfig,
+    nightly_classifications,
+    nightly_partitions_def,
+)
 from assets.inference.definitions import nightly_job, nightly_schedule
 from assets.model.assets import ClassifierConfig, image_classifier
 from assets.model.registry import current_version
@@ -78,6 +86,12 @@ def test_a_night_classifies_that_days_arrivals_and_a_rerun_replaces_them_exactly
     (mat,) = first.asset_materializations_for_node("nightly_classifications")
     assert mat.metadata["arrived"].value == 4 and mat.metadata["quarantined"].value == 1
     assert mat.metadata["classified"].value == 2  # two distinct decodable contents
+    checks = {c.check_name: c for c in first.get_asset_check_evaluations()}
+    assert not checks[CHECK_QUARANTINE_RATE].passed  # 1 of 4 arrivals undecodable
+    assert checks[CHECK_QUARANTINE_RATE].severity == dg.AssetCheckSeverity.WARN
+    assert checks[CHECK_ONE_MODEL].passed
+    assert checks[CHECK_CLASS_MIX].passed  # three predictions cannot judge a class mix
+    assert checks[CHECK_LOW_CONFIDENCE].metadata["predictions"].value == 3
     predictions = warehouse.read_table(IMAGE_PREDICTIONS)
     assert sorted(predictions.blob_path) == [
         "incoming/2026/03/14/cat-again.jpg",
