@@ -5,8 +5,9 @@ from assets.splits.assets import (
     train_share_per_label_near_target,
     train_test_split,
 )
+from assets.splits.quality_assets import dedup_quality
 
 defs = dg.Definitions(
-    assets=[train_test_split],
+    assets=[train_test_split, dedup_quality],
     asset_checks=[no_duplicate_crosses_the_split, train_share_per_label_near_target],
 )

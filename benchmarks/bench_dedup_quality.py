@@ -1,0 +1,118 @@
+"""Dedup quality on the project's labelled near-duplicate benchmark, for several rules at once.
+
+    .venv/bin/python benchmarks/bench_dedup_quality.py [--mode exact|fast] [--rebuild]
+
+The benchmark (``assets/demo/benchmark.py``) is built once under ``benchmarks/.dedup-benchmark/``
+from the demo's photographs: every transform family at several strengths, plus negatives that
+must stay apart (tiles of one photo, mirror images, 90° rotations, blank / all-border / 1-px-wide
+/ transparent files). Every file is hashed once with the platform's engine; then each rule is
+scored on the same hashes (``assets/splits/quality.py``): pair precision and recall, recall per
+transform family, and leakage after the platform's split. The rules:
+
+* the lab's: equal DHashHex3;
+* the previous defaults: equal DHashHex3, or size-8 hashes within 8 bits;
+* the shipped defaults, read from ``dbt/dbt_project.yml`` (what duplicate_groups does);
+* candidates measured on the way (``--candidates``), to document what each link adds.
+
+Prints Markdown tables (for benchmarks/README.md) and the missed pairs of the shipped rule.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from assets.dedup.project import dbt_vars
+from assets.demo.benchmark import FAMILIES, MANIFEST, ensure_benchmark
+from assets.metadata import md_table
+from assets.splits import quality
+
+ROOT = Path(__file__).resolve().parent
+BENCHMARK = ROOT / ".dedup-benchmark"
+
+
+def candidates(shipped: quality.Rule) -> list[quality.Rule]:
+    """Rules measured while choosing the defaults (each differs from the shipped one by a link)."""
+    return [
+        quality.Rule(
+            "shipped + equal DHashHex3",
+            same_size=3,
+            threshold=shipped.threshold,
+            trim_threshold=shipped.trim_threshold,
+            guard=True,
+        ),
+        quality.Rule(
+            "shipped without the trimmed link",
+            same_size=shipped.same_size,
+            threshold=shipped.threshold,
+            guard=True,
+        ),
+        quality.Rule(
+            "shipped + size 8 <= 16 confirmed by size 5 <= 2",
+            same_size=shipped.same_size,
+            threshold=shipped.threshold,
+            trim_threshold=shipped.trim_threshold,
+            guard=True,
+            confirm_size=5,
+            confirm_distance=2,
+            loose_threshold=16,
+        ),
+        quality.Rule(
+            "shipped, trimmed link at 8 bits",
+            same_size=shipped.same_size,
+            threshold=shipped.threshold,
+            trim_threshold=8,
+            guard=True,
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["exact", "fast"], default="exact")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the benchmark files")
+    parser.add_argument("--candidates", action="store_true", help="also score candidate rules")
+    args = parser.parse_args(argv)
+
+    if args.rebuild and BENCHMARK.exists():
+        (BENCHMARK / "VERSION").unlink(missing_ok=True)
+    root = ensure_benchmark(BENCHMARK)
+    manifest = pd.read_csv(root / MANIFEST)
+    started = time.monotonic()
+    labelled = quality.hash_labelled(root, manifest, args.mode, args.workers)
+    seconds = time.monotonic() - started
+
+    shipped = quality.rule_from_vars(dbt_vars())
+    rules = [quality.LAB_RULE, quality.PREVIOUS_RULE, shipped]
+    if args.candidates:
+        rules += candidates(shipped)
+    scores = [quality.evaluate(labelled, rule) for rule in rules]
+
+    duplicates = manifest[manifest.family.isin(FAMILIES)]
+    print(
+        f"Benchmark: {len(manifest)} files ({len(duplicates)} duplicates of "
+        f"{manifest.source.replace('', pd.NA).nunique()} photographs in "
+        f"{len(FAMILIES)} families, the rest negatives), hashed in {args.mode} mode "
+        f"in {seconds:.1f} s; load average {os.getloadavg()[0]:.2f}.\n"
+    )
+    print(md_table(pd.DataFrame([quality.summary_row(q) for q in scores]), max_rows=50))
+    print()
+    print(md_table(quality.family_table(scores), max_rows=50))
+    print()
+    content = labelled.content.fillna("undecodable").value_counts().rename_axis("content")
+    print(md_table(content.reset_index(name="images"), max_rows=50))
+    print()
+    final = scores[2]
+    print(f"Missed by the shipped defaults ({len(final.missed)}):\n")
+    print(md_table(final.missed, max_rows=100))
+    print(f"\nFalse links of the shipped defaults ({len(final.false_links)}):\n")
+    print(md_table(final.false_links, max_rows=100))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
