@@ -70,9 +70,10 @@ PILLOW_VERSION: str = PIL.__version__
 EXACT_MODE_AVAILABLE: bool = PILLOW_VERSION == kernels.PILLOW_VERSION_REPLICATED
 
 # Bump the trailing -vN when the engine's results change for the same Pillow version.
-# v2: results also carry the content box and its trimmed size-8 hash (DHashHex1..8 unchanged).
-HASH_ALGORITHM_VERSION = f"dhash-pillow{kernels.PILLOW_VERSION_REPLICATED}-v2"
-FAST_HASH_ALGORITHM_VERSION = f"dhash-fast-jpegdraft{FAST_DRAFT_TARGET}-pillow{PILLOW_VERSION}-v2"
+# v2: results also carry the content box and its trimmed size-8 hash (DHashHex1..8 unchanged);
+# v3: JPEG ringing next to a bar is peeled too.
+HASH_ALGORITHM_VERSION = f"dhash-pillow{kernels.PILLOW_VERSION_REPLICATED}-v3"
+FAST_HASH_ALGORITHM_VERSION = f"dhash-fast-jpegdraft{FAST_DRAFT_TARGET}-pillow{PILLOW_VERSION}-v3"
 
 # The content box (see ``kernels.content_box``). A border line is flat when its grey levels span
 # at most CONTENT_TOLERANCE levels: JPEG noise on a solid bar stays within it, a line of a

@@ -610,7 +610,7 @@ def _col_flat(img, x, y0, y1, tolerance):
 
 
 @njit(cache=True, nogil=True)
-def content_box(img, tolerance):
+def content_box(img, tolerance, match=24, share=0.9, settle=8):
     """``(y0, y1, x0, x1)`` of ``img`` (uint8, H x W, as stored) inside its flat border lines.
 
     ``(0, 0, 0, 0)`` when every line is flat (a blank image). Costs one read of each edge line
@@ -638,7 +638,59 @@ def content_box(img, tolerance):
             changed = True
         if x0 >= x1:
             return 0, 0, 0, 0
+    # JPEG rings in the 8 x 8 block that straddles a bar's inner edge, so the last few lines
+    # of a bar are not flat any more. On a side that had a bar, keep peeling (at most ``settle``
+    # lines) while nearly every pixel of the line is within ``match`` of the bar's grey.
+    if y0 > 0:
+        ref = _line_mean(img, True, y0 - 1, x0, x1)
+        k = 0
+        while k < settle and y0 < y1 and _line_share(img, True, y0, x0, x1, ref, match) >= share:
+            y0 += 1
+            k += 1
+    if y1 < height:
+        ref = _line_mean(img, True, y1, x0, x1)
+        k = 0
+        while (
+            k < settle and y1 > y0 and _line_share(img, True, y1 - 1, x0, x1, ref, match) >= share
+        ):
+            y1 -= 1
+            k += 1
+    if x0 > 0:
+        ref = _line_mean(img, False, x0 - 1, y0, y1)
+        k = 0
+        while k < settle and x0 < x1 and _line_share(img, False, x0, y0, y1, ref, match) >= share:
+            x0 += 1
+            k += 1
+    if x1 < width:
+        ref = _line_mean(img, False, x1, y0, y1)
+        k = 0
+        while (
+            k < settle and x1 > x0 and _line_share(img, False, x1 - 1, y0, y1, ref, match) >= share
+        ):
+            x1 -= 1
+            k += 1
+    if y0 >= y1 or x0 >= x1:
+        return 0, 0, 0, 0
     return y0, y1, x0, x1
+
+
+@njit(cache=True, nogil=True)
+def _line_mean(img, is_row, index, lo, hi):
+    total = 0.0
+    for i in range(lo, hi):
+        total += img[index, i] if is_row else img[i, index]
+    return total / max(1, hi - lo)
+
+
+@njit(cache=True, nogil=True)
+def _line_share(img, is_row, index, lo, hi, ref, match):
+    """Share of the line's pixels within ``match`` grey levels of ``ref``."""
+    near = 0
+    for i in range(lo, hi):
+        v = img[index, i] if is_row else img[i, index]
+        if abs(v - ref) <= match:
+            near += 1
+    return near / max(1, hi - lo)
 
 
 @njit(cache=True, nogil=True)
