@@ -11,6 +11,7 @@ from assets.inference import definitions as inference
 from assets.ingest import definitions as ingest
 from assets.model import definitions as model
 from assets.publish import definitions as publish
+from assets.reviews import definitions as reviews
 from assets.splits import definitions as splits
 from resources.definitions import build_resources
 
@@ -31,6 +32,7 @@ defs = dg.Definitions.merge(
     publish.defs,
     model.defs,
     inference.defs,
+    reviews.defs,
     automation.defs,
     dg.Definitions(jobs=[curation_job], resources=build_resources()),
 )

@@ -263,3 +263,41 @@ SCHEMA_MIGRATIONS = TableSpec(
     ),
     primary_key=("name",),
 )
+
+LABEL_REVIEWS = TableSpec(
+    name="label_reviews",
+    description=(
+        "Labels a person confirmed or corrected, one row per image content (the latest review "
+        "wins). The split takes them like catalogued labels: a reviewed image joins the "
+        "training data through its duplicate group, on the group's side."
+    ),
+    columns=(
+        IMAGE_ID,
+        Column("label", "string", "The label the person gave.", False, 200),
+        Column("predicted_label", "string", "What the model had predicted, if known."),
+        Column("decision", "string", "confirmed (= prediction), corrected, or labelled."),
+        Column("blob_path", "string", "container/name the person reviewed, if given."),
+        Column("reviewer", "string", "Who reviewed (from the file, the job or the CLI)."),
+        Column("note", "string", "Free text from the reviewer."),
+        Column("source", "string", "The review file (name and etag) or the run / CLI call."),
+        Column("reviewed_at", "timestamp", "When the review was recorded (UTC)."),
+    ),
+    primary_key=("image_id",),
+)
+
+REVIEW_FILES = TableSpec(
+    name="review_files",
+    description=(
+        "Every review file seen in the reviews container: applied (all rows recorded) or "
+        "rejected (nothing recorded) with the reason. A file is read once per version (etag)."
+    ),
+    columns=(
+        Column("name", "string", "Blob name in the reviews container.", False, 850),
+        Column("etag", "string", "The version read.", False, 128),
+        Column("status", "string", "applied or rejected."),
+        Column("rows", "int64", "Review rows in the file."),
+        Column("reason", "string", "Why it was rejected: every problem found, by row."),
+        Column("processed_at", "timestamp", "When it was read (UTC)."),
+    ),
+    primary_key=("name", "etag"),
+)

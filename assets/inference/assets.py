@@ -13,6 +13,7 @@ from assets.inference.checks import NightHealth, night_health
 from assets.inference.classify import Classifier
 from assets.inference.migrate import migrate_to_evening_windows
 from assets.inference.outputs import write_parquet_copies
+from assets.inference.review_sheet import least_confident, review_sheet_md, review_template_csv
 from assets.inference.windows import evening_window
 from assets.metadata import md_image, md_table
 from assets.model.registry import load_version
@@ -307,6 +308,15 @@ def nightly_classifications(
     container = settings.predictions_container
     paths = write_parquet_copies(blob_store, container, day, pred_df, prob_df)
     links = {f: dg.MetadataValue.url(blob_store.url(container, p)) for f, p in paths.items()}
+    # The least confident predictions, for a person to confirm or correct.
+    uncertain = least_confident(pred_df)
+    template = f"date={day.isoformat()}/review_template.csv"
+    blob_store.write_bytes(container, template, review_template_csv(uncertain), "text/csv")
+    sheet = review_sheet_md(
+        uncertain,
+        {i: g for i, g in prob_df.groupby("image_id")},
+        {f"{incoming.container}/{name}": data for name, (_, data, _) in contents.items()},
+    )
 
     per_class = (
         pred_df.groupby("predicted_label").size().rename("images").reset_index()
@@ -342,6 +352,8 @@ def nightly_classifications(
             ),
             "predictions_parquet": links["predictions.parquet"],
             "probabilities_parquet": links["probabilities.parquet"],
+            "review_sheet": dg.MetadataValue.md(sheet),
+            "review_template_csv": dg.MetadataValue.url(blob_store.url(container, template)),
         },
     )
 

@@ -1,17 +1,16 @@
 """classify_images_job: classify chosen blobs from the UI and show them with every probability."""
 
-import io
-
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.decode import UndecodableImageError, decode_rgb_image
+from assets.decode import UndecodableImageError
+from assets.inference.review_sheet import md_escape as _md_escape
+from assets.inference.review_sheet import thumbnail_png
 from assets.metadata import md_image
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 
-THUMBNAIL_SIDE = 96
 SHOWN = 100  # rows with a thumbnail in the metadata; the table lists every image
 
 
@@ -24,22 +23,6 @@ class ClassifyImagesConfig(dg.Config):
     )
     model_version: str = Field(default="", description="Model version; empty = the current one.")
     batch_size: int = Field(default=64, ge=1, description="Images per inference batch.")
-
-
-def thumbnail_png(data: bytes, side: int = THUMBNAIL_SIDE) -> bytes | None:
-    """A small PNG of the image as the classifier saw it (decode policy applied), or None."""
-    try:
-        image = decode_rgb_image(data, draft_size=(side * 2, side * 2))
-    except UndecodableImageError:
-        return None
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 @dg.op(

@@ -10,7 +10,7 @@ from pydantic import Field
 from assets.metadata import md_image, md_table
 from assets.plots import split_counts_png
 from assets.splits.split import TEST, TRAIN, assign_splits, train_share_by_label
-from assets.tables import TRAIN_TEST_SPLIT
+from assets.tables import LABEL_REVIEWS, TRAIN_TEST_SPLIT
 from resources.warehouse import Warehouse
 
 CHECK_NO_LEAKAGE = "no_duplicate_crosses_the_split"
@@ -32,7 +32,7 @@ class SplitConfig(dg.Config):
     group_name="splits",
     kinds={"python", "duckdb"},
     pool="warehouse",
-    deps=["duplicate_groups", "near_duplicate_pairs"],
+    deps=["duplicate_groups", "near_duplicate_pairs", "label_reviews"],
     description=(
         "Train or test for every image. The lab's idea — a stored random value cut at 0.8 — "
         "made stratified by label and duplicate-group aware: a whole duplicate group (the kept "
@@ -49,13 +49,7 @@ class SplitConfig(dg.Config):
 def train_test_split(
     context: dg.AssetExecutionContext, config: SplitConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
-    # An image catalogued at several locations may have an unlabelled one (an incoming arrival)
-    # as its representative location: fall back to a label any of its locations carries.
-    members = warehouse.query_df(
-        "SELECT g.image_id, g.group_id, COALESCE(g.label, c.label) AS label, g.is_representative "
-        "FROM duplicate_groups g LEFT JOIN (SELECT image_id, MIN(label) AS label "
-        "FROM raw_images WHERE label IS NOT NULL GROUP BY image_id) c ON c.image_id = g.image_id"
-    )
+    members = group_members(warehouse)
     previous = warehouse.read_table(TRAIN_TEST_SPLIT, ["image_id", "split", "assigned_at"])
     outcome = assign_splits(members, previous, config.train_ratio, config.seed)
     now = datetime.now(tz=UTC)
@@ -73,6 +67,12 @@ def train_test_split(
             f"{outcome.moved_images} images changed side because dedup merged groups that sat on "
             "different sides; leakage is prevented, the move is recorded in this materialisation."
         )
+    conflicts = label_conflicts(members)
+    if len(conflicts):
+        context.log.warning(
+            f"{len(conflicts)} duplicate groups carry conflicting labels; each is split under its "
+            "representative's label and listed in label_conflicts for review"
+        )
     shares = train_share_by_label(table, config.train_ratio, config.min_groups_to_check)
     reps = table[table.is_representative.astype(bool)]
     return dg.MaterializeResult(
@@ -87,12 +87,56 @@ def train_test_split(
             "new_groups": outcome.new_groups,
             "moved_images": outcome.moved_images,
             "unlabelled_groups_left_out": outcome.unlabelled_groups,
+            "reviewed_images": int(members.reviewed_label.notna().sum()),
+            "groups_with_conflicting_labels": len(conflicts),
+            "label_conflicts": dg.MetadataValue.md(md_table(conflicts, 50)),
             "train_ratio": config.train_ratio,
             "per_label": dg.MetadataValue.md(md_table(shares, 200)),
             "per_label_plot": dg.MetadataValue.md(
                 md_image(split_counts_png(table), "kept images per label, train and test")
             ),
         }
+    )
+
+
+def group_members(warehouse: Warehouse) -> pd.DataFrame:
+    """Every image of every duplicate group with the label the split uses for it: the label a
+    person confirmed (label_reviews), else its catalogued label. An image catalogued at several
+    locations may have an unlabelled one (an incoming arrival) as its representative location:
+    then a label any of its locations carries."""
+    reviewed = warehouse.table_exists(LABEL_REVIEWS)
+    review_join = (
+        f"LEFT JOIN {LABEL_REVIEWS.qualified(warehouse.dialect)} r ON r.image_id = g.image_id "
+        if reviewed
+        else ""
+    )
+    return warehouse.query_df(
+        "SELECT g.image_id, g.group_id, "
+        f"COALESCE({'r.label, ' if reviewed else ''}g.label, c.label) AS label, "
+        f"{'r.label' if reviewed else 'NULL'} AS reviewed_label, g.is_representative "
+        "FROM duplicate_groups g LEFT JOIN (SELECT image_id, MIN(label) AS label "
+        "FROM raw_images WHERE label IS NOT NULL GROUP BY image_id) c ON c.image_id = g.image_id "
+        + review_join
+    )
+
+
+def label_conflicts(members: pd.DataFrame) -> pd.DataFrame:
+    """Duplicate groups whose members carry different labels: one row per group with its
+    labels and how many members are reviewed. They are split by the group's one label (its
+    representative's) and listed here for a person to settle."""
+    labelled = members[members.label.notna()]
+    counts = labelled.groupby("group_id").label.nunique()
+    conflicted = labelled[labelled.group_id.isin(counts[counts > 1].index)]
+    if conflicted.empty:
+        return pd.DataFrame(columns=["group_id", "labels", "images", "reviewed"])
+    return (
+        conflicted.groupby("group_id")
+        .agg(
+            labels=("label", lambda v: ", ".join(sorted(set(map(str, v))))),
+            images=("image_id", "count"),
+            reviewed=("reviewed_label", "count"),
+        )
+        .reset_index()
     )
 
 

@@ -92,6 +92,11 @@ def test_a_night_classifies_that_days_arrivals_and_a_rerun_replaces_them_exactly
     assert checks[CHECK_ONE_MODEL].passed
     assert checks[CHECK_CLASS_MIX].passed  # three predictions cannot judge a class mix
     assert checks[CHECK_LOW_CONFIDENCE].metadata["predictions"].value == 3
+    sheet = mat.metadata["review_sheet"].value
+    assert sheet.count("data:image/png;base64,") == 3  # the three classified arrivals
+    assert "python -m assets.reviews confirm incoming/2026/03/14/cat.jpg" in sheet
+    template = store.read_bytes("predictions", "date=2026-03-14/review_template.csv").decode()
+    assert template.startswith("blob_path,image_id,predicted_label,probability,label")
     predictions = warehouse.read_table(IMAGE_PREDICTIONS)
     assert sorted(predictions.blob_path) == [
         "incoming/2026/03/14/cat-again.jpg",

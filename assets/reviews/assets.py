@@ -1,0 +1,181 @@
+"""label_reviews: confirmed and corrected labels from review files and single corrections."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.metadata import md_table
+from assets.reviews.review import (
+    MAX_REVIEW_FILE_BYTES,
+    ReviewFileError,
+    check_reviews,
+    known_for,
+    parse_review_file,
+    review_one,
+    review_rows,
+)
+from assets.tables import LABEL_REVIEWS, REVIEW_FILES
+from resources.blob_store import BlobStore
+from resources.environment import get_settings
+from resources.warehouse import Warehouse
+
+REVIEWS_CONTAINER = "reviews"
+
+
+class LabelReviewsConfig(dg.Config):
+    container: str = Field(
+        default=REVIEWS_CONTAINER, description="Where people drop review files (CSV, Parquet)."
+    )
+    prefix: str = Field(default="", description="Only files under this prefix.")
+    allow_new_labels: bool = Field(
+        default=False,
+        description="Accept labels that are neither a class of the current model nor catalogued.",
+    )
+
+
+def _processed(warehouse: Warehouse) -> set[tuple[str, str]]:
+    done = warehouse.read_table(REVIEW_FILES, ["name", "etag"])
+    return set(zip(done.name, done.etag, strict=True))
+
+
+@dg.asset(
+    group_name="reviews",
+    kinds={"python", "duckdb"},
+    pool="warehouse",
+    description=(
+        "Labels people confirmed or corrected (label_reviews), one row per image content, the "
+        "latest review winning. Filled from CSV or Parquet files dropped in the reviews "
+        "container (columns label and image_id or blob_path; reviewer and note optional), "
+        "each file read once per version and recorded whole or rejected whole with every bad "
+        "row listed (review_files), and by confirm_label_job / `python -m assets.reviews`. The "
+        "split takes these labels before catalogued ones."
+    ),
+    metadata={"dagster/column_schema": LABEL_REVIEWS.table_schema()},
+)
+def label_reviews(
+    context: dg.AssetExecutionContext,
+    config: LabelReviewsConfig,
+    warehouse: Warehouse,
+    blob_store: BlobStore,
+) -> dg.MaterializeResult:
+    settings = get_settings()
+    blob_store.ensure_container(config.container)
+    done = _processed(warehouse)
+    files = [
+        info
+        for info in blob_store.list_blobs(config.container, config.prefix)
+        if not info.name.endswith("/") and (info.name, info.etag) not in done
+    ]
+    outcomes = []
+    recorded = 0
+    for info in sorted(files, key=lambda i: (i.last_modified, i.name)):
+        now = datetime.now(tz=UTC)
+        status, reason, rows = "applied", None, 0
+        try:
+            if info.size > MAX_REVIEW_FILE_BYTES:
+                raise ReviewFileError(
+                    f"{info.name}: {info.size} bytes exceeds {MAX_REVIEW_FILE_BYTES}; not read"
+                )
+            parsed = parse_review_file(
+                blob_store.read_bytes(config.container, info.name), info.name
+            )
+            rows = len(parsed)
+            known = known_for(warehouse, blob_store, settings.models_container, parsed)
+            reviews, problems = check_reviews(parsed, known, config.allow_new_labels)
+            if problems:
+                raise ReviewFileError("; ".join(problems[:50]))
+            source = f"{config.container}/{info.name}@{info.etag}"
+            warehouse.upsert(LABEL_REVIEWS, review_rows(reviews, known, source, now))
+            recorded += len(reviews)
+        except ReviewFileError as exc:
+            status, reason = "rejected", str(exc)
+            context.log.warning(f"review file {info.name} rejected, nothing recorded: {exc}")
+        outcomes.append(
+            {
+                "name": info.name,
+                "etag": info.etag,
+                "status": status,
+                "rows": rows,
+                "reason": reason,
+                "processed_at": now,
+            }
+        )
+    if outcomes:
+        warehouse.insert_new(REVIEW_FILES, pd.DataFrame(outcomes))
+    table = warehouse.read_table(LABEL_REVIEWS)
+    by_decision = (
+        table.groupby(["label", "decision"]).size().rename("images").reset_index()
+        if len(table)
+        else pd.DataFrame(columns=["label", "decision", "images"])
+    )
+    rejected = [o for o in outcomes if o["status"] == "rejected"]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "files_read": len(outcomes),
+            "files_rejected": len(rejected),
+            "reviews_recorded": recorded,
+            "per_label": dg.MetadataValue.md(md_table(by_decision, 100)),
+            "rejected_files": dg.MetadataValue.md(
+                md_table(pd.DataFrame(rejected, columns=["name", "rows", "reason"]), 50)
+            ),
+        }
+    )
+
+
+class ConfirmLabelConfig(dg.Config):
+    image: str = Field(description="The image: its image_id, or its blob path (container/name).")
+    label: str = Field(description="The right label.")
+    reviewer: str = Field(default="", description="Who reviews (recorded).")
+    note: str = Field(default="", description="Why, or anything worth keeping.")
+    allow_new_labels: bool = Field(default=False, description="Accept a label nobody knows yet.")
+
+
+@dg.op(description="Record one confirmed or corrected label in label_reviews.")
+def confirm_label(
+    context: dg.OpExecutionContext,
+    config: ConfirmLabelConfig,
+    warehouse: Warehouse,
+    blob_store: BlobStore,
+) -> None:
+    try:
+        row = review_one(
+            warehouse,
+            blob_store,
+            get_settings().models_container,
+            config.image,
+            config.label,
+            config.reviewer or f"confirm_label_job run {context.run_id}",
+            config.note,
+            f"confirm_label_job run {context.run_id}",
+            config.allow_new_labels,
+        )
+    except ValueError as exc:
+        raise dg.Failure(f"nothing recorded: {exc}") from exc
+    record = row.iloc[0]
+    context.log.info(f"{record.image_id}: {record.decision} as {record.label!r}")
+    context.log_event(
+        dg.AssetObservation(
+            asset_key="label_reviews",
+            metadata={
+                "image_id": str(record.image_id),
+                "label": str(record.label),
+                "decision": str(record.decision),
+                "predicted_label": (
+                    str(record.predicted_label) if pd.notna(record.predicted_label) else ""
+                ),
+            },
+        )
+    )
+
+
+@dg.job(
+    description=(
+        "Confirm or correct one image's label (config: image — image_id or blob path — and "
+        "label). The next split and publication take it."
+    ),
+)
+def confirm_label_job() -> None:
+    confirm_label()
