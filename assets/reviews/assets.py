@@ -6,7 +6,9 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.metadata import md_table
+from assets.dedup.review import SheetRow, Tile, contact_sheet
+from assets.ingest.sources import read_uri
+from assets.metadata import md_image, md_table
 from assets.reviews.review import (
     MAX_REVIEW_FILE_BYTES,
     ReviewFileError,
@@ -16,10 +18,13 @@ from assets.reviews.review import (
     review_one,
     review_rows,
 )
+from assets.splits.assets import group_members, label_conflicts
 from assets.tables import LABEL_REVIEWS, REVIEW_FILES
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
-from resources.warehouse import Warehouse
+from resources.warehouse import TableSpec, Warehouse
+
+DUPLICATE_GROUPS = TableSpec(name="duplicate_groups", columns=())  # a dbt model: read only
 
 REVIEWS_CONTAINER = "reviews"
 
@@ -111,8 +116,14 @@ def label_reviews(
         else pd.DataFrame(columns=["label", "decision", "images"])
     )
     rejected = [o for o in outcomes if o["status"] == "rejected"]
+    conflicts, sheet = _conflicts(context, warehouse, blob_store)
     return dg.MaterializeResult(
         metadata={
+            "groups_with_conflicting_labels": len(conflicts),
+            "label_conflicts": dg.MetadataValue.md(md_table(conflicts, 50)),
+            "label_conflicts_sheet": dg.MetadataValue.md(
+                md_image(sheet, "duplicate groups with conflicting labels")
+            ),
             "dagster/row_count": len(table),
             "files_read": len(outcomes),
             "files_rejected": len(rejected),
@@ -123,6 +134,55 @@ def label_reviews(
             ),
         }
     )
+
+
+MAX_CONFLICT_GROUPS = 8
+
+
+def _conflicts(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, store: BlobStore
+) -> tuple[pd.DataFrame, bytes]:
+    """Duplicate groups whose members carry different labels (reviewed or catalogued), as the
+    split sees them, and a contact sheet of them: every member with its label."""
+    if not warehouse.table_exists(DUPLICATE_GROUPS):
+        empty = pd.DataFrame(columns=["group_id", "labels", "images", "reviewed"])
+        return empty, contact_sheet("Duplicate groups with conflicting labels", [], lambda _: None)
+    members = group_members(warehouse)
+    conflicts = label_conflicts(members)
+    shown = conflicts.head(MAX_CONFLICT_GROUPS)
+    uris = warehouse.query_df(
+        f"SELECT image_id, source_uri FROM {DUPLICATE_GROUPS.name} WHERE group_id IN "
+        f"({', '.join('?' for _ in shown.group_id) or 'NULL'})",
+        list(shown.group_id),
+    )
+    uri = dict(zip(uris.image_id, uris.source_uri, strict=True))
+    rows = []
+    for conflict in shown.itertuples():
+        group = members[members.group_id == conflict.group_id].sort_values(
+            ["is_representative", "image_id"], ascending=[False, True]
+        )
+        tiles = tuple(
+            Tile(
+                m.image_id,
+                (
+                    f"{m.label or '(no label)'}"
+                    + (" (reviewed)" if pd.notna(m.reviewed_label) else ""),
+                    m.image_id[:12] + (" KEPT" if m.is_representative else ""),
+                ),
+                bool(m.is_representative),
+            )
+            for m in group.itertuples()
+        )
+        rows.append(SheetRow(f"group {conflict.group_id[:12]}: {conflict.labels}", tiles))
+
+    def load(image_id: str) -> bytes | None:
+        try:
+            return read_uri(uri[image_id], store)
+        except (OSError, ValueError, KeyError) as error:
+            context.log.warning(f"cannot show {image_id}: {error}")
+            return None
+
+    return conflicts, contact_sheet("Duplicate groups with conflicting labels", rows, load)
 
 
 class ConfirmLabelConfig(dg.Config):

@@ -120,6 +120,12 @@ def test_confirmed_arrivals_join_the_next_split_and_publication_never_leaking(ar
     )
     metadata = _reviews(warehouse, store)
     assert metadata["reviews_recorded"].value == 2 and metadata["files_rejected"].value == 0
+    # The conflict is listed with a picture of the group, not resolved silently.
+    assert metadata["groups_with_conflicting_labels"].value == 1
+    assert f"{other_label}, {test_label}" in metadata["label_conflicts"].value or (
+        f"{test_label}, {other_label}" in metadata["label_conflicts"].value
+    )
+    assert "data:image/png;base64," in metadata["label_conflicts_sheet"].value
     assert _confirm(warehouse, store, catalog.loc["brick.jpg"].image_id, "objects").success
 
     reviews = warehouse.read_table(LABEL_REVIEWS).set_index("image_id")
