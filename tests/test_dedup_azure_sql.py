@@ -92,9 +92,29 @@ def test_tsql_components_iteration_reads_each_round_once_without_recursion(compi
     tree = sqlglot.parse_one(compiled["duplicate_groups"], read="tsql")
     ctes = {cte.alias: cte for cte in tree.find_all(sqlglot.exp.CTE)}
     assert f"components_r{rounds}" in ctes and "components_labels" in ctes
+    # DuckDB's recursive form (WITH RECURSIVE ... USING KEY) is not T-SQL
+    assert "recursive" not in compiled["duplicate_groups"].lower()
+    assert "using key" not in compiled["duplicate_groups"].lower()
     for name, cte in ctes.items():
         reads = [t.name for t in cte.this.find_all(sqlglot.exp.Table) if t.name in ctes]
         assert name not in reads  # no recursion
         if name.startswith("components_"):
             # T-SQL inlines CTEs: one read of the previous step keeps the plan linear in rounds
             assert len(reads) == 1, (name, reads)
+
+
+def test_tsql_near_duplicate_links_search_distinct_hashes_and_attach_copies_as_a_star(compiled):
+    tree = sqlglot.parse_one(compiled["near_duplicate_pairs"], read="tsql")
+    ctes = {cte.alias: cte for cte in tree.find_all(sqlglot.exp.CTE)}
+    assert {"hashed", "distinct_hashes", "candidates", "hash_pairs"} <= set(ctes)
+    # the band joins read the distinct hashes only, never the images
+    joined = {t.name for t in ctes["candidates"].this.find_all(sqlglot.exp.Table)}
+    assert joined == {"distinct_hashes"}
+    # the outer query: the star of copies and the pairs of centres, nothing else
+    assert isinstance(tree, sqlglot.exp.Union)
+
+
+def test_tsql_similar_images_joins_large_buckets_to_their_first_image_only(compiled):
+    sql = compiled["similar_images"]
+    sqlglot.parse_one(sql, read="tsql")
+    assert "a.image_id = a.bucket_first_id" in sql

@@ -32,6 +32,7 @@ from assets.dedup.synthetic import (
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse import DuckDBWarehouse
+from tests.dedup_reference import expand_links
 
 THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
 K = int(dbt_vars()["dedup_hash_size"])
@@ -176,6 +177,13 @@ def build_collection(seed: int = 7) -> Collection:
     c.add("g1", "dogs", 800, 600, 80_000, flip_bits(h0, [5, 70, 100]), coarse=shared_f)
     c.add("g0", "dogs", 1000, 700, 100_000, coarse=shared_f)
 
+    # I: byte-different copies sharing one size-8 hash (different size-k hashes) and a
+    # near-duplicate of them: stored as a star around the smallest image_id, never a clique.
+    i_hash = random_hash(c.rng, 8)
+    for i, (width, height) in enumerate([(800, 600), (1024, 768), (800, 600), (640, 480)]):
+        c.add(f"i{i}", "birds", width, height, 80_000 + i, i_hash)
+    c.add("i4", "birds", 1024, 768, 70_000, flip_bits(i_hash, [3, 50, 90]))
+
     # G: unrelated photos, sizes drawn from a few common ones so that ties are frequent.
     for i in range(150):
         c.add(
@@ -282,17 +290,25 @@ def test_dbt_writes_the_duckdb_file_the_environment_names(build):
     assert len(build.tables["duplicate_groups"]) == len(build.hashes)
 
 
-def test_near_duplicate_pairs_equal_the_brute_force_pairs(build):
-    found = {
-        (r.image_id_a, r.image_id_b): r.distance
-        for r in build.tables["near_duplicate_pairs"].itertuples()
-    }
-    expected = brute_force_pairs(build.hashes)
-    assert found == expected
+def test_near_duplicate_links_stand_for_exactly_the_brute_force_pairs(build):
+    links = build.tables["near_duplicate_pairs"]
+    found = expand_links(links, build.hashes)
+    assert found == brute_force_pairs(build.hashes)
     # the set exercises the boundary on both sides
     ids = build.collection.ids
     assert found[(min(ids["a0"], ids["a2"]), max(ids["a0"], ids["a2"]))] == THRESHOLD
     assert (min(ids["a0"], ids["decoy"]), max(ids["a0"], ids["decoy"])) not in found
+
+
+def test_copies_of_one_hash_are_linked_as_a_star_around_its_smallest_image(build):
+    links = build.tables["near_duplicate_pairs"]
+    by_hash = build.hashes.groupby(["dhash8_row", "dhash8_col"]).image_id.apply(sorted)
+    star = {(ids[0], other) for ids in by_hash for other in ids[1:]}
+    assert set(zip(links.image_id_a, links.image_id_b, strict=True)) >= star
+    assert (links.distance == 0).sum() == len(star) > 0
+    centres = {ids[0] for ids in by_hash}
+    between = links[links.distance > 0]
+    assert set(between.image_id_a) | set(between.image_id_b) <= centres
 
 
 def test_every_hashed_image_is_in_exactly_one_group_and_unhashed_images_in_none(build):
@@ -367,6 +383,8 @@ def test_every_dropped_image_has_a_reason_naming_the_image_it_duplicates(build):
         f"transitive duplicate of {ids['h0']}: {SAME} as {ids['g1']}"
     )
     assert group_of(build, "a0").reason == "kept: largest of 4 duplicates"
+    assert group_of(build, "i0").reason == f"near_duplicate (distance 0) of {ids['i1']}"
+    assert group_of(build, "i4").reason == f"near_duplicate (distance 3) of {ids['i1']}"
     assert group_of(build, "decoy").reason == "kept: no duplicate"
 
 
@@ -493,8 +511,9 @@ def dbt_on_a_copy(build, tmp_path_factory, name: str) -> tuple[Path, WarehouseDb
 
 @pytest.fixture(scope="module")
 def tight_bounds(build, tmp_path_factory) -> tuple[dict[str, str], pd.DataFrame]:
-    """A copy of the warehouse rebuilt with one components round and buckets of at most 3 pairs
-    listed in full: the 48-image chain cannot converge, group B (4 images) is paired as a star."""
+    """A copy of the warehouse rebuilt with the unrolled (T-SQL) components iteration cut to one
+    round and buckets of at most 3 pairs listed in full: the 48-image chain cannot converge,
+    group B (4 images) is paired as a star."""
     copy, dbt = dbt_on_a_copy(build, tmp_path_factory, "tight")
     invocation = dbt.cli(
         [
@@ -502,7 +521,8 @@ def tight_bounds(build, tmp_path_factory) -> tuple[dict[str, str], pd.DataFrame]
             "--select",
             "duplicate_groups similar_images",
             "--vars",
-            '{"dedup_cc_rounds": 1, "similar_images_max_bucket_size": 3}',
+            '{"dedup_cc_rounds": 1, "dedup_cc_unrolled": true, '
+            '"similar_images_max_bucket_size": 3}',
         ],
         raise_on_error=False,
     ).wait()
@@ -549,6 +569,20 @@ def test_both_candidate_key_shapes_find_exactly_the_brute_force_pairs(
         ]
     ).wait()
     with duckdb.connect(str(copy), read_only=True) as con:
-        pairs = con.execute("SELECT image_id_a, image_id_b, distance FROM near_duplicate_pairs")
-        found = {(a, b): d for a, b, d in pairs.fetchall()}
-    assert found == brute_force_pairs(build.hashes)
+        links = con.execute("SELECT * FROM near_duplicate_pairs").df()
+    assert expand_links(links, build.hashes) == brute_force_pairs(build.hashes)
+
+
+def test_the_unrolled_tsql_components_iteration_gives_the_same_groups_on_duckdb(
+    build, tmp_path_factory
+):
+    """Azure SQL cannot recurse with GROUP BY, so it runs dedup_cc_rounds unrolled rounds;
+    the same SQL runs here on DuckDB and must decide every image as the recursive form does."""
+    copy, dbt = dbt_on_a_copy(build, tmp_path_factory, "unrolled")
+    dbt.cli(
+        ["build", "--select", "duplicate_groups", "--vars", '{"dedup_cc_unrolled": true}']
+    ).wait()
+    with duckdb.connect(str(copy), read_only=True) as con:
+        unrolled = con.execute("SELECT * FROM duplicate_groups").df()
+    expected = build.tables["duplicate_groups"]
+    pd.testing.assert_frame_equal(unrolled.sort_values("image_id", ignore_index=True), expected)

@@ -64,3 +64,92 @@
 {% macro signed_int64(value) %}
     {{ return(value - 2 ** 64 if value >= 2 ** 63 else value) }}
 {% endmacro %}
+
+{#-
+    Near-duplicate links of one hash column, as image pairs, without ever holding all pairs.
+
+    The images are collapsed on their hash value first: each distinct value gets one centre,
+    its smallest image_id, and every other image with that value is linked to the centre only
+    (distance 0): m copies of one picture give m - 1 rows, a star, never the m^2 / 2 rows of a
+    clique. The pigeonhole band search (near_duplicate_band_masks) then runs over the distinct
+    values alone, and each pair of distinct values within `threshold` bits is one row linking
+    their centres. The rows are therefore linear in the images plus the pairs of distinct
+    values, and they connect exactly what the full pair list connects: two images are within
+    the threshold iff they share a centre or their two centres are a row.
+
+    relation:   a relation with one row per image (`id_column`, the hash as two BIGINT halves).
+    Emits:      a complete SELECT (image_id_a < image_id_b, distance), usable as a model body.
+
+    A second hash (another size, a border-trimmed hash, ...) links images by the same macro on
+    its own columns; duplicate_groups takes the union of the link models (see its docstring).
+-#}
+{% macro near_duplicate_links(relation, row_column, col_column, threshold, agreement,
+                              id_column='image_id') %}
+{%- set masks = near_duplicate_band_masks(threshold, agreement) -%}
+with hashed as (
+    select
+        {{ id_column }} as image_id,
+        {{ row_column }} as hash_row,
+        {{ col_column }} as hash_col,
+        min({{ id_column }}) over (partition by {{ row_column }}, {{ col_column }}) as centre_id
+    from {{ relation }}
+    where {{ row_column }} is not null and {{ col_column }} is not null
+),
+
+distinct_hashes as (
+    -- one row per distinct hash value; the key orders like centre_id
+    select
+        row_number() over (order by centre_id) as hash_key,
+        centre_id,
+        hash_row,
+        hash_col
+    from hashed
+    where image_id = centre_id
+),
+
+candidates as (
+    {%- for row_mask, col_mask in masks %}
+    select
+        a.hash_key as hash_key_a,
+        b.hash_key as hash_key_b,
+        {{ hamming_distance('a.hash_row', 'a.hash_col', 'b.hash_row', 'b.hash_col') }}
+            as distance
+    from distinct_hashes as a
+    inner join distinct_hashes as b
+        on (a.hash_row & {{ bigint_literal(row_mask) }})
+            = (b.hash_row & {{ bigint_literal(row_mask) }})
+        and (a.hash_col & {{ bigint_literal(col_mask) }})
+            = (b.hash_col & {{ bigint_literal(col_mask) }})
+        and a.hash_key < b.hash_key
+    {%- if not loop.last %}
+
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+hash_pairs as (
+    select distinct hash_key_a, hash_key_b, distance
+    from candidates
+    where distance <= {{ threshold }}
+)
+
+-- copies of one hash value: a star around its centre
+select
+    centre_id as image_id_a,
+    image_id as image_id_b,
+    0 as distance
+from hashed
+where image_id <> centre_id
+
+union all
+
+-- different hash values within the threshold: their centres
+select
+    a.centre_id as image_id_a,
+    b.centre_id as image_id_b,
+    p.distance
+from hash_pairs as p
+inner join distinct_hashes as a on a.hash_key = p.hash_key_a
+inner join distinct_hashes as b on b.hash_key = p.hash_key_b
+{%- endmacro %}

@@ -8,6 +8,12 @@
       * near_duplicate_pairs (size-8 hashes within var('near_duplicate_threshold') bits).
     Images with equal size-k hashes are collapsed first (each hash bucket is represented by its
     smallest image), so only links between different buckets go through the iteration.
+    near_duplicate_pairs is a star per size-8 hash plus pairs of hash centres (linear in the
+    images), which also yields every image's closest near-duplicate for the reasons.
+
+    Another link (a second hash): build its links with the macro near_duplicate_links as a model
+    of the same shape (image_id_a, image_id_b, distance) and add it to pair_ends (union all);
+    bucket_edges, the components and the convergence test take every link from there.
 
     Keep rule (the lab's): largest width, then largest height; ties go to the larger file, then
     to the smallest image_id.
@@ -20,7 +26,7 @@
     coalesce(width, -1) desc, coalesce(height, -1) desc, coalesce(byte_size, -1) desc, image_id
 {%- endset -%}
 
-with hashed as (
+{{ with_recursive() }} hashed as (
     select
         image_key,
         image_id,

@@ -28,28 +28,51 @@ with images as (
     from {{ ref('stg_images') }}
 ),
 
-pairs as (
-    select
-        a.image_id as image_id_a,
-        b.image_id as image_id_b,
-        {{ hamming_distance('a.dhash8_row', 'a.dhash8_col', 'b.dhash8_row', 'b.dhash8_col') }}
-            as distance,
-        a.label as label_a,
-        b.label as label_b,
-        a.width as width_a,
-        a.height as height_a,
-        b.width as width_b,
-        b.height as height_b,
-        a.source_uri as source_uri_a,
-        b.source_uri as source_uri_b,
-        a.bucket_size
+bucket_pairs as (
+    -- buckets up to max_bucket images: every pair
+    select a.*, b.image_id as b_image_id, b.label as b_label, b.width as b_width,
+        b.height as b_height, b.source_uri as b_source_uri, b.dhash8_row as b_dhash8_row,
+        b.dhash8_col as b_dhash8_col
     from images as a
     inner join images as b
         on b.bucket_row = a.bucket_row
         and b.bucket_col = a.bucket_col
         and a.image_id < b.image_id
-        and (a.bucket_size <= {{ max_bucket }} or a.image_id = a.bucket_first_id)
-    where a.dhash8_row <> b.dhash8_row or a.dhash8_col <> b.dhash8_col
+    where a.bucket_size <= {{ max_bucket }} and b.bucket_size <= {{ max_bucket }}
+
+    union all
+
+    -- larger buckets: every image with the bucket's first image only, so a bucket of n images
+    -- is joined n times, not n^2 / 2 times and filtered afterwards
+    select a.*, b.image_id as b_image_id, b.label as b_label, b.width as b_width,
+        b.height as b_height, b.source_uri as b_source_uri, b.dhash8_row as b_dhash8_row,
+        b.dhash8_col as b_dhash8_col
+    from images as a
+    inner join images as b
+        on b.bucket_row = a.bucket_row
+        and b.bucket_col = a.bucket_col
+        and a.image_id < b.image_id
+    where a.bucket_size > {{ max_bucket }} and a.image_id = a.bucket_first_id
+        and b.bucket_size > {{ max_bucket }}
+),
+
+pairs as (
+    select
+        image_id as image_id_a,
+        b_image_id as image_id_b,
+        {{ hamming_distance('dhash8_row', 'dhash8_col', 'b_dhash8_row', 'b_dhash8_col') }}
+            as distance,
+        label as label_a,
+        b_label as label_b,
+        width as width_a,
+        height as height_a,
+        b_width as width_b,
+        b_height as height_b,
+        source_uri as source_uri_a,
+        b_source_uri as source_uri_b,
+        bucket_size
+    from bucket_pairs
+    where dhash8_row <> b_dhash8_row or dhash8_col <> b_dhash8_col
 )
 
 select
