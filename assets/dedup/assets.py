@@ -60,6 +60,10 @@ def dedup_tables(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
 ) -> Iterator[Any]:
     """Build the dedup tables and run their tests (``dbt build``), then describe each table."""
+    # The catalog and the hashes are dbt sources: on a fresh warehouse (a job or a subset without
+    # raw_images / image_hashes) they exist empty, and the tables build empty instead of failing.
+    for source in (RAW_IMAGES, IMAGE_HASHES):
+        warehouse.ensure_table(source)
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
     # DuckDB lets one process open the file for writing: read the tables only after dbt exits,
     # so the events are collected first and released with their metadata.

@@ -35,6 +35,13 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 DUCKDB_TARGET = "duckdb"
 SQLSERVER_TARGET = "sqlserver"
 DUCKDB_PATH_ENV = "IMAGE_PLATFORM_DUCKDB_PATH"
+INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
+# Which tests run with a subset of models: `buildable` runs a test only when every model it reads
+# is selected or upstream of a selected one. dbt's default (`eager`) runs every test touching a
+# selected model, so materialising `*duplicate_groups` on a fresh warehouse ran the tests of
+# unique_images, which was neither selected nor built, and failed. Subsets dagster-dbt selects
+# test by test (some checks deselected) use `empty` and list the tests, unaffected by this.
+INDIRECT_SELECTION = "buildable"
 
 # Files whose change makes a parsed manifest stale.
 _PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")
@@ -89,16 +96,27 @@ class WarehouseDbtCliResource(DbtCliResource):
     """The dbt CLI, pointed at the environment's warehouse.
 
     Every invocation runs with ``IMAGE_PLATFORM_DUCKDB_PATH`` set to ``duckdb_path`` (DuckDB
-    targets), whatever the surrounding process environment says.
+    targets) and ``DBT_INDIRECT_SELECTION`` set to ``indirect_selection``, whatever the
+    surrounding process environment says (dagster-dbt reads the latter when it subsets).
     """
 
     duckdb_path: str | None = Field(
         default=None,
         description="Absolute path of the warehouse DuckDB file (duckdb target only).",
     )
+    indirect_selection: str = Field(
+        default=INDIRECT_SELECTION,
+        description=(
+            "dbt's indirect selection of tests when a subset of models runs (DBT_INDIRECT_"
+            "SELECTION): buildable runs a test only when all the models it reads are built."
+        ),
+    )
 
     def invocation_environment(self) -> dict[str, str]:
-        return {DUCKDB_PATH_ENV: self.duckdb_path} if self.duckdb_path else {}
+        env = {INDIRECT_SELECTION_ENV: self.indirect_selection}
+        if self.duckdb_path:
+            env[DUCKDB_PATH_ENV] = self.duckdb_path
+        return env
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
         # The subprocess is started inside super().cli(), so the variable is in place for it.

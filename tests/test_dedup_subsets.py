@@ -1,0 +1,117 @@
+"""Any upstream-closed subset of the dbt assets, and every job that builds them, materialises on
+a fresh warehouse.
+
+Regression: materialising ``*duplicate_groups`` from the UI on a fresh warehouse failed, because
+dbt's default (eager) indirect selection ran the tests of ``unique_images``, which was neither
+selected nor built. Each case below starts from an empty home: real catalogue of a small folder,
+real hashing, real dbt on a new DuckDB file.
+"""
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
+from assets.dedup.project import INDIRECT_SELECTION, build_dbt_resource
+from resources.blob_store import LocalBlobStore
+from resources.environment import get_settings
+from resources.warehouse import DuckDBWarehouse
+from tests.images import write_collection
+
+DBT_ASSET_KEYS = sorted(dedup_tables.keys, key=lambda k: k.to_user_string())
+
+
+def _location():
+    from assets.definitions import defs
+
+    return defs
+
+
+@pytest.fixture
+def fresh(platform_home, tmp_path):
+    """Resources on an empty home, and a small labelled folder to catalogue."""
+    source = tmp_path / "collection"
+    write_collection(source)
+    settings = get_settings()
+    resources = {
+        "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path)),
+        "blob_store": LocalBlobStore(root=str(platform_home / "blobs")),
+        "dbt": build_dbt_resource(settings, DEDUP_PROJECT),
+    }
+    run_config = {"ops": {"raw_images": {"config": {"source": str(source)}}}}
+    return settings, resources, run_config
+
+
+def _tables(path) -> set[str]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+
+
+def test_the_dbt_resource_runs_tests_only_when_everything_they_read_is_built():
+    resource = build_dbt_resource(get_settings(), DEDUP_PROJECT)
+    assert resource.invocation_environment()["DBT_INDIRECT_SELECTION"] == INDIRECT_SELECTION
+    assert INDIRECT_SELECTION == "buildable"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", DBT_ASSET_KEYS, ids=lambda k: k.to_user_string())
+def test_every_dbt_asset_with_its_upstream_closure_materialises_on_a_fresh_warehouse(fresh, key):
+    settings, resources, run_config = fresh
+    location = _location()
+    selection = dg.AssetSelection.assets(key).upstream()
+    graph = location.resolve_asset_graph()
+    selected = selection.resolve(graph)
+    result = dg.materialize(
+        [a for a in location.assets if isinstance(a, dg.AssetsDefinition)],
+        selection=selection,
+        resources=resources,
+        run_config=run_config,
+        raise_on_error=False,
+    )
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    built = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert built == selected
+    checks = result.get_asset_check_evaluations()
+    assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+    # tests of models that were not built did not run
+    assert {c.asset_key for c in checks} <= selected
+    assert {k.path[-1] for k in selected if k in set(dedup_tables.keys)} <= _tables(
+        settings.duckdb_path
+    )
+
+
+def _jobs_building_dbt_assets():
+    location = _location()
+    graph = location.resolve_asset_graph()
+    dbt_keys = set(dedup_tables.keys)
+    names = []
+    for job in location.jobs or []:
+        selection = getattr(job, "selection", None)  # asset jobs, not op jobs
+        if selection is not None and selection.resolve(graph) & dbt_keys:
+            names.append(job.name)
+    return sorted(names)
+
+
+def test_the_jobs_that_build_dbt_assets_are_enumerated():
+    assert {"curation_job", "dedup_job"} <= set(_jobs_building_dbt_assets())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("job_name", _jobs_building_dbt_assets())
+def test_every_job_that_builds_dbt_assets_runs_on_a_fresh_warehouse(fresh, job_name):
+    settings, resources, run_config = fresh
+    location = _location()
+    defs = dg.Definitions(
+        assets=location.assets,
+        asset_checks=location.asset_checks,
+        jobs=[j for j in location.jobs if j.name == job_name],
+        resources={**location.resources, **resources},
+    )
+    job = defs.resolve_job_def(job_name)
+    ops = {n.name for n in job.graph.node_dict.values()}
+    config = run_config if "raw_images" in ops else {}
+    result = job.execute_in_process(run_config=config, raise_on_error=False)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    assert {k.path[-1] for k in dedup_tables.keys} <= _tables(settings.duckdb_path)
