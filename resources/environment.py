@@ -119,6 +119,8 @@ class Settings:
     incoming_batch_size: int = 500
     incoming_lookback_seconds: float = 120.0
     incoming_date_folders: str = ""
+    incoming_max_attempts: int = 6
+    incoming_retry_delay_seconds: float = 60.0
 
     @property
     def duckdb_path(self) -> Path:
@@ -147,4 +149,6 @@ def get_settings() -> Settings:
         incoming_batch_size=int(_get("INCOMING_BATCH_SIZE", "500") or 500),
         incoming_lookback_seconds=float(_get("INCOMING_LOOKBACK_SECONDS", "120") or 120),
         incoming_date_folders=_get("INCOMING_DATE_FOLDERS", "") or "",
+        incoming_max_attempts=int(_get("INCOMING_MAX_ATTEMPTS", "6") or 6),
+        incoming_retry_delay_seconds=float(_get("INCOMING_RETRY_DELAY_SECONDS", "60") or 60),
     )

@@ -25,6 +25,7 @@ from assets.automation.cursor import (
     listing_prefixes,
     plan_tick,
 )
+from assets.automation.retries import BatchRun, plan_retries
 from assets.inference.assets import NIGHTLY_START_DATE
 from assets.inference.windows import evening_window
 from resources.blob_store import BlobStore
@@ -36,7 +37,11 @@ BATCH_TAG = "image-platform/incoming-batch"
 TRIGGER_TAG = "image-platform/trigger"
 ARRIVAL_DAYS_TAG = "image-platform/arrival-days"
 BATCH_SIZE_TAG = "image-platform/batch-blobs"
+ATTEMPT_TAG = "image-platform/attempt"
 MAX_RUNS_PER_TICK = 10
+MAX_RETRY_DELAY_SECONDS = 3600.0
+# How far back the sensor looks for failed batches to retry (and to report as given up).
+RETRY_LOOKBACK = timedelta(days=7)
 
 
 @dg.sensor(
@@ -80,14 +85,15 @@ def new_blobs_sensor(context: dg.SensorEvaluationContext, blob_store: BlobStore)
         f"{time.monotonic() - started:.2f}s; {plan.considered} inside the window, "
         f"{sum(map(len, plan.batches))} new, {plan.waiting} left for the next tick"
     )
-    if not plan.batches:
+    retries = _retry_requests(context, settings)
+    if not plan.batches and not retries:
         return dg.SensorResult(
             skip_reason=dg.SkipReason(
                 f"no new blobs in {incoming.uri} since {cursor.low_water or 'the start'}"
             ),
             cursor=plan.cursor.to_json(),
         )
-    requests = []
+    requests = list(retries)
     for batch in plan.batches:
         bid = batch_id(batch)
         days = arrival_days(batch, settings.timezone)
@@ -110,10 +116,82 @@ def new_blobs_sensor(context: dg.SensorEvaluationContext, blob_store: BlobStore)
                     TRIGGER_TAG: "new_blobs_sensor",
                     BATCH_SIZE_TAG: str(len(batch)),
                     ARRIVAL_DAYS_TAG: ",".join(d.isoformat() for d in days),
+                    ATTEMPT_TAG: "1",
                 },
             )
         )
     return dg.SensorResult(run_requests=requests, cursor=plan.cursor.to_json())
+
+
+def _batch_runs(context: dg.SensorEvaluationContext, since: datetime) -> list[BatchRun]:
+    """Every run of each batch that has a failed run since ``since``."""
+    instance = context.instance
+    failed = instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=CURATION_JOB,
+            statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
+            tags={TRIGGER_TAG: "new_blobs_sensor"},
+            updated_after=since,
+        ),
+        limit=500,
+    )
+    batches = sorted(
+        {r.dagster_run.tags[BATCH_TAG] for r in failed if BATCH_TAG in r.dagster_run.tags}
+    )
+    runs = []
+    for batch in batches:
+        for record in instance.get_run_records(filters=dg.RunsFilter(tags={BATCH_TAG: batch})):
+            run = record.dagster_run
+            runs.append(
+                BatchRun(
+                    batch=batch,
+                    status=run.status.value,
+                    attempt=int(run.tags.get(ATTEMPT_TAG, "1")),
+                    ended_at=record.end_time,
+                    run_config=dict(run.run_config),
+                    tags=dict(run.tags),
+                )
+            )
+    return runs
+
+
+def _retry_requests(context: dg.SensorEvaluationContext, settings) -> list[dg.RunRequest]:
+    """Failed batches requested again (with backoff) instead of being dropped."""
+    now = datetime.now(tz=UTC)
+    plan = plan_retries(
+        _batch_runs(context, now - RETRY_LOOKBACK),
+        now.timestamp(),
+        settings.incoming_max_attempts,
+        settings.incoming_retry_delay_seconds,
+        MAX_RETRY_DELAY_SECONDS,
+    )
+    if plan.given_up:
+        context.log.warning(
+            f"{len(plan.given_up)} incoming batches failed {settings.incoming_max_attempts} "
+            f"times and are no longer retried: {', '.join(plan.given_up[:20])} (tag "
+            f"{BATCH_TAG}); re-execute them from the UI"
+        )
+    if plan.waiting:
+        context.log.info(
+            "failed batches waiting to be retried: "
+            + ", ".join(f"{b} in {s:.0f}s" for b, s in sorted(plan.waiting.items())[:20])
+        )
+    requests = []
+    for last in plan.retry:
+        attempt = last.attempt + 1
+        tags = {k: v for k, v in last.tags.items() if k.startswith("image-platform/")} | {
+            ATTEMPT_TAG: str(attempt),
+            TRIGGER_TAG: "new_blobs_sensor",
+        }
+        context.log.info(f"retrying incoming batch {last.batch}: attempt {attempt}")
+        requests.append(
+            dg.RunRequest(
+                run_key=f"incoming-{last.batch}-attempt-{attempt}",
+                run_config=last.run_config,
+                tags=tags,
+            )
+        )
+    return requests
 
 
 def day_is_complete(day: date, timezone: str, now: datetime) -> bool:
