@@ -9,12 +9,24 @@ from modification times). Parquet blobs are digested by their rows without those
 manifest rewritten with a new ``classified_at`` still matches.
 """
 
+import contextlib
 import hashlib
 import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pandas as pd
 
@@ -22,6 +34,7 @@ import pandas as pd
 VOLATILE_COLUMNS = {"etag", "run_id", "dagster_run_id", "reused"}
 _TIME_TYPES = ("TIMESTAMP", "TIME", "INTERVAL")
 FLOAT_DIGITS = 6
+PER_RUN_CONTAINERS = {"reports"}
 
 
 def _stable(df: pd.DataFrame, replace: dict[str, str] | None = None) -> pd.DataFrame:
@@ -38,18 +51,46 @@ def _stable(df: pd.DataFrame, replace: dict[str, str] | None = None) -> pd.DataF
         values = df[column]
         if pd.api.types.is_float_dtype(values):
             df[column] = values.round(FLOAT_DIGITS)
-        elif values.dtype == object:
-            df[column] = values.map(lambda v: _normalise(v, replace))
-    df = df.astype(object).where(df.notna(), None)
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            df[column] = values.astype(object).map(lambda v: _normalise(v, replace))
+    df = df.astype(object)
+    for column in df.columns:
+        values = [None if _missing(v) else v for v in df[column]]
+        df[column] = pd.Series(values, index=df.index, dtype=object)
     return df.sort_values(list(df.columns), key=lambda s: s.map(repr)).reset_index(drop=True)
 
 
+# Run ids and random event ids inside text (a report folder per run, "promoted by run …").
+_RUN_IDS = re.compile(
+    r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\b[0-9a-f]{32}\b"
+)
+
+
 def _normalise(value, replace: dict[str, str] | None):
-    if isinstance(value, str) and replace:
-        for old, new in replace.items():
+    if value is None:
+        return None
+    if isinstance(value, str):
+        for old, new in (replace or {}).items():
             value = value.replace(old, new)
-    elif isinstance(value, float):
-        value = round(value, FLOAT_DIGITS)
+        return _RUN_IDS.sub("<id>", value)
+    if isinstance(value, float):
+        return None if value != value else round(value, FLOAT_DIGITS)
+    return value
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _drop_times(value):
+    """JSON without the keys that record when (``trained_at`` …)."""
+    if isinstance(value, dict):
+        return {k: _drop_times(v) for k, v in value.items() if not k.endswith("_at")}
+    if isinstance(value, list):
+        return [_drop_times(v) for v in value]
     return value
 
 
@@ -94,6 +135,9 @@ def _content_digest(name: str, data: bytes) -> str:
     if name.endswith(".parquet"):
         df = _stable(pd.read_parquet(io.BytesIO(data)))
         return "rows:" + hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()[:16]
+    if name.endswith(".json"):
+        text = json.dumps(_drop_times(json.loads(data)), sort_keys=True)
+        return "json:" + hashlib.sha256(text.encode()).hexdigest()[:16]
     return hashlib.sha256(data).hexdigest()[:16]
 
 
@@ -108,14 +152,17 @@ def blob_snapshot(store, containers: Iterable[str] | None = None) -> pd.DataFram
             rows.append(
                 {
                     "container": container,
-                    "name": info.name,
+                    "name": _RUN_IDS.sub("<id>", info.name),
                     "size": len(data),
                     "digest": _content_digest(info.name, data),
                 }
             )
-    return pd.DataFrame(rows, columns=["container", "name", "size", "digest"]).sort_values(
-        ["container", "name"], ignore_index=True
-    )
+    df = pd.DataFrame(rows, columns=["container", "name", "size", "digest"])
+    # Per-run folders (review sheets under reports/dedup/<run id>/) are history by design: a
+    # killed run may leave its own; compare which sheets exist, not how many runs wrote them.
+    per_run = df.container.isin(PER_RUN_CONTAINERS)
+    df = pd.concat([df[~per_run], df[per_run].drop_duplicates()])
+    return df.sort_values(["container", "name", "digest"], ignore_index=True)
 
 
 def _containers(store) -> list[str]:
@@ -178,3 +225,186 @@ def assert_same(clean: dict, faulted: dict) -> None:
                 odd = merged[merged._merge != "both"].head(5)
                 lines.append(odd.to_string(max_colwidth=60))
         raise AssertionError("the faulted run differs from the clean run:\n" + "\n".join(lines))
+
+
+# --- Real runs in their own processes, killed at a chosen or random moment ---------------------
+
+REPO = Path(__file__).resolve().parents[2]
+LOCAL_INSTANCE = REPO / "platform" / "local" / "dagster.yaml"
+
+
+@dataclass
+class Kill:
+    """What a SIGKILL interrupted: the run, the step under way, how far into it."""
+
+    run_id: str | None
+    step: str | None
+    seconds_into_step: float
+    delay: float
+    returncode: int | None
+    interrupted: dict  # run id -> status of every run left unfinished by the kill
+
+
+@dataclass
+class Platform:
+    """One embedded-default installation: IMAGE_PLATFORM_HOME with its DuckDB file, local blob
+    store and a Dagster home with the local instance file (SQLite, the `warehouse` pool)."""
+
+    home: Path
+    source: Path
+    extra_env: dict = field(default_factory=dict)
+    instance_yaml: Path = LOCAL_INSTANCE
+
+    def __post_init__(self) -> None:
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.instance_yaml, self.dagster_home / "dagster.yaml")
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def blob_store(self):
+        from resources.blob_store import LocalBlobStore
+
+        return LocalBlobStore(root=str(self.home / "blobs"))
+
+    def env(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_PLATFORM_")}
+        env.update(
+            {
+                "IMAGE_PLATFORM_ENV": "local",
+                "IMAGE_PLATFORM_HOME": str(self.home),
+                "IMAGE_PLATFORM_SOURCE": str(self.source),
+                "IMAGE_PLATFORM_TIMEZONE": "UTC",
+                "DAGSTER_HOME": str(self.dagster_home),
+                **self.extra_env,
+            }
+        )
+        return env
+
+    def instance(self):
+        from dagster._core.instance.ref import InstanceRef
+
+        return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(self.dagster_home)))
+
+    def start(self, jobs: list[dict], release: bool = False) -> subprocess.Popen:
+        log = open(self.home / "runner.log", "ab")
+        plan = json.dumps({"jobs": jobs, "release": release})
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.runner", plan],
+            cwd=REPO,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def run(self, jobs: list[dict], release: bool = False, timeout: float = 900) -> None:
+        proc = self.start(jobs, release)
+        try:
+            code = proc.wait(timeout=timeout)
+        finally:
+            _kill_group(proc)
+        if code != 0:
+            tail = (self.home / "runner.log").read_text(errors="replace")[-4000:]
+            raise AssertionError(f"runner exited {code}:\n{tail}")
+
+    def run_killed(
+        self,
+        jobs: list[dict],
+        job: str,
+        steps: Iterable[str],
+        rng: random.Random,
+        max_delay: float,
+        release: bool = False,
+        timeout: float = 900,
+    ) -> Kill:
+        """Run ``jobs``; once a run of ``job`` has started one of ``steps``, wait a random
+        0..``max_delay`` seconds and SIGKILL the whole process group (run and step processes).
+        """
+        steps = set(steps)
+        instance = self.instance()
+        proc = self.start(jobs, release)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                if proc.poll() is not None:
+                    tail = (self.home / "runner.log").read_text(errors="replace")[-3000:]
+                    raise AssertionError(f"the run ended before a step of {steps} began:\n{tail}")
+                started = _started_step(instance, job, steps)
+                if started is not None:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no step of {steps} started within {timeout}s")
+                time.sleep(0.05)
+            run_id, _, step_started = started
+            delay = rng.uniform(0.0, max_delay)
+            time.sleep(delay)
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed_at = time.time()
+            code = proc.wait(timeout=60)
+            step = _current_step(instance, run_id)
+            interrupted = {
+                r.dagster_run.run_id: r.dagster_run.status.value
+                for r in instance.get_run_records(filters=dg.RunsFilter(statuses=_UNFINISHED))
+            }
+            return Kill(run_id, step, killed_at - step_started, delay, code, interrupted)
+        finally:
+            _kill_group(proc)
+            instance.dispose()
+
+
+_UNFINISHED = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def _started_step(instance, job: str, steps: set[str]):
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=job, statuses=[dg.DagsterRunStatus.STARTED]), limit=1
+    )
+    for record in records:
+        for entry in instance.all_logs(
+            record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START
+        ):
+            if entry.step_key in steps:
+                return record.dagster_run.run_id, entry.step_key, entry.timestamp
+    return None
+
+
+def _current_step(instance, run_id: str) -> str | None:
+    """The step whose start is the last step event logged before the kill."""
+    current = None
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is not None and event.step_key:
+            current = event.step_key
+    return current
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+
+
+def pool_slots_held(instance, pool: str = "warehouse") -> list:
+    """Run ids holding a slot of ``pool`` right now."""
+    info = instance.event_log_storage.get_concurrency_info(pool)
+    return [slot.run_id for slot in info.claimed_slots]
+
+
+def seeded_rng(name: str) -> tuple[random.Random, int]:
+    """A random source per test; FAULTS_SEED reproduces a run (the seed is in every message)."""
+    seed = int(os.environ.get("FAULTS_SEED") or random.SystemRandom().randrange(2**31))
+    return random.Random(f"{seed}-{name}"), seed
