@@ -125,8 +125,14 @@ def release_dead_runs(instance: dg.DagsterInstance, log=None) -> list[DeadRun]:
         instance.report_engine_event(message, current)
         instance.report_run_failed(current, message)
         freed = 0
-        if instance.event_log_storage.supports_global_concurrency_limits:
-            freed = len(instance.event_log_storage.free_concurrency_slots_for_run(run.run_id) or [])
+        storage = instance.event_log_storage
+        if storage.supports_global_concurrency_limits:
+            freed = sum(
+                slot.run_id == run.run_id
+                for key in storage.get_concurrency_keys()
+                for slot in storage.get_concurrency_info(key).claimed_slots
+            )
+            storage.free_concurrency_slots_for_run(run.run_id)
         if log is not None:
             log.warning(f"{message} ({freed} slots freed)")
         released.append(DeadRun(run.run_id, run.job_name, tuple(sorted(pids)), freed))

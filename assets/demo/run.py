@@ -59,9 +59,13 @@ def drop_demo_arrivals(settings: Settings, store, day) -> int:
 
 
 def materialize_everything(settings: Settings) -> int:
+    from assets.automation.runs import release_dead_runs
     from assets.definitions import defs
 
     instance = dg.DagsterInstance.get()
+    # A run killed earlier (Ctrl-C twice, out of memory) must not keep its pool slot.
+    for dead in release_dead_runs(instance):
+        print(f"failed run {dead.run_id} ({dead.job_name}): its process is gone; slots freed")
     yesterday = (datetime.now(ZoneInfo(settings.timezone)) - timedelta(days=1)).date()
     store = defs.resources["blob_store"]
     steps = [

@@ -110,6 +110,7 @@ def _missed_sheet(q: quality.Quality, load, limit: int) -> bytes:
 @dg.asset(
     group_name="quality",
     kinds={"python"},
+    pool="warehouse",  # reads the catalog and hashes: one DuckDB process at a time
     deps=["image_hashes"],
     description=(
         "Dedup quality of the shipped rule (dbt variables of duplicate_groups) on labelled "

@@ -18,6 +18,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -119,15 +120,8 @@ def warehouse_snapshot(path: str | Path, replace: dict[str, str] | None = None) 
     return out
 
 
-def table_snapshot(warehouse, name: str) -> pd.DataFrame:
-    """One table through the platform's Warehouse resource (empty frame when absent)."""
-    from assets import tables
-
-    spec = next(
-        s
-        for s in vars(tables).values()
-        if getattr(s, "name", None) == name and hasattr(s, "columns")
-    )
+def table_snapshot(warehouse, spec) -> pd.DataFrame:
+    """One table (a TableSpec) through the platform's Warehouse resource."""
     return _stable(warehouse.read_table(spec))
 
 
@@ -238,11 +232,12 @@ class Kill:
     """What a SIGKILL interrupted: the run, the step under way, how far into it."""
 
     run_id: str | None
-    step: str | None
+    step: str | None  # the step under way (started, not finished) in that run, if any
     seconds_into_step: float
     delay: float
     returncode: int | None
     interrupted: dict  # run id -> status of every run left unfinished by the kill
+    slots_held: list  # run ids holding a warehouse-pool slot right after the kill
 
 
 @dataclass
@@ -353,7 +348,8 @@ class Platform:
                 r.dagster_run.run_id: r.dagster_run.status.value
                 for r in instance.get_run_records(filters=dg.RunsFilter(statuses=_UNFINISHED))
             }
-            return Kill(run_id, step, killed_at - step_started, delay, code, interrupted)
+            held = pool_slots_held(instance)
+            return Kill(run_id, step, killed_at - step_started, delay, code, interrupted, held)
         finally:
             _kill_group(proc)
             instance.dispose()
@@ -381,14 +377,21 @@ def _started_step(instance, job: str, steps: set[str]):
     return None
 
 
+_STEP_ENDS = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+
+
 def _current_step(instance, run_id: str) -> str | None:
-    """The step whose start is the last step event logged before the kill."""
-    current = None
+    """The step under way at the kill: started, with no success or failure logged."""
+    open_steps = []
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
-        if event is not None and event.step_key:
-            current = event.step_key
-    return current
+        if event is None or not event.step_key:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            open_steps.append(event.step_key)
+        elif event.event_type in _STEP_ENDS and event.step_key in open_steps:
+            open_steps.remove(event.step_key)
+    return open_steps[-1] if open_steps else None
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -408,3 +411,83 @@ def seeded_rng(name: str) -> tuple[random.Random, int]:
     """A random source per test; FAULTS_SEED reproduces a run (the seed is in every message)."""
     seed = int(os.environ.get("FAULTS_SEED") or random.SystemRandom().randrange(2**31))
     return random.Random(f"{seed}-{name}"), seed
+
+
+# --- An Azurite that can be stopped and restarted mid-run --------------------------------------
+
+
+class Azurite:
+    """A real Azurite blob service on a fixed loopback port and data folder, so it can be
+    killed mid-run and restarted with what it had persisted."""
+
+    def __init__(self, workdir: Path):
+        from tests.conftest import _azurite_binary, _free_port
+
+        self.binary = _azurite_binary()
+        self.port = _free_port()
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        from tests.conftest import AZURITE_ACCOUNT
+
+        return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+
+    def store(self):
+        from dagster_azure.blob import AzureBlobStorageKeyCredential, AzureBlobStorageResource
+
+        from resources.blob_store import AzureBlobStore
+        from tests.conftest import AZURITE_KEY
+
+        return AzureBlobStore(
+            storage=AzureBlobStorageResource(
+                account_url=self.url, credential=AzureBlobStorageKeyCredential(key=AZURITE_KEY)
+            )
+        )
+
+    def start(self, timeout: float = 60) -> "Azurite":
+        log = open(self.workdir / "azurite.log", "ab")
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(self.port),
+                "--skipApiVersionCheck",
+                "--loose",
+                "--disableTelemetry",
+                "--location",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("Azurite did not start") from None
+                time.sleep(0.1)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Stop the service (and npm's launcher): connections are refused until restart.
+
+        SIGTERM stops it the way an operator or a restarting host does (it persists what it
+        acknowledged); SIGKILL is a crash — the emulator then loses writes it had acknowledged
+        (real Blob Storage never does), which only the next publish run can notice.
+        """
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)

@@ -47,7 +47,7 @@ def _classify(warehouse, store, **config):
 
 def _night(warehouse):
     return {
-        spec.name: table_snapshot(warehouse, spec.name)
+        spec.name: table_snapshot(warehouse, spec)
         for spec in (IMAGE_PREDICTIONS, IMAGE_PROBABILITIES)
     }
 

@@ -1,0 +1,123 @@
+"""Azurite killed in the middle of publishing: a short outage is ridden out by the retries with
+backoff; a long one fails the run, and the rerun after the restart completes it. Either way the
+published blobs and published_images equal a clean publish: nothing lost, nothing twice."""
+
+import signal
+import threading
+import time
+
+import dagster as dg
+import pytest
+
+from assets.ingest.assets import RawImagesConfig, raw_images
+from assets.publish.assets import PublishConfig, published_images
+from assets.tables import PUBLISHED_IMAGES, RAW_IMAGES
+from resources.blob_store import LocalBlobStore
+from resources.warehouse import DuckDBWarehouse
+from tests.assets.dedup_tables import seed_dedup_tables
+from tests.assets.test_split_and_publish import _split
+from tests.faults.conftest import write_source
+from tests.faults.harness import Azurite, assert_same, blob_snapshot, table_snapshot
+
+pytestmark = pytest.mark.slow
+
+
+def _prepared(root, source):
+    warehouse = DuckDBWarehouse(path=str(root / "warehouse.duckdb"))
+    local = LocalBlobStore(root=str(root / "blobs"))
+    config = dg.RunConfig({"raw_images": RawImagesConfig(source=str(source))})
+    resources = {"warehouse": warehouse, "blob_store": local}
+    assert dg.materialize([raw_images], resources=resources, run_config=config).success
+    # One group per distinct content: every catalogued image is kept and published.
+    names = warehouse.read_table(RAW_IMAGES).drop_duplicates("image_id").name
+    seed_dedup_tables(warehouse, local, {name: [name] for name in names})
+    _split(warehouse, ratio=0.5)
+    return warehouse
+
+
+def _publish(warehouse, store, container, **config):
+    return dg.materialize(
+        [published_images],
+        partition_key="train",
+        resources={"warehouse": warehouse, "blob_store": store},
+        run_config=dg.RunConfig(
+            {"published_images": PublishConfig(container=container, max_concurrency=2, **config)}
+        ),
+        raise_on_error=False,
+    )
+
+
+def _state(warehouse, store, container):
+    blobs = blob_snapshot(store, [container]).drop(columns=["container"])
+    return {"published_images": table_snapshot(warehouse, PUBLISHED_IMAGES), "blobs": blobs}
+
+
+def _kill_after_uploads(azurite, store, container: str, n: int, restart_after: float, sig):
+    """Kill Azurite once ``n`` blobs are in ``container``; restart it after ``restart_after``
+    seconds (never, when negative). Returns the thread and a dict it fills in."""
+    seen = {}
+
+    def watch():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                count = sum(1 for _ in store.list_blobs(container))
+            except Exception:
+                count = 0
+            if count >= n:
+                azurite.kill(sig)
+                seen["killed_with"] = count
+                if restart_after >= 0:
+                    time.sleep(restart_after)
+                    azurite.start()
+                    seen["restarted"] = True
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, seen
+
+
+@pytest.fixture
+def outage(tmp_path, platform_home):
+    source = write_source(tmp_path / "source")
+    azurite = Azurite(tmp_path / "azurite").start()
+    store = azurite.store()
+    clean_wh = _prepared(tmp_path / "clean", source)
+    assert _publish(clean_wh, store, "clean").success
+    clean = _state(clean_wh, store, "clean")
+    yield source, azurite, store, clean
+    azurite.kill()
+
+
+def test_a_short_outage_mid_publish_is_ridden_out_by_retries_with_backoff(tmp_path, outage):
+    source, azurite, store, clean = outage
+    warehouse = _prepared(tmp_path / "faulted", source)
+    store.ensure_container("images")
+    thread, seen = _kill_after_uploads(azurite, store, "images", 2, 0.5, signal.SIGTERM)
+
+    result = _publish(warehouse, store, "images", retry_attempts=9)
+    thread.join(timeout=120)
+
+    assert seen.get("restarted"), seen
+    assert result.success
+    assert_same(clean, _state(warehouse, store, "images"))
+
+
+def test_a_long_outage_fails_the_run_and_the_rerun_after_the_restart_completes_it(tmp_path, outage):
+    source, azurite, store, clean = outage
+    warehouse = _prepared(tmp_path / "faulted", source)
+    store.ensure_container("images")
+    # A crash: the emulator may also lose uploads it had acknowledged; the rerun lists the side
+    # first and uploads whatever is missing.
+    thread, seen = _kill_after_uploads(azurite, store, "images", 2, -1, signal.SIGKILL)
+
+    failed = _publish(warehouse, store, "images", retry_attempts=2)
+    thread.join(timeout=120)
+
+    assert seen.get("killed_with"), seen
+    assert not failed.success
+    azurite.start()
+    assert _publish(warehouse, store, "images").success
+    assert_same(clean, _state(warehouse, store, "images"))
