@@ -24,6 +24,7 @@ import math
 import threading
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 
 import numba
 import numpy as np
@@ -54,6 +55,26 @@ class UndecodableImageError(ValueError):
 
 
 @dataclass(frozen=True)
+class PhotoFacts:
+    """What people search photo collections by, from EXIF where present (all None otherwise).
+
+    ``captured_at``: DateTimeOriginal as the camera wrote it, in ISO 8601 (camera local time;
+    with the UTC offset when OffsetTimeOriginal records it). ``has_gps``: the file carries a GPS
+    block with a position; the coordinates (decimal degrees, south and west negative) are kept
+    only when the catalog is configured to record them. ``exif_problem``: why some EXIF could
+    not be read (the file is still catalogued).
+    """
+
+    captured_at: str | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    has_gps: bool | None = None
+    gps_latitude: float | None = None
+    gps_longitude: float | None = None
+    exif_problem: str | None = None
+
+
+@dataclass(frozen=True)
 class ImageProbe:
     width: int
     height: int
@@ -62,6 +83,7 @@ class ImageProbe:
     exif_orientation: int | None
     frame_count: int
     is_animated: bool
+    photo: PhotoFacts = PhotoFacts()
 
 
 def open_image(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> Image.Image:
@@ -131,6 +153,83 @@ def exif_orientation(image: Image.Image) -> int | None:
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else None
 
 
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+EXIF_MAKE, EXIF_MODEL = 0x010F, 0x0110
+EXIF_DATETIME_ORIGINAL, EXIF_OFFSET_TIME_ORIGINAL = 0x9003, 0x9011
+_EXIF_TEXT_LIMIT = 200
+
+
+def _exif_text(value) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    text = "".join(ch for ch in value if ch.isprintable()).strip()
+    return text[:_EXIF_TEXT_LIMIT] or None
+
+
+def _exif_time(value, offset) -> str | None:
+    text = _exif_text(value)
+    if not text or len(text) < 19 or text[4] != ":" or text[7] != ":":
+        return None
+    iso = f"{text[:4]}-{text[5:7]}-{text[8:10]}T{text[11:19]}"
+    try:
+        datetime.fromisoformat(iso)
+    except ValueError:
+        return None  # e.g. "0000:00:00 00:00:00", the cameras' "unknown"
+    offset = _exif_text(offset)
+    if offset and len(offset) == 6 and offset[0] in "+-" and offset[3] == ":":
+        iso += offset
+    return iso
+
+
+def _degrees(dms, ref) -> float | None:
+    try:
+        d, m, sec = (float(x) for x in dms)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    value = d + m / 60 + sec / 3600
+    if not (math.isfinite(value) and 0 <= value <= 180):
+        return None
+    return -value if _exif_text(ref) in ("S", "W") else value
+
+
+def photo_facts(image: Image.Image) -> PhotoFacts:
+    """Capture time, camera and GPS presence from the image's EXIF; never raises: a malformed
+    block gives what could be read and says why in ``exif_problem``."""
+    try:
+        exif = image.getexif()
+    except Exception as exc:  # a broken EXIF block must not make the file unreadable
+        return PhotoFacts(exif_problem=f"{type(exc).__name__}: {exc}"[:500])
+    if not exif:
+        return PhotoFacts(has_gps=False)
+    facts: dict = {}
+    problems = []
+    try:
+        facts["camera_make"] = _exif_text(exif.get(EXIF_MAKE))
+        facts["camera_model"] = _exif_text(exif.get(EXIF_MODEL))
+    except Exception as exc:
+        problems.append(f"camera: {type(exc).__name__}: {exc}")
+    try:
+        sub = exif.get_ifd(EXIF_IFD)
+        facts["captured_at"] = _exif_time(
+            sub.get(EXIF_DATETIME_ORIGINAL), sub.get(EXIF_OFFSET_TIME_ORIGINAL)
+        )
+    except Exception as exc:
+        problems.append(f"capture time: {type(exc).__name__}: {exc}")
+    try:
+        gps = exif.get_ifd(GPS_IFD)
+        latitude, longitude = _degrees(gps.get(2), gps.get(1)), _degrees(gps.get(4), gps.get(3))
+        facts["has_gps"] = latitude is not None and longitude is not None
+        if facts["has_gps"] and latitude <= 90:
+            facts["gps_latitude"], facts["gps_longitude"] = latitude, longitude
+        else:
+            facts["has_gps"] = False
+    except Exception as exc:
+        problems.append(f"GPS: {type(exc).__name__}: {exc}")
+    return PhotoFacts(**facts, exif_problem="; ".join(problems)[:500] or None)
+
+
 def _load(image: Image.Image) -> None:
     _guarded(lambda im: im.load(), image)
 
@@ -157,6 +256,7 @@ def probe_image(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> ImageProb
     mode = image.mode
     frame_count = int(getattr(image, "n_frames", 1) or 1)
     orientation = exif_orientation(image)
+    photo = photo_facts(image)
     if fmt == "JPEG":
         image.draft("L", (max(1, width // 8), max(1, height // 8)))
     _load(image)
@@ -168,6 +268,7 @@ def probe_image(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> ImageProb
         exif_orientation=orientation,
         frame_count=frame_count,
         is_animated=bool(getattr(image, "is_animated", False)) or frame_count > 1,
+        photo=photo,
     )
 
 

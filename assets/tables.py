@@ -4,6 +4,26 @@ from resources.warehouse import Column, TableSpec
 
 IMAGE_ID = Column("image_id", "string", "SHA-256 of the file bytes (hex).", False, 64)
 
+# Photo metadata from EXIF (added to existing catalogs in place; rows catalogued before stay NULL).
+PHOTO_COLUMNS = (
+    Column(
+        "captured_at",
+        "string",
+        "EXIF DateTimeOriginal in ISO 8601, camera local time (with its UTC offset when the "
+        "camera recorded one); null when absent or unreadable.",
+    ),
+    Column("camera_make", "string", "EXIF Make."),
+    Column("camera_model", "string", "EXIF Model."),
+    Column("has_gps", "bool", "The file carries a GPS position (null: EXIF unreadable)."),
+    Column(
+        "gps_latitude",
+        "float64",
+        "Decimal degrees, south negative; recorded only when the catalog is configured to.",
+    ),
+    Column("gps_longitude", "float64", "Decimal degrees, west negative; as gps_latitude."),
+    Column("exif_problem", "string", "Why some EXIF could not be read (the file still counts)."),
+)
+
 RAW_IMAGES = TableSpec(
     name="raw_images",
     description=(
@@ -25,9 +45,11 @@ RAW_IMAGES = TableSpec(
         Column("is_animated", "bool", "True for multi-frame files; only frame 1 is hashed."),
         Column("last_modified", "timestamp", "Source last-modified time (UTC)."),
         Column("ingested_at", "timestamp", "When this row was catalogued (UTC)."),
+        *PHOTO_COLUMNS,
     ),
     primary_key=("image_id", "source_uri"),
     indexes=(("source_uri",),),
+    added_columns=tuple(c.name for c in PHOTO_COLUMNS),
 )
 
 QUARANTINED_IMAGES = TableSpec(

@@ -50,7 +50,7 @@ def write_files(folder: Path) -> list[Path]:
 def load_catalog(db_path: Path, n: int, files: list[Path]) -> None:
     import pandas as pd
 
-    from assets.tables import RAW_IMAGES
+    from assets.tables import PHOTO_COLUMNS, RAW_IMAGES
     from resources.warehouse import DuckDBWarehouse
 
     now = datetime.now(tz=UTC)
@@ -77,6 +77,7 @@ def load_catalog(db_path: Path, n: int, files: list[Path]) -> None:
                     "is_animated": False,
                     "last_modified": now,
                     "ingested_at": now,
+                    **dict.fromkeys(c.name for c in PHOTO_COLUMNS),
                 }
             ),
         )

@@ -29,7 +29,7 @@ from assets.dedup.synthetic import (
     image_hashes_row,
     random_hash,
 )
-from assets.tables import IMAGE_HASHES, RAW_IMAGES
+from assets.tables import IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse import DuckDBWarehouse
 from tests.dedup_reference import expand_links
@@ -97,6 +97,7 @@ class Collection:
                     "is_animated": False,
                     "last_modified": T0,
                     "ingested_at": ingested,
+                    **dict.fromkeys(c.name for c in PHOTO_COLUMNS),
                 }
             )
         if hashed:

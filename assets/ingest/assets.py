@@ -46,6 +46,13 @@ class RawImagesConfig(dg.Config):
             "not an image is hashed as a stream and never held in memory."
         ),
     )
+    record_gps_coordinates: bool = Field(
+        default=False,
+        description=(
+            "Keep photos' GPS coordinates (gps_latitude, gps_longitude) in the catalog. Off by "
+            "default: only whether a position is present (has_gps) is recorded."
+        ),
+    )
     require_label: bool = Field(
         default=True,
         description=(
@@ -122,6 +129,8 @@ def raw_images(
     ):
         if batch.rows:
             df = pd.DataFrame(batch.rows)
+            if not config.record_gps_coordinates:
+                df = df.assign(gps_latitude=None, gps_longitude=None)
             inserted += warehouse.insert_new(RAW_IMAGES, df)
             new_rows.append(df)
         if batch.quarantined:

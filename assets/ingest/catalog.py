@@ -3,7 +3,7 @@
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice, repeat
 from typing import Any
@@ -137,6 +137,7 @@ def catalog_one(
         "frame_count": probe.frame_count,
         "is_animated": probe.is_animated,
         "ingested_at": now,
+        **asdict(probe.photo),
     }, None
 
 
