@@ -68,26 +68,34 @@ def materialize_everything(settings: Settings) -> int:
         print(f"failed run {dead.run_id} ({dead.job_name}): its process is gone; slots freed")
     yesterday = (datetime.now(ZoneInfo(settings.timezone)) - timedelta(days=1)).date()
     store = defs.resources["blob_store"]
+    arrivals = f"{settings.incoming.container}/{settings.incoming.prefix}{yesterday:%Y/%m/%d}/"
+    on_demand = {"ops": {"classify_images": {"config": {"paths": [arrivals]}}}}
     steps = [
-        ("curation_job", None),
-        ("publish_job", "train"),
-        ("publish_job", "test"),
-        ("model_job", None),
-        ("nightly_classification_job", yesterday.isoformat()),
+        ("curation_job", None, None),
+        ("publish_job", "train", None),
+        ("publish_job", "test", None),
+        ("model_job", None, None),
+        ("nightly_classification_job", yesterday.isoformat(), None),
+        # The same arrivals classified on demand: thumbnails and every class's probability.
+        ("classify_images_job", None, on_demand),
     ]
     failed = False
-    for job_name, partition in steps:
+    skip: set[str] = set()
+    for job_name, partition, run_config in steps:
+        if job_name in skip:
+            continue
         if job_name == "nightly_classification_job":
             if isinstance(store, LocalBlobStore):
                 count = drop_demo_arrivals(settings, store, yesterday)
                 print(f"dropped {count} demo arrivals into {settings.incoming.uri} for {yesterday}")
             else:
                 print("skipping the demo night: arrivals can only be back-dated in the local store")
+                skip.add("classify_images_job")  # nothing arrived to classify either
                 continue
         job = defs.resolve_job_def(job_name)
         label = f"{job_name}[{partition}]" if partition else job_name
         result = job.execute_in_process(
-            instance=instance, partition_key=partition, raise_on_error=False
+            run_config=run_config, instance=instance, partition_key=partition, raise_on_error=False
         )
         keys = sorted(
             {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}

@@ -73,7 +73,7 @@ def classify_images(
         png = thumbnail_png(data) if isinstance(data, bytes) else None
         picture = md_image(png, name.rsplit("/", 1)[-1]) if png else ""
         ranked = sorted(result.by_class().items(), key=lambda kv: -kv[1])
-        probabilities = "<br>".join(f"{_md_escape(c)}: {p:.4f}" for c, p in ranked)
+        probabilities = " · ".join(f"{_md_escape(c)}: {p:.4f}" for c, p in ranked)
         lines.append(
             f"| {_md_escape(name)} | {picture} | **{_md_escape(result.label)}** "
             f"{result.probability:.4f} | {probabilities} |"

@@ -60,7 +60,7 @@ def review_sheet_md(
         picture = md_image(png, row.blob_path.rsplit("/", 1)[-1]) if png else ""
         probs = probabilities.get(row.image_id)
         top = (
-            "<br>".join(
+            " · ".join(
                 f"{md_escape(r.label)}: {r.probability:.3f}"
                 for r in probs.sort_values("probability", ascending=False).head(3).itertuples()
             )

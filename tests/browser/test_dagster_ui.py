@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from tests.conftest import REPO, _free_port
@@ -48,7 +49,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def webserver(tmp_path_factory) -> Iterator[str]:
+def webserver(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """The demo materialised into a temporary home, then the webserver on a free port."""
     _require_browser()
     home = tmp_path_factory.mktemp("ui-home")
@@ -94,7 +95,7 @@ def webserver(tmp_path_factory) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the webserver did not answer within 180 s") from None
                 time.sleep(0.5)
-        yield base
+        yield base, home
     finally:
         _stop(proc)
         log.close()
@@ -104,8 +105,13 @@ def webserver(tmp_path_factory) -> Iterator[str]:
 def pages(webserver, tmp_path_factory) -> dict:
     """Every page the test looks at, opened once; text and images of each."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    base, home = webserver
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        (on_demand,) = instance.get_run_records(
+            filters=dg.RunsFilter(job_name="classify_images_job"), limit=1
+        )
     plan = {
-        "base": webserver,
+        "base": base,
         "chromium": CHROMIUM,
         "profile": str(tmp_path_factory.mktemp("chromium-profile")),
         "out": str(ARTIFACTS),
@@ -127,6 +133,13 @@ def pages(webserver, tmp_path_factory) -> dict:
                 "name": "duplicate-review-sheet",
                 "path": "/assets/duplicate_review?view=events",
                 "waitFor": ["duplicate_groups_sheet"],
+                "click": "[Show Markdown]",
+                "waitForAfterClick": ["Copy"],
+            },
+            {
+                "name": "classify-images",
+                "path": f"/runs/{on_demand.dagster_run.run_id}",
+                "waitFor": ["classifications"],
                 "click": "[Show Markdown]",
                 "waitForAfterClick": ["Copy"],
             },
@@ -184,3 +197,13 @@ def test_the_contact_sheet_opens_as_an_image_in_the_ui(pages):
     sheets = [i for i in images if i["alt"] == "duplicate_groups contact sheet"]
     assert sheets and sheets[0]["loaded"], images
     assert sheets[0]["src"].startswith("data:image/png;base64,")
+
+
+def test_classify_images_shows_thumbnails_and_probabilities(pages):
+    page = pages["classify-images"]
+    images = [i for i in page["images"] if i["alt"].startswith("upload_")]
+    assert images and all(i["loaded"] for i in images), page["images"]
+    assert all(i["src"].startswith("data:image/png;base64,") for i in images)
+    for text in ("upload_00_astronaut.jpg", "people", "corrupt_data"):
+        assert text in page["text"], text
+    assert (ARTIFACTS / "classify-images.png").stat().st_size > 10_000
