@@ -99,18 +99,14 @@ def train_test_split(
     )
 
 
-def group_members(warehouse: Warehouse) -> pd.DataFrame:
-    """Every image of every duplicate group with the label the split uses for it: the label a
-    person confirmed (label_reviews), else its catalogued label. An image catalogued at several
-    locations may have an unlabelled one (an incoming arrival) as its representative location:
-    then a label any of its locations carries."""
-    reviewed = warehouse.table_exists(LABEL_REVIEWS)
+def group_members_sql(dialect: str, reviewed: bool) -> str:
+    """The members query of ``group_members``; ``reviewed``: label_reviews exists."""
     review_join = (
-        f"LEFT JOIN {LABEL_REVIEWS.qualified(warehouse.dialect)} r ON r.image_id = g.image_id "
+        f"LEFT JOIN {LABEL_REVIEWS.qualified(dialect)} r ON r.image_id = g.image_id "
         if reviewed
         else ""
     )
-    return warehouse.query_df(
+    return (
         "SELECT g.image_id, g.group_id, "
         f"COALESCE({'r.label, ' if reviewed else ''}g.label, c.label) AS label, "
         f"{'r.label' if reviewed else 'NULL'} AS reviewed_label, g.is_representative "
@@ -118,6 +114,15 @@ def group_members(warehouse: Warehouse) -> pd.DataFrame:
         "FROM raw_images WHERE label IS NOT NULL GROUP BY image_id) c ON c.image_id = g.image_id "
         + review_join
     )
+
+
+def group_members(warehouse: Warehouse) -> pd.DataFrame:
+    """Every image of every duplicate group with the label the split uses for it: the label a
+    person confirmed (label_reviews), else its catalogued label. An image catalogued at several
+    locations may have an unlabelled one (an incoming arrival) as its representative location:
+    then a label any of its locations carries."""
+    reviewed = warehouse.table_exists(LABEL_REVIEWS)
+    return warehouse.query_df(group_members_sql(warehouse.dialect, reviewed))
 
 
 def label_conflicts(members: pd.DataFrame) -> pd.DataFrame:
