@@ -318,6 +318,7 @@ class Platform:
         max_delay: float,
         release: bool = False,
         timeout: float = 900,
+        before_kill=None,
     ) -> Kill:
         """Run ``jobs``; once a run of ``job`` has started one of ``steps``, wait a random
         0..``max_delay`` seconds and SIGKILL the whole process group (run and step processes).
@@ -340,6 +341,8 @@ class Platform:
             run_id, _, step_started = started
             delay = rng.uniform(0.0, max_delay)
             time.sleep(delay)
+            if before_kill is not None:
+                before_kill(run_id)
             os.killpg(proc.pid, signal.SIGKILL)
             killed_at = time.time()
             code = proc.wait(timeout=60)

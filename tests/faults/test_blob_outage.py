@@ -79,45 +79,56 @@ def _kill_after_uploads(azurite, store, container: str, n: int, restart_after: f
     return thread, seen
 
 
-@pytest.fixture
-def outage(tmp_path, platform_home):
-    source = write_source(tmp_path / "source")
-    azurite = Azurite(tmp_path / "azurite").start()
-    store = azurite.store()
-    clean_wh = _prepared(tmp_path / "clean", source)
-    assert _publish(clean_wh, store, "clean").success
-    clean = _state(clean_wh, store, "clean")
-    yield source, azurite, store, clean
-    azurite.kill()
+@pytest.fixture(scope="module")
+def outage(tmp_path_factory):
+    """One Azurite and one clean publish for the module; each test publishes to its own
+    container."""
+    root = tmp_path_factory.mktemp("outage")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("IMAGE_PLATFORM_ENV", "local")
+        env.setenv("IMAGE_PLATFORM_HOME", str(root / "home"))
+        env.delenv("IMAGE_PLATFORM_SOURCE", raising=False)
+        source = write_source(root / "source")
+        azurite = Azurite(root / "azurite").start()
+        store = azurite.store()
+        clean_wh = _prepared(root / "clean", source)
+        assert _publish(clean_wh, store, "clean").success
+        clean = _state(clean_wh, store, "clean")
+        yield source, azurite, store, clean
+        azurite.kill()
 
 
-def test_a_short_outage_mid_publish_is_ridden_out_by_retries_with_backoff(tmp_path, outage):
+def test_a_short_outage_mid_publish_is_ridden_out_by_retries_with_backoff(
+    tmp_path, platform_home, outage
+):
     source, azurite, store, clean = outage
     warehouse = _prepared(tmp_path / "faulted", source)
-    store.ensure_container("images")
-    thread, seen = _kill_after_uploads(azurite, store, "images", 2, 0.5, signal.SIGTERM)
+    store.ensure_container("short-outage")
+    thread, seen = _kill_after_uploads(azurite, store, "short-outage", 2, 0.5, signal.SIGTERM)
 
-    result = _publish(warehouse, store, "images", retry_attempts=9)
+    result = _publish(warehouse, store, "short-outage", retry_attempts=9)
     thread.join(timeout=120)
 
     assert seen.get("restarted"), seen
     assert result.success
-    assert_same(clean, _state(warehouse, store, "images"))
+    assert_same(clean, _state(warehouse, store, "short-outage"))
 
 
-def test_a_long_outage_fails_the_run_and_the_rerun_after_the_restart_completes_it(tmp_path, outage):
+def test_a_long_outage_fails_the_run_and_the_rerun_after_the_restart_completes_it(
+    tmp_path, platform_home, outage
+):
     source, azurite, store, clean = outage
     warehouse = _prepared(tmp_path / "faulted", source)
-    store.ensure_container("images")
+    store.ensure_container("long-outage")
     # A crash: the emulator may also lose uploads it had acknowledged; the rerun lists the side
     # first and uploads whatever is missing.
-    thread, seen = _kill_after_uploads(azurite, store, "images", 2, -1, signal.SIGKILL)
+    thread, seen = _kill_after_uploads(azurite, store, "long-outage", 2, -1, signal.SIGKILL)
 
-    failed = _publish(warehouse, store, "images", retry_attempts=2)
+    failed = _publish(warehouse, store, "long-outage", retry_attempts=2)
     thread.join(timeout=120)
 
     assert seen.get("killed_with"), seen
     assert not failed.success
     azurite.start()
-    assert _publish(warehouse, store, "images").success
-    assert_same(clean, _state(warehouse, store, "images"))
+    assert _publish(warehouse, store, "long-outage").success
+    assert_same(clean, _state(warehouse, store, "long-outage"))

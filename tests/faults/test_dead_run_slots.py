@@ -203,6 +203,9 @@ def test_a_run_killed_in_a_pooled_step_frees_its_slot_and_the_next_run_completes
                 "the killed run to be failed",
             )
             assert run.status == dg.DagsterRunStatus.FAILURE
+            # Failed by its code server (Dagster's own mechanism), not by dead_runs_sensor.
+            messages = [e.message for e in instance.all_logs(first) if e.dagster_event]
+            assert not any("has no live process any more" in m for m in messages)
             _wait(lambda: not pool_slots_held(instance), 120, "the dead run's slot to be freed")
 
             if kind == "production":

@@ -72,3 +72,82 @@ def test_both_tables_are_replaced_by_one_call(warehouse):
     warehouse.replace_partition(second, where)
     assert list(warehouse.read_table(IMAGE_PREDICTIONS).blob_path) == ["c"]
     assert set(warehouse.read_table(IMAGE_PROBABILITIES).model_version) == {"v2"}
+
+
+class _Recorder:
+    """Stands in for the driver's connection (Azure SQL cannot run here): records what the
+    warehouse sends, commits and rolls back; fails on a chosen statement."""
+
+    def __init__(self, fail_on: str | None = None):
+        self.statements: list[str] = []
+        self.events: list[str] = []
+        self.fail_on = fail_on
+        self.rowcount = 1
+
+    def cursor(self):
+        return self
+
+    def execute(self, sql, params=None):
+        self.statements.append(sql)
+        if self.fail_on and self.fail_on in sql:
+            raise RuntimeError("simulated failure")
+
+    def commit(self):
+        self.events.append("commit")
+
+    def rollback(self):
+        self.events.append("rollback")
+
+    def close(self):
+        self.events.append("close")
+
+
+def _azure(recorder):
+    from contextlib import contextmanager
+
+    from resources.warehouse import AzureSqlWarehouse
+
+    class Recorded(AzureSqlWarehouse):
+        @contextmanager
+        def connect(self):
+            yield recorder
+
+    return Recorded(server="example.database.windows.net", database="db")
+
+
+def test_azure_sql_replaces_both_tables_on_one_connection_with_one_commit():
+    import sqlglot
+
+    recorder = _Recorder()
+    _azure(recorder).replace_partition(
+        [(IMAGE_PREDICTIONS, _predictions(["a"])), (IMAGE_PROBABILITIES, _probabilities(["a"]))],
+        {"partition_date": DAY},
+    )
+    assert recorder.events == ["commit"]
+    moves = [
+        s
+        for s in recorder.statements
+        if s.startswith(("DELETE", "INSERT INTO [dbo]", "INSERT INTO [image"))
+    ]
+    assert [m.split()[0] + " " + m.split()[2] for m in moves] == [
+        "DELETE [image_predictions]",
+        "INSERT [image_predictions]",
+        "DELETE [image_probabilities]",
+        "INSERT [image_probabilities]",
+    ]
+    for statement in recorder.statements:
+        assert sqlglot.parse(statement.replace("?", "@p"), read="tsql")
+
+
+def test_azure_sql_rolls_back_both_tables_when_the_second_fails():
+    recorder = _Recorder(fail_on="DELETE FROM [image_probabilities]")
+    with pytest.raises(RuntimeError):
+        _azure(recorder).replace_partition(
+            [
+                (IMAGE_PREDICTIONS, _predictions(["a"])),
+                (IMAGE_PROBABILITIES, _probabilities(["a"])),
+            ],
+            {"partition_date": DAY},
+        )
+    assert recorder.events == ["rollback"]
+    assert any(s.startswith("DELETE FROM [image_predictions]") for s in recorder.statements)
