@@ -343,7 +343,8 @@ class Platform:
             time.sleep(delay)
             if before_kill is not None:
                 before_kill(run_id)
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may have just finished
+                os.killpg(proc.pid, signal.SIGKILL)
             killed_at = time.time()
             code = proc.wait(timeout=60)
             step = _current_step(instance, run_id)

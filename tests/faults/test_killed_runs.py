@@ -10,7 +10,8 @@ from tests.faults.harness import Platform, assert_same, pool_slots_held, seeded_
 pytestmark = pytest.mark.slow
 
 # Where the kills land: a random moment inside one of these steps (all in the warehouse pool),
-# up to 80% of the step's duration in the clean run.
+# up to half the step's duration in the clean run (so a kill lands inside it even when the
+# machine is less loaded than during the clean run).
 KILLS = [
     ("curation_job", None, ["raw_images", "image_hashes", "dedup_dbt_models", "train_test_split"]),
     ("publish_job", "train", ["published_images"]),
@@ -30,7 +31,7 @@ def test_runs_killed_in_curation_publishing_and_the_nightly_then_rerun_leave_a_c
     remaining, release, kills = CHAIN, False, []
     for job, partition, steps in KILLS:
         step = rng.choice(steps)
-        delay = 0.8 * durations[(job, step)]
+        delay = 0.5 * durations[(job, step)]
         kill = platform.run_killed(remaining, job, [step], rng, delay, release)
         kills.append(kill)
         context = f"seed {seed}: {kills}"
