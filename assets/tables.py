@@ -260,8 +260,7 @@ MODEL_PROMOTIONS = TableSpec(
         "why, from which version to which, and the metrics the decision saw."
     ),
     columns=(
-        Column("event_id", "string", "Unique id of the change.", False, 64),
-        Column("promoted_at", "timestamp", "When the pointer moved (UTC)."),
+        Column("promoted_at", "timestamp", "When the pointer moved (UTC).", False),
         Column("model_version", "string", "The version that became current.", False, 64),
         Column("previous_version", "string", "The version that was current before, if any."),
         Column("action", "string", "gate (passed its checks), promote or rollback (by hand)."),
@@ -272,7 +271,7 @@ MODEL_PROMOTIONS = TableSpec(
         Column("test_images", "int64", "Test images behind the accuracy."),
         Column("run_id", "string", "Dagster run that moved the pointer, if any."),
     ),
-    primary_key=("event_id",),
+    primary_key=("promoted_at", "model_version"),
 )
 
 SCHEMA_MIGRATIONS = TableSpec(

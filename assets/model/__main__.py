@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     sys.stdout.write(
         f"{event.action}: current model {event.previous_version or '(none)'} -> "
-        f"{event.model_version} (recorded as {event.event_id})\n"
+        f"{event.model_version} (recorded at {event.promoted_at.isoformat()})\n"
     )
     return 0
 

@@ -196,7 +196,7 @@ def image_classifier(
             settings.models_container,
             model.version,
             action=GATE,
-            promoted_by=f"image_classifier run {run_id}",
+            promoted_by="promotion gate",  # the run is in run_id
             reason=reason,
             run_id=run_id,
             accuracy=gate.accuracy,

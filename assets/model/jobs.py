@@ -54,7 +54,7 @@ def change_current_model(
         container,
         version,
         action=config.action,
-        promoted_by=config.promoted_by or f"promote_model_job run {run_id}",
+        promoted_by=config.promoted_by or "promote_model_job",  # the run is in run_id
         reason=config.reason,
         run_id=run_id,
     )

@@ -16,7 +16,6 @@ A person can still promote any stored version, or roll back, by the ``promote_mo
 No Dagster import here: the asset, the job and the command line all call these functions.
 """
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -164,7 +163,7 @@ def latest_evaluation(warehouse, version: str) -> dict | None:
 
 @dataclass(frozen=True)
 class Promotion:
-    event_id: str
+    promoted_at: datetime
     model_version: str
     previous_version: str | None
     action: str
@@ -204,10 +203,9 @@ def change_current(
         if known is not None:
             accuracy = _number(known["accuracy"])
             test_images = None if pd.isna(known["test_images"]) else int(known["test_images"])
-    event = Promotion(uuid.uuid4().hex, version, previous, action, promoted_by, reason.strip())
+    event = Promotion(datetime.now(tz=UTC), version, previous, action, promoted_by, reason.strip())
     row = {
-        "event_id": event.event_id,
-        "promoted_at": datetime.now(tz=UTC),
+        "promoted_at": event.promoted_at,
         "model_version": version,
         "previous_version": previous,
         "action": action,
