@@ -22,6 +22,11 @@ curation_job = dg.define_asset_job(
         "Catalogue the source, hash what is new, rebuild the dedup tables and update the "
         "train/test split (with its blocking leakage check)."
     ),
+    # The chain is sequential (catalog -> hashes -> dbt -> split), so a process per step gains
+    # no parallelism and costs a Python start and a code-location import per step. Each run
+    # still runs in its own process (its own pod in Kubernetes): the run launcher isolates runs,
+    # and the steps inside a run use threads where they have work to share.
+    executor_def=dg.in_process_executor,
 )
 
 defs = dg.Definitions.merge(

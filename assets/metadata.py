@@ -1,11 +1,15 @@
 """Small helpers that turn results into Dagster metadata people want to read."""
 
 import base64
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where a table is rendered, not with the code location
+    import pandas as pd
 
 
 def _cell(value) -> str:
+    import pandas as pd
+
     if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)):
         return ""
     if isinstance(value, float):
@@ -14,7 +18,7 @@ def _cell(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def md_table(df: pd.DataFrame, max_rows: int = 20) -> str:
+def md_table(df: "pd.DataFrame", max_rows: int = 20) -> str:
     """A Markdown table (rendered by the Dagster UI) of the first ``max_rows`` rows."""
     if df.empty:
         return "_no rows_"

@@ -33,7 +33,6 @@ from urllib.parse import quote, unquote, urlparse
 from urllib.request import url2pathname
 
 import dagster as dg
-from dagster_azure.blob import AzureBlobStorageResource
 from pydantic import Field, PrivateAttr
 
 _CONTAINER_RE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -311,9 +310,21 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 class AzureBlobStore(BlobStore):
-    """Azure Blob Storage (or Azurite) through dagster-azure's ``AzureBlobStorageResource``."""
+    """Azure Blob Storage (or Azurite) through the Azure SDK's ``BlobServiceClient``.
 
-    storage: AzureBlobStorageResource
+    The SDK is imported when a method first talks to the service, not with this module: the
+    code location is loaded by every run, sensor tick and CLI call, most of which never touch
+    Blob Storage.
+    """
+
+    account_url: str = Field(description="Blob service endpoint, e.g. https://<account>.blob...")
+    account_key: str | None = Field(
+        default=None,
+        description=(
+            "Shared key (a dg.EnvVar, never a literal). None: the workload's identity through "
+            "DefaultAzureCredential."
+        ),
+    )
     page_size: int = Field(default=5000, description="Blobs per listing page (Azure's maximum).")
     max_concurrency: int = Field(default=4, description="Parallel connections per large upload.")
 
@@ -327,10 +338,16 @@ class AzureBlobStore(BlobStore):
                 from azure.storage.blob import BlobServiceClient
 
                 self._client = BlobServiceClient(
-                    account_url=self.storage.account_url,
-                    credential=self.storage._raw_credential(),
+                    account_url=self.account_url, credential=self._credential()
                 )
             return self._client
+
+    def _credential(self) -> Any:
+        if self.account_key:
+            return self.account_key
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential()
 
     def _container(self, container: str):
         return self._service().get_container_client(validate_container(container))
@@ -455,11 +472,11 @@ class AzureBlobStore(BlobStore):
             self._container(container).get_blob_client(check_readable_name(name)).delete_blob()
 
     def url(self, container: str, name: str = "") -> str:
-        base = self.storage.account_url.rstrip("/") + "/" + validate_container(container)
+        base = self.account_url.rstrip("/") + "/" + validate_container(container)
         return f"{base}/{quote(check_readable_name(name), safe='/')}" if name else base
 
     def locate(self, url: str) -> tuple[str, str] | None:
-        base = self.storage.account_url.rstrip("/") + "/"
+        base = self.account_url.rstrip("/") + "/"
         if not url.startswith(base):
             return None
         container, _, name = url[len(base) :].partition("/")

@@ -3,11 +3,6 @@
 import os
 
 import dagster as dg
-from dagster_azure.blob import (
-    AzureBlobStorageDefaultCredential,
-    AzureBlobStorageKeyCredential,
-    AzureBlobStorageResource,
-)
 
 from resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
 from resources.environment import Environment, Settings, get_settings
@@ -27,15 +22,10 @@ def build_blob_store(settings: Settings) -> BlobStore:
         )
     # A shared key when one is provided (ci: Azurite's published development key), otherwise the
     # workload's managed identity through DefaultAzureCredential.
+    key = None
     if os.environ.get("IMAGE_PLATFORM_AZURE_STORAGE_KEY") or settings.env == Environment.CI:
-        credential = AzureBlobStorageKeyCredential(
-            key=dg.EnvVar("IMAGE_PLATFORM_AZURE_STORAGE_KEY")
-        )
-    else:
-        credential = AzureBlobStorageDefaultCredential()
-    return AzureBlobStore(
-        storage=AzureBlobStorageResource(account_url=account_url, credential=credential)
-    )
+        key = dg.EnvVar("IMAGE_PLATFORM_AZURE_STORAGE_KEY")
+    return AzureBlobStore(account_url=account_url, account_key=key)
 
 
 def build_warehouse(settings: Settings) -> Warehouse:

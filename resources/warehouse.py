@@ -26,11 +26,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
+
+if TYPE_CHECKING:  # pandas is imported by the methods that use it, not with the code location
+    import pandas as pd
 
 DUCKDB = "duckdb"
 TSQL = "tsql"
@@ -97,7 +99,7 @@ class TableSpec:
             ]
         )
 
-    def conform(self, df: pd.DataFrame) -> pd.DataFrame:
+    def conform(self, df: "pd.DataFrame") -> "pd.DataFrame":
         """Select and order the spec's columns; fail loudly on a missing one."""
         missing = [c for c in self.column_names if c not in df.columns]
         if missing:
@@ -278,6 +280,8 @@ def tsql_stage_batches(
 
 def _python_value(value: Any) -> Any:
     """A driver-friendly scalar: None for missing values, Python types for numpy/pandas ones."""
+    import pandas as pd
+
     if value is None:
         return None
     try:
@@ -292,7 +296,7 @@ def _python_value(value: Any) -> Any:
     return value
 
 
-def _arrow_table(df: pd.DataFrame):
+def _arrow_table(df: "pd.DataFrame"):
     import pyarrow as pa
 
     return pa.Table.from_pandas(df, preserve_index=False)
@@ -307,7 +311,7 @@ class Warehouse(dg.ConfigurableResource):
     def ensure_table(self, spec: TableSpec) -> None:
         raise NotImplementedError
 
-    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> "pd.DataFrame":
         raise NotImplementedError
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
@@ -316,16 +320,16 @@ class Warehouse(dg.ConfigurableResource):
     def table_exists(self, spec: TableSpec) -> bool:
         raise NotImplementedError
 
-    def _write_all(self, parts: Sequence[tuple[TableSpec, pd.DataFrame, Any]]) -> list[int]:
+    def _write_all(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
         """For each ``(spec, df, statements)`` in turn: stage ``df`` as ``self.staged`` and run
         ``statements`` against it — all parts in ONE transaction. Returns the rows each part
         changed."""
         raise NotImplementedError
 
-    def _write(self, spec: TableSpec, df: pd.DataFrame, statements) -> int:
+    def _write(self, spec: TableSpec, df: "pd.DataFrame", statements) -> int:
         return self._write_all([(spec, df, statements)])[0]
 
-    def insert_new(self, spec: TableSpec, df: pd.DataFrame) -> int:
+    def insert_new(self, spec: TableSpec, df: "pd.DataFrame") -> int:
         return self._write(spec, df, [(insert_new_sql(spec, self.staged, self.dialect), [])])
 
     def _replace_statements(self, spec: TableSpec, where: dict[str, Any]) -> list:
@@ -335,11 +339,11 @@ class Warehouse(dg.ConfigurableResource):
             (insert_all_sql(spec, self.staged, self.dialect), []),
         ]
 
-    def replace_where(self, spec: TableSpec, df: pd.DataFrame, where: dict[str, Any]) -> int:
+    def replace_where(self, spec: TableSpec, df: "pd.DataFrame", where: dict[str, Any]) -> int:
         return self._write(spec, df, self._replace_statements(spec, where))
 
     def replace_partition(
-        self, tables: Sequence[tuple[TableSpec, pd.DataFrame]], where: dict[str, Any]
+        self, tables: "Sequence[tuple[TableSpec, pd.DataFrame]]", where: dict[str, Any]
     ) -> list[int]:
         """``replace_where`` on every table, in one transaction: a failure (or a kill) leaves
         every table as it was, a success replaces the partition in all of them at once."""
@@ -347,7 +351,7 @@ class Warehouse(dg.ConfigurableResource):
             [(spec, df, self._replace_statements(spec, where)) for spec, df in tables]
         )
 
-    def upsert(self, spec: TableSpec, df: pd.DataFrame) -> int:
+    def upsert(self, spec: TableSpec, df: "pd.DataFrame") -> int:
         return self._write(
             spec,
             df,
@@ -357,11 +361,13 @@ class Warehouse(dg.ConfigurableResource):
             ],
         )
 
-    def delete_keys(self, spec: TableSpec, df: pd.DataFrame) -> None:
+    def delete_keys(self, spec: TableSpec, df: "pd.DataFrame") -> None:
         """Delete the rows whose primary key is in ``df`` (one transaction)."""
         self._write(spec, df, [(delete_keys_sql(spec, self.staged, self.dialect), [])])
 
-    def read_table(self, spec: TableSpec, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def read_table(self, spec: TableSpec, columns: Sequence[str] | None = None) -> "pd.DataFrame":
+        import pandas as pd
+
         if not self.table_exists(spec):
             return pd.DataFrame(columns=list(columns or spec.column_names))
         cols = ", ".join(quote(c, self.dialect) for c in (columns or spec.column_names))
@@ -369,9 +375,11 @@ class Warehouse(dg.ConfigurableResource):
 
     def head(
         self, spec: TableSpec, columns: Sequence[str], order_by: str, n: int = 10
-    ) -> pd.DataFrame:
+    ) -> "pd.DataFrame":
         """The first ``n`` rows by ``order_by`` (an SQL ordering over ``spec``'s columns), read
         without fetching the table."""
+        import pandas as pd
+
         if not self.table_exists(spec):
             return pd.DataFrame(columns=list(columns))
         return self.query_df(head_sql(spec, columns, order_by, int(n), self.dialect))
@@ -425,7 +433,7 @@ class DuckDBWarehouse(Warehouse):
             ).fetchone()
         return bool(row and row[0])
 
-    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> "pd.DataFrame":
         with self.connect() as con:
             return con.execute(sql, list(params or [])).df()
 
@@ -433,7 +441,7 @@ class DuckDBWarehouse(Warehouse):
         with self.connect() as con:
             con.execute(sql, list(params or []))
 
-    def _write_all(self, parts: Sequence[tuple[TableSpec, pd.DataFrame, Any]]) -> list[int]:
+    def _write_all(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
         parts = [(spec, spec.conform(df), statements) for spec, df, statements in parts]
         changed = []
         with self.connect() as con:
@@ -523,10 +531,14 @@ class AzureSqlWarehouse(Warehouse):
             con.commit()
 
     def table_exists(self, spec: TableSpec) -> bool:
+        import pandas as pd
+
         df = self.query_df("SELECT OBJECT_ID(?, N'U') AS oid", [_tsql_object_name(spec)])
         return bool(len(df) and pd.notna(df.oid[0]))
 
-    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> "pd.DataFrame":
+        import pandas as pd
+
         with self.connect() as con:
             cur = con.cursor()
             cur.execute(sql, list(params or []))
@@ -547,7 +559,7 @@ class AzureSqlWarehouse(Warehouse):
             tsql_insert_values_sql(spec, STAGED_TSQL, 1),
         )
 
-    def _write_all(self, parts: Sequence[tuple[TableSpec, pd.DataFrame, Any]]) -> list[int]:
+    def _write_all(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
         changed = []
         with self.connect() as con:
             cur = con.cursor()

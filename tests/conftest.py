@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from dagster_azure.blob import AzureBlobStorageKeyCredential, AzureBlobStorageResource
 
 from resources.blob_store import AzureBlobStore, LocalBlobStore
 from resources.warehouse import DuckDBWarehouse
@@ -93,11 +92,7 @@ def azurite(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture
 def azure_blob_store(azurite) -> AzureBlobStore:
-    return AzureBlobStore(
-        storage=AzureBlobStorageResource(
-            account_url=azurite, credential=AzureBlobStorageKeyCredential(key=AZURITE_KEY)
-        )
-    )
+    return AzureBlobStore(account_url=azurite, account_key=AZURITE_KEY)
 
 
 @pytest.fixture

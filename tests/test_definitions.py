@@ -1,5 +1,7 @@
 """The code location loads with every asset, job and resource, in each environment."""
 
+import json
+import os
 import subprocess
 import sys
 
@@ -77,3 +79,72 @@ def test_dagster_definitions_validate_accepts_the_workspace(platform_home):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Runs in a fresh interpreter, as a run worker or a step process would: loads the code location the
+# way `dagster dev` children do (DAGSTER_IS_DEV_CLI set), then reports what it imported and
+# whether the dbt manifest was rewritten (a `dbt parse` rewrites it).
+_LOAD_PROBE = """
+import json, sys
+from assets.dedup.assets import DEDUP_PROJECT
+before = DEDUP_PROJECT.manifest_path.stat().st_mtime_ns
+from assets.definitions import defs
+import dagster as dg
+dg.Definitions.validate_loadable(defs)
+defs.resolve_job_def("curation_job")
+print(json.dumps({
+    "modules": sorted(sys.modules),
+    "manifest_rewritten": DEDUP_PROJECT.manifest_path.stat().st_mtime_ns != before,
+}))
+"""
+
+# Loaded by the steps that use them, never by loading the code location.
+HEAVY_MODULES = (
+    "numba",
+    "llvmlite",
+    "assets.hashing.kernels",
+    "assets.hashing.engine",
+    "assets.decode",
+    "PIL",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "duckdb",
+    "onnx",
+    "onnxruntime",
+    "sklearn",
+    "matplotlib",
+    "scipy",
+    "azure.storage.blob",
+    "azure.identity",
+    "dagster_azure",
+    "dbt.parser",
+)
+
+
+def test_loading_the_code_location_imports_no_kernel_or_heavy_library_and_parses_no_dbt(
+    platform_home,
+):
+    # The manifest is current: importing the dedup assets here prepared it if it was not.
+    from assets.dedup.assets import DEDUP_PROJECT
+
+    assert DEDUP_PROJECT.manifest_path.is_file()
+    env = {**os.environ, "DAGSTER_IS_DEV_CLI": "1", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD_PROBE],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded = set(report["modules"])
+    assert not [m for m in HEAVY_MODULES if m in loaded]
+    assert not report["manifest_rewritten"], "loading the code location ran dbt parse"
+
+
+def test_the_curation_chain_runs_its_steps_in_one_process(platform_home):
+    defs = _load_defs()
+    assert defs.resolve_job_def("curation_job").executor_def is dg.in_process_executor

@@ -8,14 +8,16 @@ The warehouse location is resolved once, by ``resources.environment``, and hande
   dbt writes exactly the file the Python assets write.
 * Azure SQL (prod): dbt reads the same ``IMAGE_PLATFORM_SQL_*`` variables as the warehouse.
 
-The manifest (``dbt/target/manifest.json``), which Dagster reads to build the asset graph, is
-prepared on load: ``dagster dev`` re-parses on every load (``prepare_if_dev``); anywhere else
-(tests, CI, a fresh clone, a deployment) ``dbt parse`` runs when the manifest is missing, older
-than any file of the project, or was parsed for another adapter. A deployment that parses at
-build time therefore never parses at run time.
+The manifest (``dbt/target/manifest.json``), which Dagster reads to build the asset graph, is a
+cache of ``dbt parse``: it is parsed on load only when it is missing, older than any file of the
+project, or was parsed for another adapter, and reused otherwise — under ``dagster dev`` too.
+dagster-dbt's own ``prepare_if_dev`` re-parses on every load under ``dagster dev``, and every
+process started there (each run worker, each step) sees the variable that says so: a few seconds
+of ``dbt parse`` per process for a manifest that has not changed. A model edited while
+``dagster dev`` runs is newer than the manifest, so the next load (reload the code location)
+still parses it. A deployment that parses at build time never parses at run time.
 """
 
-import json
 import os
 import shutil
 import sys
@@ -27,6 +29,7 @@ from typing import Any
 
 import yaml
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
+from dagster_dbt.dbt_manifest import read_manifest_path
 from pydantic import Field
 
 from resources.environment import Environment, Settings
@@ -162,8 +165,8 @@ def manifest_is_stale(project: DbtProject) -> bool:
     if manifest.stat().st_mtime < _newest_source_mtime(project.project_dir):
         return True
     try:
-        with open(manifest, encoding="utf-8") as file:
-            adapter = json.load(file).get("metadata", {}).get("adapter_type")
+        # dagster-dbt's cached reader: @dbt_assets reads the same parsed manifest, not a second one.
+        adapter = read_manifest_path(manifest.resolve()).get("metadata", {}).get("adapter_type")
     except (OSError, ValueError):
         return True
     return adapter != project.target
@@ -173,8 +176,8 @@ def prepare_manifest(project: DbtProject, settings: Settings) -> Path:
     """Make ``project.manifest_path`` exist and be current (see the module docstring)."""
     # dagster-dbt's preparer runs the dbt found on PATH: put this environment's first.
     path = os.pathsep.join([str(Path(dbt_executable()).parent), os.environ.get("PATH", "")])
-    with exported_environment({**dbt_environment(settings), "PATH": path}):
-        project.prepare_if_dev()
-        if manifest_is_stale(project):
+    if manifest_is_stale(project):
+        with exported_environment({**dbt_environment(settings), "PATH": path}):
             project.preparer.prepare(project)
+        read_manifest_path.cache_clear()  # it may hold the stale manifest read by the check
     return project.manifest_path

@@ -4,7 +4,6 @@ import dagster as dg
 
 from assets.dedup.assets import DEDUP_PROJECT, GROUP_NAME
 from assets.dedup.project import dbt_vars
-from assets.dedup.review import contact_sheet, largest_groups, similar_pairs
 from assets.ingest.sources import read_uri
 from assets.metadata import md_image
 from resources.blob_store import BlobStore
@@ -31,6 +30,9 @@ MAX_PAIRS = 8
 def duplicate_review(
     context: dg.AssetExecutionContext, warehouse: Warehouse, blob_store: BlobStore
 ) -> dg.MaterializeResult:
+    # Pillow and pandas load with this step, not with the code location.
+    from assets.dedup.review import contact_sheet, largest_groups, similar_pairs
+
     k = int(dbt_vars(DEDUP_PROJECT.project_dir)["dedup_hash_size"])
     hex_k = f"DHashHex{k}"
     members = warehouse.query_df(

@@ -5,14 +5,15 @@ the relation dbt just built (its name from the run's manifest).
 """
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from assets.metadata import md_image, md_table
-from assets.plots import unique_counts_png
 from resources.warehouse import Warehouse
+
+if TYPE_CHECKING:  # pandas and matplotlib load with the step that summarises
+    import pandas as pd
 
 Metadata = dict[str, Any]
 
@@ -26,7 +27,7 @@ def model_relations(manifest: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _ints(df: pd.DataFrame) -> pd.DataFrame:
+def _ints(df: "pd.DataFrame") -> "pd.DataFrame":
     # T-SQL drivers return Decimal for SUM(...) and DuckDB may return floats for nullable sums.
     return df.apply(lambda c: c.astype("int64") if c.name != df.columns[0] else c)
 
@@ -97,6 +98,8 @@ def _unique_images(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, A
 def _unique_counts_by_label(
     warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]
 ) -> Metadata:
+    from assets.plots import unique_counts_png
+
     counts = _ints(warehouse.query_df(f"SELECT * FROM {relation} ORDER BY label"))
     return {
         "dagster/row_count": len(counts),
@@ -108,6 +111,8 @@ def _unique_counts_by_label(
 
 
 def _similar_images(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
+    import pandas as pd
+
     threshold = int(dbt_vars["near_duplicate_threshold"])
     row = warehouse.query_df(
         "SELECT COUNT(*) AS pairs, "

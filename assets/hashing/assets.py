@@ -3,24 +3,19 @@
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
-from assets.decode import DecodePolicy, UndecodableImageError
-from assets.hashing.engine import (
-    algorithm_version,
-    enable_pillow_block_cache,
-    hash_many,
-    warm_up,
-)
 from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES
 from resources.blob_store import BlobStore
 from resources.warehouse import Warehouse, row_limit
+
+if TYPE_CHECKING:  # the engine (numba, Pillow) loads with the step, not with the code location
+    from assets.decode import DecodePolicy
 
 
 class ImageHashesConfig(dg.Config):
@@ -52,7 +47,7 @@ def _unreadable_before(warehouse: Warehouse) -> set[str]:
     return set(rows.image_id)
 
 
-def accepted_versions(mode: str, policy: DecodePolicy) -> list[str]:
+def accepted_versions(mode: str, policy: "DecodePolicy") -> list[str]:
     """Hash versions that count as done for a run in ``mode``.
 
     Fast mode hashes only JPEGs in the DCT domain; every other image takes the exact path and is
@@ -60,6 +55,8 @@ def accepted_versions(mode: str, policy: DecodePolicy) -> list[str]:
     again on every run). An exact run accepts only exact hashes: switching to exact re-hashes
     what fast mode drafted.
     """
+    from assets.hashing.engine import algorithm_version
+
     exact = algorithm_version("exact", policy)
     return [exact] if mode == "exact" else [algorithm_version(mode, policy), exact]
 
@@ -171,6 +168,16 @@ def image_hashes(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
+    from assets.decode import DecodePolicy, UndecodableImageError
+    from assets.hashing.engine import (
+        algorithm_version,
+        enable_pillow_block_cache,
+        hash_many,
+        warm_up,
+    )
+
     policy = DecodePolicy(apply_exif_orientation=config.apply_exif_orientation)
     version = algorithm_version(config.mode, policy)
     versions = accepted_versions(config.mode, policy)

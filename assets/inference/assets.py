@@ -3,21 +3,14 @@
 import hashlib
 import time
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
-from assets.decode import UndecodableImageError
-from assets.inference.checks import NightHealth, night_health
-from assets.inference.classify import Classifier
-from assets.inference.migrate import migrate_to_evening_windows
-from assets.inference.outputs import write_parquet_copies
-from assets.inference.review_sheet import least_confident, review_sheet_md, review_template_csv
 from assets.inference.windows import evening_window
 from assets.metadata import md_image, md_table
 from assets.model.registry import load_version
-from assets.plots import predictions_per_night_png
 from assets.tables import (
     IMAGE_PREDICTIONS,
     IMAGE_PROBABILITIES,
@@ -27,6 +20,11 @@ from assets.tables import (
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 from resources.warehouse import Warehouse
+
+if TYPE_CHECKING:  # onnxruntime, pandas and matplotlib load with the step that classifies
+    import pandas as pd
+
+    from assets.inference.checks import NightHealth
 
 NIGHTLY_START_DATE = "2026-01-01"
 CHECK_LOW_CONFIDENCE = "low_confidence_share"
@@ -90,7 +88,9 @@ def arrivals(store: BlobStore, container: str, prefix: str, start: datetime, end
     ]
 
 
-def _day_rows(warehouse: Warehouse, spec, day) -> pd.DataFrame:
+def _day_rows(warehouse: Warehouse, spec, day) -> "pd.DataFrame":
+    import pandas as pd
+
     if not warehouse.table_exists(spec):
         return pd.DataFrame(columns=spec.column_names)
     cols = ", ".join(spec.column_names)
@@ -98,8 +98,8 @@ def _day_rows(warehouse: Warehouse, spec, day) -> pd.DataFrame:
 
 
 def vanished_results(
-    previous: pd.DataFrame, present: set[str], version: str, clear: bool
-) -> tuple[pd.DataFrame, str | None]:
+    previous: "pd.DataFrame", present: set[str], version: str, clear: bool
+) -> "tuple[pd.DataFrame, str | None]":
     """The day's earlier predictions whose blob is no longer listed, and what to do with them.
 
     Returns ``(rows to keep, error)``: every vanished row is kept when the same model classifies
@@ -120,7 +120,9 @@ def vanished_results(
     return gone, None
 
 
-def _previous_results(warehouse: Warehouse, version: str) -> pd.DataFrame:
+def _previous_results(warehouse: Warehouse, version: str) -> "pd.DataFrame":
+    import pandas as pd
+
     if not warehouse.table_exists(IMAGE_PROBABILITIES):
         return pd.DataFrame(columns=["image_id", "label", "probability"])
     return warehouse.query_df(
@@ -163,6 +165,20 @@ def nightly_classifications(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
+    from assets.decode import UndecodableImageError
+    from assets.inference.checks import night_health
+    from assets.inference.classify import Classifier
+    from assets.inference.migrate import migrate_to_evening_windows
+    from assets.inference.outputs import write_parquet_copies
+    from assets.inference.review_sheet import (
+        least_confident,
+        review_sheet_md,
+        review_template_csv,
+    )
+    from assets.plots import predictions_per_night_png
+
     settings = get_settings()
     day = date.fromisoformat(context.partition_key)
     start, end = evening_window(day, settings.timezone)
@@ -358,7 +374,7 @@ def nightly_classifications(
     )
 
 
-def _check_results(health: NightHealth, config: NightlyConfig) -> list[dg.AssetCheckResult]:
+def _check_results(health: "NightHealth", config: NightlyConfig) -> list[dg.AssetCheckResult]:
     warn = dg.AssetCheckSeverity.WARN
     distance = health.class_mix_distance
     return [

@@ -4,12 +4,9 @@ import time
 from dataclasses import replace
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
-from assets.decode import DecodePolicy
-from assets.ingest.catalog import DEFAULT_MAX_FILE_BYTES, catalog_entries, seen_key
-from assets.ingest.sources import Skipped, open_source
+from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, Skipped, open_source
 from assets.metadata import md_table
 from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
 from resources.blob_store import BlobStore
@@ -65,6 +62,10 @@ class RawImagesConfig(dg.Config):
 
 
 def _known_versions(warehouse: Warehouse) -> set[tuple[str, int, int]]:
+    import pandas as pd
+
+    from assets.ingest.catalog import seen_key
+
     known: set[tuple[str, int, int]] = set()
     for spec in (RAW_IMAGES, QUARANTINED_IMAGES):
         df = warehouse.read_table(spec, ["source_uri", "byte_size", "last_modified"])
@@ -100,6 +101,12 @@ def raw_images(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
+    # Pillow, numba and pandas load with the step that uses them, not with the code location.
+    import pandas as pd
+
+    from assets.decode import DecodePolicy
+    from assets.ingest.catalog import catalog_entries, seen_key
+
     spec = parse_source(config.source) if config.source else get_settings().source
     context.log.info(f"Cataloguing {spec.uri}")
     for table in (RAW_IMAGES, QUARANTINED_IMAGES):

@@ -15,13 +15,10 @@ from assets.decode import (
     may_be_image,
     probe_image,
 )
-from assets.ingest.sources import SourceEntry, SourceReader
+from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, SourceEntry, SourceReader
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# Files larger than this are quarantined as too_large without being read (RawImagesConfig
-# max_file_bytes overrides it). Camera raw files and big TIFFs stay well below it.
-DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
 # Files larger than this are looked at before they are read whole: the first HEAD_BYTES must be
 # something an image format could start with.
 HEAD_BYTES = 64 * 1024

@@ -20,6 +20,11 @@ from urllib.parse import unquote_to_bytes, urlparse
 from resources.blob_store import BlobStore
 from resources.environment import SourceSpec
 
+# Files larger than this are quarantined as too_large without being read (RawImagesConfig
+# max_file_bytes overrides it). Camera raw files and big TIFFs stay well below it. Defined here,
+# beside the listing, so the asset's config can name it without importing the decoder.
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024
+
 SYSTEM_FILES = frozenset({"Thumbs.db", "desktop.ini", "__MACOSX", "$RECYCLE.BIN"})
 
 

@@ -1,15 +1,12 @@
 """The image_classifier asset: train (or accept) an ONNX model, evaluate it, store a version."""
 
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
-from assets.inference.classify import Classifier
 from assets.metadata import md_image, md_table
-from assets.model.evaluate import evaluate
 from assets.model.promotion import (
     ALREADY_CURRENT,
     CANDIDATE,
@@ -24,11 +21,13 @@ from assets.model.promotion import (
 )
 from assets.model.registry import StoredModel, current_version, load_version, save_version
 from assets.model.spec import ModelSpec
-from assets.model.train import TrainConfig, train_classifier
 from assets.tables import PUBLISHED_IMAGES
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 from resources.warehouse import Warehouse
+
+if TYPE_CHECKING:  # scikit-learn, onnx and onnxruntime load with the step that trains
+    import pandas as pd
 
 CHECK_TEST_ACCURACY = "test_accuracy_above_floor"
 CHECK_NO_WORSE = "no_worse_than_current_model"
@@ -69,7 +68,7 @@ class ClassifierConfig(dg.Config):
     )
 
 
-def _published(warehouse: Warehouse, split: str) -> pd.DataFrame:
+def _published(warehouse: Warehouse, split: str) -> "pd.DataFrame":
     table = warehouse.read_table(PUBLISHED_IMAGES, ["split", "image_id", "blob_name", "label"])
     return table[(table.split == split) & table.blob_name.notna()].sort_values("image_id")
 
@@ -128,6 +127,11 @@ def image_classifier(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
+    import numpy as np
+
+    from assets.model.evaluate import evaluate
+    from assets.model.train import TrainConfig, train_classifier
+
     settings = get_settings()
     images = settings.publish_container
 
@@ -284,6 +288,8 @@ def _or_nan(value: float | None) -> float:
 def _score(model: StoredModel, test: list[tuple[str, bytes, str]]):
     """Classify the Test images: ({key: truth}, {key: probabilities}, {key: predicted label}),
     without the images the model could not decode."""
+    from assets.inference.classify import Classifier
+
     classifier = Classifier.load(model.onnx_bytes, model.spec)
     truth, probabilities, predicted = {}, {}, {}
     for (key, _, label), (_, result) in zip(

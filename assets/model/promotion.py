@@ -18,9 +18,7 @@ No Dagster import here: the asset, the job and the command line all call these f
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from assets.model.registry import (
     clear_current,
@@ -29,6 +27,9 @@ from assets.model.registry import (
     set_current,
 )
 from assets.tables import MODEL_EVALUATIONS, MODEL_PROMOTIONS
+
+if TYPE_CHECKING:  # numpy and pandas load with the steps that decide, not with the code location
+    import pandas as pd
 
 PROMOTED = "promoted"
 CANDIDATE = "candidate"
@@ -41,6 +42,8 @@ ROLLBACK = "rollback"
 
 def accuracy_of(truth: list[str], predicted: list[str]) -> float | None:
     """The fraction of equal labels; None when there is nothing to compare."""
+    import numpy as np
+
     if not truth:
         return None
     return float(np.mean(np.asarray(truth, dtype=object) == np.asarray(predicted, dtype=object)))
@@ -118,6 +121,8 @@ class GateResult:
 
 
 def _number(value: float | None) -> float | None:
+    import numpy as np
+
     return None if value is None or np.isnan(value) else float(value)
 
 
@@ -132,6 +137,8 @@ def record_evaluation(
     reason: str,
     at: datetime | None = None,
 ) -> None:
+    import pandas as pd
+
     row = {
         "run_id": run_id,
         "model_version": version,
@@ -190,6 +197,8 @@ def change_current(
     The version must be stored; a manual change needs a reason. When recording fails, the
     pointer is put back, so the pointer never moves without its row.
     """
+    import pandas as pd
+
     if action not in (GATE, PROMOTE, ROLLBACK):
         raise ValueError(f"unknown action {action!r}")
     if not reason.strip():
@@ -248,7 +257,7 @@ def rollback_target(warehouse, store, container: str) -> str:
     )
 
 
-def promotion_history(warehouse, n: int = 20) -> pd.DataFrame:
+def promotion_history(warehouse, n: int = 20) -> "pd.DataFrame":
     """The latest ``n`` changes of the current model, newest first."""
     columns = [
         "promoted_at",
@@ -262,7 +271,7 @@ def promotion_history(warehouse, n: int = 20) -> pd.DataFrame:
     return warehouse.head(MODEL_PROMOTIONS, columns, "promoted_at DESC", n)
 
 
-def candidates(warehouse, n: int = 20) -> pd.DataFrame:
+def candidates(warehouse, n: int = 20) -> "pd.DataFrame":
     """The latest ``n`` gate decisions, newest first."""
     columns = [
         "evaluated_at",

@@ -1,9 +1,9 @@
 """Publishing the kept images of each side to blob storage, with the lab's layout and lists."""
 
 import io
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
 from assets.ingest.sources import read_uri
@@ -21,6 +21,9 @@ from assets.tables import IMAGE_HASHES, PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 from resources.warehouse import Warehouse
+
+if TYPE_CHECKING:  # pandas loads with the step that publishes, not with the code location
+    import pandas as pd
 
 split_partitions = dg.StaticPartitionsDefinition(["train", "test"])
 
@@ -54,7 +57,7 @@ class PublishConfig(dg.Config):
     )
 
 
-def _items(warehouse: Warehouse, split: str, formats: tuple[str, ...]) -> pd.DataFrame:
+def _items(warehouse: Warehouse, split: str, formats: tuple[str, ...]) -> "pd.DataFrame":
     members = warehouse.query_df(
         f"SELECT s.image_id, s.split, s.group_id, s.label, s.is_representative, "
         f"d.rank_in_group, d.width, d.height, d.format, d.source_uri, "
@@ -74,7 +77,7 @@ def _items(warehouse: Warehouse, split: str, formats: tuple[str, ...]) -> pd.Dat
     return choose_publishable(members, formats)
 
 
-def _lists(rows: pd.DataFrame, side: str) -> tuple[bytes, bytes]:
+def _lists(rows: "pd.DataFrame", side: str) -> tuple[bytes, bytes]:
     published = rows[rows.status == "published"].sort_values("blob_name")
     # The lab's transfer list: source URL, group path (Side/label), file name; tab-separated.
     lines = [
@@ -109,6 +112,8 @@ def published_images(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
     settings = get_settings()
     split = context.partition_key
     side = SPLIT_FOLDERS[split]

@@ -20,9 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from assets.publish.naming import (
     CONTENT_TYPES,
@@ -31,6 +29,9 @@ from assets.publish.naming import (
     join_blob_path,
     safe_labels,
 )
+
+if TYPE_CHECKING:  # the frames come from the caller; nothing here needs pandas at import
+    import pandas as pd
 
 DEFAULT_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
 HASH_COLUMNS = [f"DHashHex{s}" for s in range(1, 9)]
@@ -72,8 +73,8 @@ def with_retries(
 
 
 def choose_publishable(
-    members: pd.DataFrame, allowed_formats: tuple[str, ...] = DEFAULT_FORMATS
-) -> pd.DataFrame:
+    members: "pd.DataFrame", allowed_formats: tuple[str, ...] = DEFAULT_FORMATS
+) -> "pd.DataFrame":
     """One image per duplicate group: the kept one, or — when the kept one cannot be published
     (an animation, an encoding not published) — the best-ranked member that can, so a group is
     never lost just because its largest copy is a GIF. ``stands_in_for`` names the kept image a
@@ -97,12 +98,12 @@ def choose_publishable(
 
 
 def plan_names(
-    items: pd.DataFrame,
-    previous: pd.DataFrame,
+    items: "pd.DataFrame",
+    previous: "pd.DataFrame",
     split: str,
     prefix: str,
     allowed_formats: tuple[str, ...] = DEFAULT_FORMATS,
-) -> pd.DataFrame:
+) -> "pd.DataFrame":
     """Decide, for every image on this side, its blob name or why it is skipped.
 
     ``items``: image_id, label, format, is_animated, DHashHex3 (+ anything to carry along).
@@ -162,8 +163,8 @@ class PublishReport:
 
 
 def publish_side(
-    plan: pd.DataFrame,
-    previous: pd.DataFrame,
+    plan: "pd.DataFrame",
+    previous: "pd.DataFrame",
     store: Any,
     container: str,
     side_prefix: str,
@@ -185,7 +186,7 @@ def publish_side(
     report = PublishReport()
     now = datetime.now(tz=UTC)
 
-    def one(row: pd.Series) -> dict[str, Any]:
+    def one(row: "pd.Series") -> dict[str, Any]:
         out = row.to_dict()
         out["published_at"] = now
         if row.status != "publish":

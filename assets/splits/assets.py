@@ -2,16 +2,18 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
 from assets.metadata import md_image, md_table
-from assets.plots import split_counts_png
-from assets.splits.split import TEST, TRAIN, assign_splits, train_share_by_label
 from assets.tables import LABEL_REVIEWS, TRAIN_TEST_SPLIT
 from resources.warehouse import Warehouse
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the code location
+    import pandas as pd
+
 
 CHECK_NO_LEAKAGE = "no_duplicate_crosses_the_split"
 CHECK_TRAIN_SHARE = "train_share_per_label_near_target"
@@ -49,6 +51,11 @@ class SplitConfig(dg.Config):
 def train_test_split(
     context: dg.AssetExecutionContext, config: SplitConfig, warehouse: Warehouse
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
+    from assets.plots import split_counts_png
+    from assets.splits.split import TEST, TRAIN, assign_splits, train_share_by_label
+
     members = group_members(warehouse)
     previous = warehouse.read_table(TRAIN_TEST_SPLIT, ["image_id", "split", "assigned_at"])
     outcome = assign_splits(members, previous, config.train_ratio, config.seed)
@@ -116,7 +123,7 @@ def group_members_sql(dialect: str, reviewed: bool) -> str:
     )
 
 
-def group_members(warehouse: Warehouse) -> pd.DataFrame:
+def group_members(warehouse: Warehouse) -> "pd.DataFrame":
     """Every image of every duplicate group with the label the split uses for it: the label a
     person confirmed (label_reviews), else its catalogued label. An image catalogued at several
     locations may have an unlabelled one (an incoming arrival) as its representative location:
@@ -125,10 +132,12 @@ def group_members(warehouse: Warehouse) -> pd.DataFrame:
     return warehouse.query_df(group_members_sql(warehouse.dialect, reviewed))
 
 
-def label_conflicts(members: pd.DataFrame) -> pd.DataFrame:
+def label_conflicts(members: "pd.DataFrame") -> "pd.DataFrame":
     """Duplicate groups whose members carry different labels: one row per group with its
     labels and how many members are reviewed. They are split by the group's one label (its
     representative's) and listed here for a person to settle."""
+    import pandas as pd
+
     labelled = members[members.label.notna()]
     counts = labelled.groupby("group_id").label.nunique()
     conflicted = labelled[labelled.group_id.isin(counts[counts > 1].index)]
@@ -145,7 +154,7 @@ def label_conflicts(members: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _stored(warehouse: Warehouse) -> pd.DataFrame:
+def _stored(warehouse: Warehouse) -> "pd.DataFrame":
     return warehouse.read_table(TRAIN_TEST_SPLIT)
 
 
@@ -203,6 +212,8 @@ def find_leakage(warehouse: Warehouse) -> Leakage:
 def train_share_per_label_near_target(
     warehouse: Warehouse, config: SplitConfig
 ) -> dg.AssetCheckResult:
+    from assets.splits.split import train_share_by_label
+
     stored = _stored(warehouse)
     shares = train_share_by_label(stored, config.train_ratio, config.min_groups_to_check)
     judged = shares[shares.checkable]
