@@ -84,7 +84,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     loaded: dict[str, list[str]] = {}
-    for name, (imports, env) in CONTENDERS.items():  # warm-up: file cache, numba/dbt caches
+    for imports, env in CONTENDERS.values():  # warm-up: file cache, numba/dbt caches
         probe(imports, env)
     for _ in range(args.reps):
         for name, (imports, env) in CONTENDERS.items():
