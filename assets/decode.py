@@ -251,24 +251,31 @@ def probe_image(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> ImageProb
     segment, so truncation and corruption are found); other formats decode in full.
     """
     image = open_image(data, policy)
-    width, height = image.size
-    fmt = (image.format or "UNKNOWN").upper()
-    mode = image.mode
-    frame_count = int(getattr(image, "n_frames", 1) or 1)
-    orientation = exif_orientation(image)
-    photo = photo_facts(image)
-    if fmt == "JPEG":
-        image.draft("L", (max(1, width // 8), max(1, height // 8)))
+    probe = _header_facts(image)
+    if probe.format == "JPEG":
+        image.draft("L", (max(1, probe.width // 8), max(1, probe.height // 8)))
     _load(image)
+    return probe
+
+
+def probe_header(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> ImageProbe:
+    """The catalog facts of ``probe_image`` from the header alone, without proving the pixels
+    decode: for a caller that has just decoded the same bytes itself (the hash engine)."""
+    return _header_facts(open_image(data, policy))
+
+
+def _header_facts(image: Image.Image) -> ImageProbe:
+    width, height = image.size
+    frame_count = int(getattr(image, "n_frames", 1) or 1)
     return ImageProbe(
         width=width,
         height=height,
-        format=fmt,
-        mode=mode,
-        exif_orientation=orientation,
+        format=(image.format or "UNKNOWN").upper(),
+        mode=image.mode,
+        exif_orientation=exif_orientation(image),
         frame_count=frame_count,
         is_animated=bool(getattr(image, "is_animated", False)) or frame_count > 1,
-        photo=photo,
+        photo=photo_facts(image),
     )
 
 

@@ -1,5 +1,7 @@
 """Every warehouse table the Python assets write, in one place (dbt models live in dbt/)."""
 
+from datetime import datetime
+
 from resources.warehouse import Column, TableSpec
 
 IMAGE_ID = Column("image_id", "string", "SHA-256 of the file bytes (hex).", False, 64)
@@ -145,6 +147,41 @@ IMAGE_HASHES = TableSpec(
     primary_key=("image_id",),
     added_columns=tuple(c.name for c in CONTENT_COLUMNS),
 )
+
+IMAGE_HASHES_HANDOFF = TableSpec(
+    name="image_hashes_handoff",
+    description=(
+        "Hashes computed by raw_images from the bytes it read to catalogue a new image, when "
+        "image_hashes runs in the same run: image_hashes takes them over (moves the rows of an "
+        "accepted version into image_hashes) instead of reading the image a second time, and "
+        "hashes the rest itself. A cache between two steps, never read by anything else: rows "
+        "left behind (another version, a run that stopped) only cost a read later."
+    ),
+    columns=IMAGE_HASHES.columns,
+    primary_key=("image_id", "hash_version"),
+)
+
+
+def image_hash_row(image_id: str, result, hashed_at: datetime) -> dict:
+    """One image_hashes row from the engine's ``HashResult`` (every size of ``HASH_SIZES``)."""
+    row = {"image_id": image_id, "hash_mode": result.mode, "hashed_at": hashed_at}
+    row["hash_version"] = result.algorithm_version
+    for size in HASH_SIZES:
+        sized = result[size]
+        row[f"DHashHex{size}"] = sized.hex
+        row[f"dhash{size}_row"] = sized.row_int64
+        row[f"dhash{size}_col"] = sized.col_int64
+    row["content"] = result.content
+    box = result.content_box or (None, None, None, None)
+    for name, value in zip(
+        ("content_x0", "content_y0", "content_x1", "content_y1"), box, strict=True
+    ):
+        row[name] = value
+    row["DHashHex8Trim"] = result.trim_hex
+    row["dhash8_trim_row"] = result.dhash8_trim_row
+    row["dhash8_trim_col"] = result.dhash8_trim_col
+    return row
+
 
 TRAIN_TEST_SPLIT = TableSpec(
     name="train_test_split",

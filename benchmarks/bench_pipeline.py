@@ -78,7 +78,7 @@ def _make(args: tuple[int, int]) -> None:
     else:
         scale = rng.uniform(320, 1024) / max(cw, ch)
     size = (max(8, round(cw * scale)), max(8, round(ch * scale)))
-    image = crop.resize(size, Image.Resampling.BILINEAR if megapixel else Image.Resampling.LANCZOS)
+    image = crop.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     folder = corpus_dir(n) / label
     folder.mkdir(parents=True, exist_ok=True)
     if not megapixel and i % 23 == 1:

@@ -10,7 +10,14 @@ from pydantic import Field
 
 from assets.ingest.sources import read_uri
 from assets.metadata import md_table
-from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES
+from assets.tables import (
+    HASH_SIZES,
+    IMAGE_HASHES,
+    IMAGE_HASHES_HANDOFF,
+    QUARANTINED_IMAGES,
+    RAW_IMAGES,
+    image_hash_row,
+)
 from resources.blob_store import BlobStore
 from resources.warehouse import Warehouse, row_limit
 
@@ -76,6 +83,17 @@ def _pending_filter(versions: list[str]) -> tuple[str, list]:
     return sql, [*versions, f"[{versions[0]}]%"]
 
 
+def _forget_unreadable(warehouse: Warehouse, image_ids: list[str]) -> None:
+    """Readable again and hashed: the earlier 'unreadable' quarantine rows no longer hold."""
+    for start in range(0, len(image_ids), 1000):  # T-SQL takes at most 2100 parameters
+        chunk = image_ids[start : start + 1000]
+        warehouse.execute(
+            f"DELETE FROM {QUARANTINED_IMAGES.name} WHERE stage = 'hash' AND reason = ? "
+            f"AND image_id IN ({', '.join('?' for _ in chunk)})",
+            [UNREADABLE, *chunk],
+        )
+
+
 def _ensure_tables(warehouse: Warehouse) -> None:
     for spec in (RAW_IMAGES, IMAGE_HASHES, QUARANTINED_IMAGES):
         warehouse.ensure_table(spec)
@@ -123,24 +141,54 @@ def distinct_hashes_sql() -> str:
     return f"SELECT {counts}"
 
 
-def _row(image_id: str, result, now: datetime) -> dict:
-    row = {"image_id": image_id, "hash_mode": result.mode, "hashed_at": now}
-    row["hash_version"] = result.algorithm_version
-    for size in HASH_SIZES:
-        sized = result[size]
-        row[f"DHashHex{size}"] = sized.hex
-        row[f"dhash{size}_row"] = sized.row_int64
-        row[f"dhash{size}_col"] = sized.col_int64
-    row["content"] = result.content
-    box = result.content_box or (None, None, None, None)
-    for name, value in zip(
-        ("content_x0", "content_y0", "content_x1", "content_y1"), box, strict=True
-    ):
-        row[name] = value
-    row["DHashHex8Trim"] = result.trim_hex
-    row["dhash8_trim_row"] = result.dhash8_trim_row
-    row["dhash8_trim_col"] = result.dhash8_trim_col
-    return row
+def adopt_handoff(warehouse: Warehouse, versions: list[str], page_size: int = 10_000) -> list[str]:
+    """Move into image_hashes the hashes raw_images computed from the bytes it read (the
+    handoff table) for images still without a hash of an accepted version. Returns the adopted
+    image_ids.
+
+    Pages by keyset on ``image_id``, like ``pending_images``, so memory stays flat.
+    """
+    if not warehouse.table_exists(IMAGE_HASHES_HANDOFF):
+        return []
+    placeholders = ", ".join("?" for _ in versions)
+    top, limit = row_limit(page_size, warehouse.dialect)
+    columns = ", ".join(f"h.{c}" for c in IMAGE_HASHES.column_names)
+    adopted: list[str] = []
+    after = ""
+    while True:
+        page = warehouse.query_df(
+            f"SELECT {top}{columns} FROM {IMAGE_HASHES_HANDOFF.name} h "
+            f"WHERE h.image_id > ? AND h.hash_version IN ({placeholders}) "
+            f"AND EXISTS (SELECT 1 FROM {RAW_IMAGES.name} r WHERE r.image_id = h.image_id) "
+            f"AND NOT EXISTS (SELECT 1 FROM {IMAGE_HASHES.name} x "
+            f"  WHERE x.image_id = h.image_id AND x.hash_version IN ({placeholders})) "
+            f"ORDER BY h.image_id, h.hash_version{limit}",
+            [after, *versions, *versions],
+        )
+        if len(page):
+            # One row per image: the run's own version first, then the others it accepts.
+            rank = {v: i for i, v in enumerate(versions)}
+            page = (
+                page.assign(_rank=page.hash_version.map(rank))
+                .sort_values(["image_id", "_rank"])
+                .drop_duplicates("image_id")
+                .drop(columns="_rank")
+            )
+            warehouse.upsert(IMAGE_HASHES, page)
+            adopted.extend(page.image_id)
+        if len(page) < page_size:
+            break
+        after = page.image_id.iloc[-1]
+    return adopted
+
+
+def drop_settled_handoff(warehouse: Warehouse) -> None:
+    """Forget the handoff rows of every image that has a hash now (taken over or not)."""
+    if warehouse.table_exists(IMAGE_HASHES_HANDOFF):
+        warehouse.execute(
+            f"DELETE FROM {IMAGE_HASHES_HANDOFF.name} WHERE EXISTS (SELECT 1 FROM "
+            f"{IMAGE_HASHES.name} x WHERE x.image_id = {IMAGE_HASHES_HANDOFF.name}.image_id)"
+        )
 
 
 @dg.asset(
@@ -181,6 +229,12 @@ def image_hashes(
     policy = DecodePolicy(apply_exif_orientation=config.apply_exif_orientation)
     version = algorithm_version(config.mode, policy)
     versions = accepted_versions(config.mode, policy)
+    _ensure_tables(warehouse)
+    retried = _unreadable_before(warehouse)
+    adopted = adopt_handoff(warehouse, versions)
+    if adopted:
+        context.log.info(f"took over {len(adopted)} hashes raw_images computed while cataloguing")
+        _forget_unreadable(warehouse, [i for i in adopted if i in retried])
     pending = _count_pending(warehouse, versions)
     # Reuse freed decode buffers instead of page-faulting fresh ones per large image (bounded).
     enable_pillow_block_cache()
@@ -199,7 +253,6 @@ def image_hashes(
     started = time.monotonic()
     rows: list[dict] = []
     bad: list[dict] = []
-    retried = _unreadable_before(warehouse)
     recovered: list[str] = []
     hashed = quarantined = done = 0
     backends: dict[str, int] = {}
@@ -213,12 +266,7 @@ def image_hashes(
             quarantined += warehouse.insert_new(QUARANTINED_IMAGES, pd.DataFrame(bad))
             bad.clear()
         if recovered:
-            # Readable again and hashed: the earlier quarantine row no longer holds.
-            warehouse.execute(
-                f"DELETE FROM {QUARANTINED_IMAGES.name} WHERE stage = 'hash' AND reason = ? "
-                f"AND image_id IN ({', '.join('?' for _ in recovered)})",
-                [UNREADABLE, *recovered],
-            )
+            _forget_unreadable(warehouse, recovered)
             recovered.clear()
 
     for entry, result in hash_many(items, HASH_SIZES, config.mode, policy, workers=config.workers):
@@ -240,7 +288,7 @@ def image_hashes(
                 }
             )
         else:
-            rows.append(_row(entry.image_id, result, now))
+            rows.append(image_hash_row(entry.image_id, result, now))
             backends[result.backend] = backends.get(result.backend, 0) + 1
             if entry.image_id in retried:
                 recovered.append(entry.image_id)
@@ -250,6 +298,7 @@ def image_hashes(
             rate = done / (time.monotonic() - started)
             context.log.info(f"hashed {done}/{pending} images ({rate:.1f} images/s)")
     flush()
+    drop_settled_handoff(warehouse)
     elapsed = time.monotonic() - started
     rate = done / elapsed if elapsed > 0 and done else 0.0
     if done:
@@ -274,8 +323,9 @@ def image_hashes(
         metadata={
             "dagster/row_count": total,
             "hashed_now": hashed,
+            "taken_over_from_raw_images": len(adopted),
             "quarantined_now": quarantined,
-            "already_hashed": total - hashed,
+            "already_hashed": total - hashed - len(adopted),
             "mode": config.mode,
             "hash_version": version,
             "workers": config.workers,

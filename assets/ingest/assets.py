@@ -1,14 +1,22 @@
 """The image catalog (the lab's Paintings table) and its quarantine."""
 
+import threading
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import dagster as dg
 from pydantic import Field
 
 from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, Skipped, open_source
 from assets.metadata import md_table
-from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
+from assets.tables import (
+    IMAGE_HASHES,
+    IMAGE_HASHES_HANDOFF,
+    QUARANTINED_IMAGES,
+    RAW_IMAGES,
+    image_hash_row,
+)
 from resources.blob_store import BlobStore
 from resources.environment import get_settings, parse_source
 from resources.warehouse import Warehouse
@@ -24,7 +32,27 @@ class RawImagesConfig(dg.Config):
             "blob://<container>/<prefix>. Empty means the configured source."
         ),
     )
-    workers: int = Field(default=2, ge=1, le=64, description="Threads reading and probing files.")
+    workers: int = Field(
+        default=2, ge=1, le=64, description="Threads fingerprinting, decoding and hashing files."
+    )
+    readers: int = Field(
+        default=4,
+        ge=0,
+        le=64,
+        description=(
+            "Blob sources: threads that only download, so the next blobs arrive while the workers "
+            "decode. Local folders read in the workers."
+        ),
+    )
+    hash_while_reading: bool = Field(
+        default=True,
+        description=(
+            "When image_hashes runs in the same run (curation_job), hash each new image from the "
+            "bytes read to catalogue it, with that run's image_hashes settings, and hand the "
+            "hashes to image_hashes: every image is read once. False: image_hashes reads the "
+            "images again itself."
+        ),
+    )
     batch_size: int = Field(default=256, ge=1, description="Files per write to the warehouse.")
     blob_names: list[str] | None = Field(
         default=None,
@@ -59,6 +87,61 @@ class RawImagesConfig(dg.Config):
             "labels, and every image is catalogued with label NULL."
         ),
     )
+
+
+def _hashing_settings(context: dg.AssetExecutionContext) -> dict | None:
+    """image_hashes' config in this run, when image_hashes runs after this step; else None."""
+    if dg.AssetKey(IMAGE_HASHES.name) not in context.job_def.asset_layer.selected_asset_keys:
+        return None
+    ops = context.run.run_config.get("ops") or {}
+    return dict((ops.get(IMAGE_HASHES.name) or {}).get("config") or {})
+
+
+class HandoffHasher:
+    """Hashes the bytes raw_images reads, as image_hashes would (its mode and EXIF setting), so
+    that image_hashes need not read them again: the results wait here until their batch is
+    written to the handoff table. Thread-safe; holds one batch of results at a time.
+
+    The engine is a pure kernel, importable from any stage; the version strings it records keep
+    the handoff honest: image_hashes takes over only hashes of a version it accepts.
+    """
+
+    def __init__(self, settings: dict):
+        from assets.decode import DecodePolicy
+        from assets.hashing import engine
+        from assets.tables import HASH_SIZES
+
+        self._engine = engine
+        self.mode = settings.get("mode", "exact")
+        self.policy = DecodePolicy(
+            apply_exif_orientation=bool(settings.get("apply_exif_orientation", True))
+        )
+        self.sizes = HASH_SIZES
+        self._results: dict = {}
+        self._lock = threading.Lock()
+        engine.enable_pillow_block_cache()
+        engine.warm_up()
+
+    def __call__(self, image_id: str, data: bytes) -> bool:
+        from assets.decode import UndecodableImageError
+
+        with self._lock:
+            if image_id in self._results:  # the same bytes twice in one batch: hashed once
+                return True
+        try:
+            result = self._engine.hash_bytes(data, self.sizes, self.mode, self.policy)
+        except UndecodableImageError:
+            return False  # the catalog probe decides; image_hashes reports it as before
+        with self._lock:
+            self._results[image_id] = result
+        return True
+
+    def take(self, image_ids, hashed_at) -> list[dict]:
+        """The handoff rows of ``image_ids`` (the batch's catalogued images), forgetting the
+        batch's results."""
+        with self._lock:
+            results, self._results = self._results, {}
+        return [image_hash_row(i, results[i], hashed_at) for i in image_ids if i in results]
 
 
 def _known_versions(warehouse: Warehouse) -> set[tuple[str, int, int]]:
@@ -127,12 +210,25 @@ def raw_images(
             "outside the source): listed in the metadata as skipped_by_policy"
         )
 
+    settings = _hashing_settings(context) if config.hash_while_reading else None
+    hasher = HandoffHasher(settings) if settings is not None and todo else None
+    if hasher is not None:
+        context.log.info(
+            f"image_hashes runs next: hashing new images as they are read ({hasher.mode} mode)"
+        )
     started = time.monotonic()
     new_rows: list[pd.DataFrame] = []
     new_quarantined: list[pd.DataFrame] = []
-    inserted = quarantined = processed = 0
+    inserted = quarantined = processed = handed_over = 0
     for batch in catalog_entries(
-        todo, read, DecodePolicy(), config.workers, config.batch_size, config.max_file_bytes
+        todo,
+        read,
+        DecodePolicy(),
+        config.workers,
+        config.batch_size,
+        config.max_file_bytes,
+        hasher=hasher,
+        readers=config.readers if spec.kind == "blob" else 0,
     ):
         if batch.rows:
             df = pd.DataFrame(batch.rows)
@@ -140,6 +236,11 @@ def raw_images(
                 df = df.assign(gps_latitude=None, gps_longitude=None)
             inserted += warehouse.insert_new(RAW_IMAGES, df)
             new_rows.append(df)
+        if hasher is not None:
+            ids = dict.fromkeys(r["image_id"] for r in batch.rows)
+            handoff = hasher.take(ids, datetime.now(tz=UTC))
+            if handoff:
+                handed_over += warehouse.insert_new(IMAGE_HASHES_HANDOFF, pd.DataFrame(handoff))
         if batch.quarantined:
             df = pd.DataFrame(batch.quarantined)
             quarantined += warehouse.insert_new(QUARANTINED_IMAGES, df)
@@ -190,6 +291,7 @@ def raw_images(
             "skipped_already_catalogued": len(listed) - len(todo),
             "new_rows": inserted,
             "new_quarantined": quarantined,
+            "hashed_while_reading": handed_over,
             "quarantined_total": int((quarantine.stage == "catalog").sum()),
             "distinct_images": int(catalog.image_id.nunique()),
             "labels": int(catalog.label.nunique()),

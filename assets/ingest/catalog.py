@@ -1,8 +1,10 @@
 """Cataloguing: turn source entries into catalog rows or quarantine rows (pure, no Dagster)."""
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice, repeat
@@ -13,6 +15,7 @@ from assets.decode import (
     DecodePolicy,
     UndecodableImageError,
     may_be_image,
+    probe_header,
     probe_image,
 )
 from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, SourceEntry, SourceReader
@@ -36,6 +39,12 @@ def permanent_read_error(exc: BaseException) -> bool:
         return True
     status = getattr(exc, "status_code", None)  # azure.core HttpResponseError
     return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
+
+
+# Called with (image_id, bytes) of a file about to be catalogued as an image; True when it decoded
+# the image (the catalog then skips its own validation decode), False when it could not (the
+# catalog's probe decides, as without it). The image_hashes handoff: see assets/ingest/assets.py.
+Hasher = Callable[[str, bytes], bool]
 
 
 def seen_key(uri: str, size: int, last_modified: datetime) -> tuple[str, int, int]:
@@ -63,8 +72,14 @@ def catalog_one(
     policy: DecodePolicy = DEFAULT_POLICY,
     now: datetime | None = None,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    hasher: Hasher | None = None,
+    compute_slots: threading.Semaphore | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Read, fingerprint and probe one file: (catalog row, None) or (None, quarantine row).
+
+    ``hasher`` sees the bytes of every file that passes the checks before the probe, so one read
+    serves both. ``compute_slots`` (held from the fingerprint on) lets more threads read than
+    compute: downloads overlap with decoding and hashing.
 
     Memory per file is bounded: a file above ``max_bytes`` is quarantined unread (too_large); a
     file above HEAD_BYTES whose first bytes no image format could start with is hashed as a
@@ -113,16 +128,22 @@ def catalog_one(
         if not permanent_read_error(exc):
             raise
         return quarantine(UNREAD_IMAGE_ID, "unreadable", f"{type(exc).__name__}: {exc}")
-    image_id = hashlib.sha256(data).hexdigest()
-    base["byte_size"] = len(data)
-    if entry.label is None and entry.labelled:
-        return quarantine(
-            image_id, "no_label_folder", "files must sit in a <label>/ folder under the source root"
-        )
-    try:
-        probe = probe_image(data, policy)
-    except UndecodableImageError as exc:
-        return quarantine(image_id, exc.reason, exc.detail)
+    with compute_slots or nullcontext():
+        image_id = hashlib.sha256(data).hexdigest()
+        base["byte_size"] = len(data)
+        if entry.label is None and entry.labelled:
+            return quarantine(
+                image_id,
+                "no_label_folder",
+                "files must sit in a <label>/ folder under the source root",
+            )
+        try:
+            if hasher is not None and hasher(image_id, data):
+                probe = probe_header(data, policy)  # the hasher's decode proved the pixels
+            else:
+                probe = probe_image(data, policy)
+        except UndecodableImageError as exc:
+            return quarantine(image_id, exc.reason, exc.detail)
     return {
         **base,
         "image_id": image_id,
@@ -145,19 +166,33 @@ def catalog_entries(
     workers: int = 2,
     batch_size: int = 256,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    hasher: Hasher | None = None,
+    readers: int = 0,
 ) -> Iterator[CatalogBatch]:
-    """Catalogue entries in input order, ``batch_size`` at a time, reading with ``workers`` threads.
+    """Catalogue entries in input order, ``batch_size`` at a time, with ``workers`` threads
+    fingerprinting, decoding (and hashing, see ``catalog_one``) at once.
 
-    Hashing the bytes and decoding release the GIL, so threads use both cores; at most one batch of
-    file contents is in memory at a time.
+    Hashing the bytes and decoding release the GIL, so threads use both cores. ``readers`` more
+    threads only read: while ``workers`` of them compute, the others wait on the source (a blob
+    download), so reads overlap with the work. At most ``workers + readers`` file contents are in
+    memory at a time, whatever the batch size.
     """
     iterator = iter(entries)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    workers = max(1, workers)
+    slots = threading.Semaphore(workers) if readers > 0 else None
+    with ThreadPoolExecutor(max_workers=workers + max(0, readers)) as pool:
         while chunk := list(islice(iterator, batch_size)):
             now = datetime.now(tz=UTC)
             batch = CatalogBatch()
             results = pool.map(
-                catalog_one, chunk, repeat(read), repeat(policy), repeat(now), repeat(max_bytes)
+                catalog_one,
+                chunk,
+                repeat(read),
+                repeat(policy),
+                repeat(now),
+                repeat(max_bytes),
+                repeat(hasher),
+                repeat(slots),
             )
             for row, bad in results:
                 if row is not None:
