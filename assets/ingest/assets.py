@@ -122,6 +122,16 @@ class HandoffHasher:
         engine.enable_pillow_block_cache()
         engine.warm_up()
 
+    @classmethod
+    def for_run(cls, settings: dict) -> "HandoffHasher | None":
+        """None when the run's mode cannot hash here (exact mode without the replicated
+        Pillow): image_hashes then reads the images and reports why, as it always did."""
+        from assets.hashing import engine
+
+        if settings.get("mode", "exact") == "exact" and not engine.EXACT_MODE_AVAILABLE:
+            return None
+        return cls(settings)
+
     def __call__(self, image_id: str, data: bytes) -> bool:
         from assets.decode import UndecodableImageError
 
@@ -211,7 +221,7 @@ def raw_images(
         )
 
     settings = _hashing_settings(context) if config.hash_while_reading else None
-    hasher = HandoffHasher(settings) if settings is not None and todo else None
+    hasher = HandoffHasher.for_run(settings) if settings is not None and todo else None
     if hasher is not None:
         context.log.info(
             f"image_hashes runs next: hashing new images as they are read ({hasher.mode} mode)"
