@@ -1,15 +1,16 @@
 """classify_images_job: classify chosen blobs from the UI and show them with every probability."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
-from assets.decode import UndecodableImageError
-from assets.inference.review_sheet import md_escape as _md_escape
-from assets.inference.review_sheet import thumbnail_png
 from assets.metadata import md_image
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the code location
+    pass
 
 SHOWN = 100  # rows with a thumbnail in the metadata; the table lists every image
 
@@ -35,6 +36,9 @@ def classify_images(
     context: dg.OpExecutionContext, config: ClassifyImagesConfig, blob_store: BlobStore
 ) -> dg.Output:
     # onnxruntime loads with the classifier, in the step, never with the code location.
+    import pandas as pd
+
+    from assets.decode import UndecodableImageError
     from assets.inference.on_demand import (
         DEFAULT_MAX_BYTES,
         classify_inputs,
@@ -43,6 +47,8 @@ def classify_images(
         resolve_inputs,
         results_table,
     )
+    from assets.inference.review_sheet import md_escape as _md_escape
+    from assets.inference.review_sheet import thumbnail_png
 
     settings = get_settings()
     try:

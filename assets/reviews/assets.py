@@ -1,28 +1,22 @@
 """label_reviews: confirmed and corrected labels from review files and single corrections."""
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
-from assets.dedup.review import SheetRow, Tile, contact_sheet
 from assets.ingest.sources import read_uri
 from assets.metadata import md_image, md_table
-from assets.reviews.review import (
-    MAX_REVIEW_FILE_BYTES,
-    ReviewFileError,
-    check_reviews,
-    known_for,
-    parse_review_file,
-    review_one,
-    review_rows,
-)
 from assets.splits.assets import group_members, label_conflicts
 from assets.tables import LABEL_REVIEWS, REVIEW_FILES
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 from resources.warehouse import TableSpec, Warehouse
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the code location
+    import pandas as pd
+
 
 DUPLICATE_GROUPS = TableSpec(name="duplicate_groups", columns=())  # a dbt model: read only
 
@@ -65,6 +59,17 @@ def label_reviews(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
+    from assets.reviews.review import (
+        MAX_REVIEW_FILE_BYTES,
+        ReviewFileError,
+        check_reviews,
+        known_for,
+        parse_review_file,
+        review_rows,
+    )
+
     settings = get_settings()
     blob_store.ensure_container(config.container)
     done = _processed(warehouse)
@@ -141,9 +146,13 @@ MAX_CONFLICT_GROUPS = 8
 
 def _conflicts(
     context: dg.AssetExecutionContext, warehouse: Warehouse, store: BlobStore
-) -> tuple[pd.DataFrame, bytes]:
+) -> "tuple[pd.DataFrame, bytes]":
     """Duplicate groups whose members carry different labels (reviewed or catalogued), as the
     split sees them, and a contact sheet of them: every member with its label."""
+    import pandas as pd
+
+    from assets.dedup.review import SheetRow, Tile, contact_sheet
+
     if not warehouse.table_exists(DUPLICATE_GROUPS):
         empty = pd.DataFrame(columns=["group_id", "labels", "images", "reviewed"])
         return empty, contact_sheet("Duplicate groups with conflicting labels", [], lambda _: None)
@@ -200,6 +209,12 @@ def confirm_label(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> None:
+    import pandas as pd
+
+    from assets.reviews.review import (
+        review_one,
+    )
+
     try:
         row = review_one(
             warehouse,

@@ -1,23 +1,23 @@
 """dedup_quality: how well the shipped dedup rule finds duplicates, measured on labelled images."""
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
 from assets.dedup.project import dbt_vars
-from assets.dedup.review import SheetRow, Tile, contact_sheet
-from assets.demo.benchmark import BENCHMARK_VERSION, MANIFEST, ensure_benchmark
-from assets.hashing.engine import algorithm_version
 from assets.ingest.sources import read_uri
 from assets.metadata import md_image, md_table
-from assets.splits import quality
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.blob_store import BlobStore
 from resources.environment import get_home
 from resources.warehouse import Warehouse
+
+if TYPE_CHECKING:  # loaded by the steps that use them, not with the code location
+    import pandas as pd
+
+    from assets.splits import quality
 
 CHECK_PRECISION = "dedup_precision_at_least_floor"
 CHECK_RECALL = "dedup_recall_at_least_floor"
@@ -41,8 +41,14 @@ class DedupQualityConfig(dg.Config):
     max_missed_in_picture: int = Field(default=10, ge=1, le=50)
 
 
-def _benchmark(config: DedupQualityConfig) -> tuple[pd.DataFrame, Path]:
+def _benchmark(config: DedupQualityConfig) -> "tuple[pd.DataFrame, Path]":
     """The benchmark's labelled rows with hashes, cached per benchmark and hash version."""
+    import pandas as pd
+
+    from assets.demo.benchmark import MANIFEST, ensure_benchmark
+    from assets.hashing.engine import algorithm_version
+    from assets.splits import quality
+
     root = ensure_benchmark(get_home() / "dedup-benchmark")
     cache = root / f"hashes-{algorithm_version(config.mode)}.parquet"
     # ensure_benchmark rebuilds the folder (dropping this cache) when its version changes.
@@ -53,8 +59,10 @@ def _benchmark(config: DedupQualityConfig) -> tuple[pd.DataFrame, Path]:
     return labelled, root
 
 
-def _catalogued_pairs(warehouse: Warehouse, path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _catalogued_pairs(warehouse: Warehouse, path: str) -> "tuple[pd.DataFrame, pd.DataFrame]":
     """(images with hashes and a true group, labelled pairs by image_id) from a pairs CSV."""
+    import pandas as pd
+
     pairs = pd.read_csv(path)
     missing = {"a", "b", "duplicate"} - set(pairs.columns)
     if missing:
@@ -90,7 +98,11 @@ def _catalogued_pairs(warehouse: Warehouse, path: str) -> tuple[pd.DataFrame, pd
     return images.reset_index(drop=True), pairs
 
 
-def _missed_sheet(q: quality.Quality, load, limit: int) -> bytes:
+def _missed_sheet(q: "quality.Quality", load, limit: int) -> bytes:
+    import pandas as pd
+
+    from assets.dedup.review import SheetRow, Tile, contact_sheet
+
     rows = []
     for miss in q.missed.head(limit).itertuples(index=False):
         trim = "-" if pd.isna(miss.trim_distance) else int(miss.trim_distance)
@@ -131,6 +143,11 @@ def dedup_quality(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
+    from assets.demo.benchmark import BENCHMARK_VERSION
+    from assets.splits import quality
+
     rule = quality.rule_from_vars(dbt_vars())
     if config.labelled_pairs:
         images, pairs = _catalogued_pairs(warehouse, config.labelled_pairs)
