@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from resources.blob_store import AzureBlobStore, LocalBlobStore
 from resources.warehouse import DuckDBWarehouse
@@ -91,8 +92,16 @@ def azurite(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture
-def azure_blob_store(azurite) -> AzureBlobStore:
-    return AzureBlobStore(account_url=azurite, account_key=AZURITE_KEY)
+def azure_blob_store(azurite) -> Iterator[AzureBlobStore]:
+    """The Azure store on the session's Azurite. Azurite outlives a test, so every container a
+    test leaves is deleted after it: each test lists only the blobs it wrote."""
+    yield AzureBlobStore(account_url=azurite, account_key=AZURITE_KEY)
+    service = BlobServiceClient(
+        account_url=azurite,
+        credential={"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY},
+    )
+    for container in service.list_containers():
+        service.delete_container(container.name)
 
 
 @pytest.fixture
