@@ -5,6 +5,18 @@ from datetime import datetime
 from resources.warehouse import Column, TableSpec
 
 IMAGE_ID = Column("image_id", "string", "SHA-256 of the file bytes (hex).", False, 64)
+SOURCE_URI = Column(
+    "source_uri", "string", "Where the bytes were read (file or blob URL), in full.", False
+)
+SOURCE_KEY = Column(
+    "source_key",
+    "string",
+    "SHA-256 of source_uri (hex): the location's key. URIs can be thousands of bytes long (a "
+    "1,024-character blob name, percent-escaped), too long for an index key on Azure SQL.",
+    False,
+    64,
+    derived_from="source_uri",
+)
 
 # Photo metadata from EXIF (added to existing catalogs in place; rows catalogued before stay NULL).
 PHOTO_COLUMNS = (
@@ -26,32 +38,53 @@ PHOTO_COLUMNS = (
     Column("exif_problem", "string", "Why some EXIF could not be read (the file still counts)."),
 )
 
+_CATALOG_COLUMNS = (
+    IMAGE_ID,
+    SOURCE_KEY,
+    SOURCE_URI,
+    Column("name", "string", "File name as found at the source."),
+    Column("label", "string", "Label: the first folder under the source root."),
+    Column("width", "int32", "Width in pixels as stored (before EXIF orientation)."),
+    Column("height", "int32", "Height in pixels as stored (before EXIF orientation)."),
+    Column("format", "string", "Encoding detected from the bytes (JPEG, PNG, GIF, ...)."),
+    Column("mode", "string", "Pillow colour mode (RGB, L, P, RGBA, CMYK, I;16, 1 ...)."),
+    Column("byte_size", "int64", "File size in bytes."),
+    Column("exif_orientation", "int32", "EXIF orientation tag 1..8, null when absent."),
+    Column("frame_count", "int32", "Number of frames (1 for still images)."),
+    Column("is_animated", "bool", "True for multi-frame files; only frame 1 is hashed."),
+    Column("last_modified", "timestamp", "Source last-modified time (UTC)."),
+    Column("ingested_at", "timestamp", "When this row was catalogued (UTC)."),
+    *PHOTO_COLUMNS,
+)
+
 RAW_IMAGES = TableSpec(
     name="raw_images",
     description=(
-        "The image catalog: one row per distinct content found at a source location. The same "
-        "bytes at two locations are two rows with one image_id (an exact duplicate, hashed once)."
+        "The image catalog: one current row per source location, describing the content found "
+        "there now. The same bytes at two locations are two rows with one image_id (an exact "
+        "duplicate, hashed once). A location whose file was overwritten or deleted moves its "
+        "row to raw_images_history, so every stage downstream sees only what the sources hold."
+    ),
+    columns=_CATALOG_COLUMNS,
+    primary_key=("source_key",),
+    indexes=(("image_id",),),
+    added_columns=tuple(c.name for c in PHOTO_COLUMNS),
+)
+
+RAW_IMAGES_HISTORY = TableSpec(
+    name="raw_images_history",
+    description=(
+        "Catalog rows that no longer describe their location: the file was overwritten with "
+        "other content, replaced by something that is not an image, or deleted. Kept with when "
+        "and why, never read by the stages downstream."
     ),
     columns=(
-        IMAGE_ID,
-        Column("source_uri", "string", "Where the bytes were read (file or blob URL).", False, 850),
-        Column("name", "string", "File name as found at the source."),
-        Column("label", "string", "Label: the first folder under the source root."),
-        Column("width", "int32", "Width in pixels as stored (before EXIF orientation)."),
-        Column("height", "int32", "Height in pixels as stored (before EXIF orientation)."),
-        Column("format", "string", "Encoding detected from the bytes (JPEG, PNG, GIF, ...)."),
-        Column("mode", "string", "Pillow colour mode (RGB, L, P, RGBA, CMYK, I;16, 1 ...)."),
-        Column("byte_size", "int64", "File size in bytes."),
-        Column("exif_orientation", "int32", "EXIF orientation tag 1..8, null when absent."),
-        Column("frame_count", "int32", "Number of frames (1 for still images)."),
-        Column("is_animated", "bool", "True for multi-frame files; only frame 1 is hashed."),
-        Column("last_modified", "timestamp", "Source last-modified time (UTC)."),
-        Column("ingested_at", "timestamp", "When this row was catalogued (UTC)."),
-        *PHOTO_COLUMNS,
+        *_CATALOG_COLUMNS,
+        Column("retired_at", "timestamp", "When the row left the catalog (UTC).", False),
+        Column("retired_reason", "string", "overwritten, not_an_image_now or deleted.", False, 32),
+        Column("replaced_by", "string", "image_id of the content now at the location, if any."),
     ),
-    primary_key=("image_id", "source_uri"),
-    indexes=(("source_uri",),),
-    added_columns=tuple(c.name for c in PHOTO_COLUMNS),
+    primary_key=("source_key", "image_id", "retired_at"),
 )
 
 QUARANTINED_IMAGES = TableSpec(
@@ -61,8 +94,16 @@ QUARANTINED_IMAGES = TableSpec(
         "file a stage could not process is here, keyed by its bytes and location."
     ),
     columns=(
-        Column("image_id", "string", "SHA-256 of the bytes that failed.", False, 64),
-        Column("source_uri", "string", "Where the bytes were read.", False, 850),
+        Column(
+            "image_id",
+            "string",
+            "SHA-256 of the bytes that failed (of no bytes when the file was never read: "
+            "too_large, vanished, unreadable).",
+            False,
+            64,
+        ),
+        SOURCE_KEY,
+        SOURCE_URI,
         Column("stage", "string", "Which step rejected it: catalog, hash, classify.", False, 32),
         Column("name", "string", "File name as found at the source."),
         Column("label", "string", "Label folder, when there is one."),
@@ -72,7 +113,7 @@ QUARANTINED_IMAGES = TableSpec(
         Column("detail", "string", "Human-readable explanation."),
         Column("quarantined_at", "timestamp", "When the input was quarantined (UTC)."),
     ),
-    primary_key=("image_id", "source_uri", "stage"),
+    primary_key=("image_id", "source_key", "stage"),
 )
 
 HASH_SIZES = tuple(range(1, 9))
@@ -240,7 +281,15 @@ IMAGE_PREDICTIONS = TableSpec(
     ),
     columns=(
         Column("partition_date", "date", "The arrival day (daily partition) in the configured tz."),
-        Column("blob_path", "string", "container/name of the arrived blob.", False, 850),
+        Column("blob_path", "string", "container/name of the arrived blob.", False),
+        Column(
+            "blob_key",
+            "string",
+            "SHA-256 of blob_path (hex): its key (blob names reach 1,024 characters).",
+            False,
+            64,
+            derived_from="blob_path",
+        ),
         IMAGE_ID,
         Column("predicted_label", "string", "The most probable class."),
         Column("probability", "float64", "Probability of the predicted class."),
@@ -249,7 +298,7 @@ IMAGE_PREDICTIONS = TableSpec(
         Column("last_modified", "timestamp", "Blob last-modified time (UTC)."),
         Column("classified_at", "timestamp", "When the prediction was computed (UTC)."),
     ),
-    primary_key=("partition_date", "blob_path"),
+    primary_key=("partition_date", "blob_key"),
     indexes=(("image_id", "model_version"),),
 )
 

@@ -20,6 +20,7 @@ same connection and inside the same transaction as the set-based statement that 
 a write is atomic and a retried write (same partition, same keys) leaves the same rows.
 """
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 if TYPE_CHECKING:  # pandas is imported by the methods that use it, not with the code location
     import pandas as pd
@@ -57,6 +58,9 @@ class Column:
     description: str = ""
     nullable: bool = True
     length: int | None = None  # bounded strings (key columns) in T-SQL
+    # The SHA-256 (hex) of another column's UTF-8 text, filled in on every write: a short key
+    # for a long value (URIs up to thousands of bytes against Azure SQL's 900-byte index keys).
+    derived_from: str | None = None
 
     def sql_type(self, dialect: str) -> str:
         duck, tsql = _TYPES[self.type]
@@ -100,11 +104,22 @@ class TableSpec:
         )
 
     def conform(self, df: "pd.DataFrame") -> "pd.DataFrame":
-        """Select and order the spec's columns; fail loudly on a missing one."""
+        """Select and order the spec's columns, computing derived key columns; fail loudly on a
+        missing one."""
+        derived = [c for c in self.columns if c.derived_from and c.name not in df.columns]
+        if derived:
+            df = df.assign(
+                **{c.name: df[c.derived_from].map(key_hash, na_action="ignore") for c in derived}
+            )
         missing = [c for c in self.column_names if c not in df.columns]
         if missing:
             raise ValueError(f"{self.name}: DataFrame lacks columns {missing}")
         return df[self.column_names]
+
+
+def key_hash(text: str) -> str:
+    """The key of a long text (a URI): SHA-256 of its UTF-8 bytes, 64 hex digits."""
+    return hashlib.sha256(str(text).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def quote(identifier: str, dialect: str) -> str:
@@ -308,6 +323,18 @@ class Warehouse(dg.ConfigurableResource):
     dialect: ClassVar[str] = ""
     staged: ClassVar[str] = ""  # the name writes stage their rows under
 
+    _current: set = PrivateAttr(default_factory=set)  # tables checked against their spec
+
+    def _bring_current(self, specs: Sequence[TableSpec]) -> None:
+        """Once per table and process: a table written before its spec gained a derived key
+        column is migrated (``migrate``) before the first write."""
+        for spec in specs:
+            if spec.name in self._current:
+                continue
+            self._current.add(spec.name)
+            if any(c.derived_from for c in spec.columns):
+                self.migrate(spec)
+
     def ensure_table(self, spec: TableSpec) -> None:
         raise NotImplementedError
 
@@ -328,6 +355,42 @@ class Warehouse(dg.ConfigurableResource):
 
     def _write(self, spec: TableSpec, df: "pd.DataFrame", statements) -> int:
         return self._write_all([(spec, df, statements)])[0]
+
+    def existing_columns(self, spec: TableSpec) -> list[str] | None:
+        """The columns the table has now, or None when it does not exist."""
+        raise NotImplementedError
+
+    def write_parts(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
+        """Several staged writes in ONE transaction: ``(spec, df, statements)`` each, where the
+        statements read ``df`` as ``self.staged`` (see ``delete_keys_sql``, ``insert_all_sql``,
+        ``insert_new_sql``). Empty frames are skipped."""
+        kept = [part for part in parts if len(part[1])]
+        return self._write_all(kept) if kept else []
+
+    def migrate(
+        self,
+        spec: TableSpec,
+        reshape: Any = None,
+        also: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]" = (),
+    ) -> bool:
+        """Bring an existing table to ``spec`` (new columns, a new key) in one transaction: its
+        rows are read, passed through ``reshape`` (default: ``spec.conform``, which computes
+        derived key columns) and written into the table created anew; ``also`` joins the same
+        transaction. Returns False when the table is absent or already current."""
+        self._current.update(s.name for s in (spec, *(p[0] for p in also)))
+        have = self.existing_columns(spec)
+        if have is None or set(spec.column_names) <= set(have):
+            return False
+        table = spec.qualified(self.dialect)
+        old = self.query_df(f"SELECT * FROM {table}")
+        new = reshape(old) if reshape is not None else spec.conform(old)
+        statements = [
+            (f"DROP TABLE {table}", []),
+            *((sql, []) for sql in ddl(spec, self.dialect)),
+            (insert_all_sql(spec, self.staged, self.dialect), []),
+        ]
+        self._write_all([*[p for p in also if len(p[1])], (spec, new, statements)])
+        return True
 
     def insert_new(self, spec: TableSpec, df: "pd.DataFrame") -> int:
         return self._write(spec, df, [(insert_new_sql(spec, self.staged, self.dialect), [])])
@@ -420,6 +483,7 @@ class DuckDBWarehouse(Warehouse):
             con.close()
 
     def ensure_table(self, spec: TableSpec) -> None:
+        self._bring_current([spec])
         with self.connect() as con:
             for statement in ddl(spec, DUCKDB):
                 con.execute(statement)
@@ -437,11 +501,23 @@ class DuckDBWarehouse(Warehouse):
         with self.connect() as con:
             return con.execute(sql, list(params or [])).df()
 
+    def existing_columns(self, spec: TableSpec) -> list[str] | None:
+        if not self.table_exists(spec):
+            return None
+        df = self.query_df(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = COALESCE(?, current_schema()) "
+            "ORDER BY ordinal_position",
+            [spec.name, spec.schema],
+        )
+        return list(df.column_name)
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         with self.connect() as con:
             con.execute(sql, list(params or []))
 
     def _write_all(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
+        self._bring_current([spec for spec, _, _ in parts])
         parts = [(spec, spec.conform(df), statements) for spec, df, statements in parts]
         changed = []
         with self.connect() as con:
@@ -524,6 +600,7 @@ class AzureSqlWarehouse(Warehouse):
             con.close()
 
     def ensure_table(self, spec: TableSpec) -> None:
+        self._bring_current([spec])
         with self.connect() as con:
             cur = con.cursor()
             for statement in ddl(spec, TSQL):
@@ -535,6 +612,15 @@ class AzureSqlWarehouse(Warehouse):
 
         df = self.query_df("SELECT OBJECT_ID(?, N'U') AS oid", [_tsql_object_name(spec)])
         return bool(len(df) and pd.notna(df.oid[0]))
+
+    def existing_columns(self, spec: TableSpec) -> list[str] | None:
+        if not self.table_exists(spec):
+            return None
+        df = self.query_df(
+            "SELECT name FROM sys.columns WHERE object_id = OBJECT_ID(?, N'U') ORDER BY column_id",
+            [_tsql_object_name(spec)],
+        )
+        return list(df.name)
 
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> "pd.DataFrame":
         import pandas as pd
@@ -560,6 +646,7 @@ class AzureSqlWarehouse(Warehouse):
         )
 
     def _write_all(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
+        self._bring_current([spec for spec, _, _ in parts])
         changed = []
         with self.connect() as con:
             cur = con.cursor()

@@ -4,22 +4,38 @@ import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
 
-from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, Skipped, open_source
+from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, Skipped, open_source, source_root_uri
 from assets.metadata import md_table
 from assets.tables import (
     IMAGE_HASHES,
     IMAGE_HASHES_HANDOFF,
     QUARANTINED_IMAGES,
     RAW_IMAGES,
+    RAW_IMAGES_HISTORY,
     image_hash_row,
 )
 from resources.blob_store import BlobStore
 from resources.environment import get_settings, parse_source
-from resources.warehouse import Warehouse
+from resources.warehouse import (
+    TableSpec,
+    Warehouse,
+    delete_keys_sql,
+    insert_all_sql,
+    insert_new_sql,
+    key_hash,
+    quote,
+)
+
+if TYPE_CHECKING:  # pandas loads with the step that uses it, not with the code location
+    import pandas as pd
+
+    from assets.ingest.current import CatalogMoves
 
 CHECK_EVERY_FILE_ACCOUNTED = "every_source_file_accounted_for"
 
@@ -154,18 +170,95 @@ class HandoffHasher:
         return [image_hash_row(i, results[i], hashed_at) for i in image_ids if i in results]
 
 
-def _known_versions(warehouse: Warehouse) -> set[tuple[str, int, int]]:
+def _known_versions(current: "pd.DataFrame", caught: "pd.DataFrame") -> set[tuple[str, int, int]]:
     import pandas as pd
 
     from assets.ingest.catalog import seen_key
 
     known: set[tuple[str, int, int]] = set()
-    for spec in (RAW_IMAGES, QUARANTINED_IMAGES):
-        df = warehouse.read_table(spec, ["source_uri", "byte_size", "last_modified"])
-        for uri, size, modified in df.itertuples(index=False, name=None):
+    for df in (current, caught):
+        cols = df[["source_uri", "byte_size", "last_modified"]]
+        for uri, size, modified in cols.itertuples(index=False, name=None):
             if pd.notna(size) and pd.notna(modified):
                 known.add(seen_key(uri, int(size), pd.Timestamp(modified).to_pydatetime()))
     return known
+
+
+def migrate_catalog(warehouse: Warehouse, now: datetime) -> int:
+    """A catalog written before locations had one current row each (several rows per location
+    after overwrites, keyed by the full URI): keep the newest row of each location, move the
+    older ones to raw_images_history, key by source_key. One transaction; 0 when current."""
+    from assets.ingest.current import split_duplicated_locations
+
+    have = warehouse.existing_columns(RAW_IMAGES)
+    if have is None or "source_key" in have:
+        return 0
+    current, history = split_duplicated_locations(
+        warehouse.query_df(f"SELECT * FROM {RAW_IMAGES.qualified(warehouse.dialect)}"), now
+    )
+    # Columns added since the old table was made start empty.
+    current = current.reindex(columns=RAW_IMAGES.column_names)
+    history = history.reindex(columns=RAW_IMAGES_HISTORY.column_names)
+    warehouse.migrate(
+        RAW_IMAGES,
+        reshape=lambda _: current,
+        also=[(RAW_IMAGES_HISTORY, history, [(_insert_new(warehouse, RAW_IMAGES_HISTORY), [])])],
+    )
+    return len(history)
+
+
+def _insert_new(warehouse: Warehouse, spec: TableSpec) -> str:
+    return insert_new_sql(spec, warehouse.staged, warehouse.dialect)
+
+
+def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
+    """One transaction: history in, retired and replaced rows out, new rows in, the locations'
+    catalog quarantine replaced, and hashes of contents no location holds any more dropped."""
+    from assets.ingest.current import blank
+
+    d, staged = warehouse.dialect, warehouse.staged
+    raw, quarantine = RAW_IMAGES.qualified(d), QUARANTINED_IMAGES.qualified(d)
+    q = partial(quote, dialect=d)
+    clear_quarantine = (
+        f"DELETE FROM {quarantine} WHERE {q('stage')} = 'catalog' AND {q('source_key')} IN "
+        f"(SELECT {q('source_key')} FROM {staged})"
+    )
+    orphans = f"{q('image_id')} IN (SELECT {q('image_id')} FROM {staged}) AND NOT EXISTS " + (
+        f"(SELECT 1 FROM {raw} r WHERE r.{q('image_id')} = t.{q('image_id')})"
+    )
+    parts = [
+        (RAW_IMAGES_HISTORY, moves.history, [(_insert_new(warehouse, RAW_IMAGES_HISTORY), [])]),
+        (RAW_IMAGES, moves.removed, [(delete_keys_sql(RAW_IMAGES, staged, d), [])]),
+        (
+            RAW_IMAGES,
+            moves.upserted,
+            [
+                (delete_keys_sql(RAW_IMAGES, staged, d), []),
+                (insert_all_sql(RAW_IMAGES, staged, d), []),
+            ],
+        ),
+        (
+            QUARANTINED_IMAGES,
+            blank(QUARANTINED_IMAGES, source_key=moves.cleared_locations),
+            [(clear_quarantine, [])],
+        ),
+        (QUARANTINED_IMAGES, moves.quarantined, [(_insert_new(warehouse, QUARANTINED_IMAGES), [])]),
+    ]
+    if moves.retired_ids and warehouse.table_exists(IMAGE_HASHES):
+        ids = sorted(set(moves.retired_ids))
+        parts += [
+            (
+                IMAGE_HASHES,
+                blank(IMAGE_HASHES, image_id=ids),
+                [(f"DELETE FROM {IMAGE_HASHES.qualified(d)} t WHERE {orphans}", [])],
+            ),
+            (
+                QUARANTINED_IMAGES,
+                blank(QUARANTINED_IMAGES, image_id=ids),
+                [(f"DELETE FROM {quarantine} t WHERE {q('stage')} = 'hash' AND {orphans}", [])],
+            ),
+        ]
+    warehouse.write_parts(parts)
 
 
 @dg.asset(
@@ -184,7 +277,11 @@ def _known_versions(warehouse: Warehouse) -> set[tuple[str, int, int]]:
         dg.AssetCheckSpec(
             CHECK_EVERY_FILE_ACCOUNTED,
             asset="raw_images",
-            description="Every file listed at the source is in raw_images or quarantined_images.",
+            description=(
+                "The listing and the catalog agree: every file listed at the source has a "
+                "current row in raw_images or quarantined_images, and no current row of this "
+                "source names a file that is no longer there."
+            ),
         )
     ],
 )
@@ -199,12 +296,23 @@ def raw_images(
 
     from assets.decode import DecodePolicy
     from assets.ingest.catalog import catalog_entries, seen_key
+    from assets.ingest.current import batch_moves, deleted_moves, with_keys
 
     spec = parse_source(config.source) if config.source else get_settings().source
     context.log.info(f"Cataloguing {spec.uri}")
-    for table in (RAW_IMAGES, QUARANTINED_IMAGES):
+    migrated = migrate_catalog(warehouse, datetime.now(tz=UTC))
+    if migrated:
+        context.log.warning(
+            f"catalog migrated to one row per location: {migrated} older rows of overwritten "
+            "locations moved to raw_images_history"
+        )
+    for table in (RAW_IMAGES, QUARANTINED_IMAGES, RAW_IMAGES_HISTORY):
         warehouse.ensure_table(table)
-    known = _known_versions(warehouse)
+    # The catalog's current rows, by location (the moves below keep this view up to date).
+    current_rows = with_keys(warehouse.read_table(RAW_IMAGES)).set_index("source_key")
+    quarantine = with_keys(warehouse.read_table(QUARANTINED_IMAGES))
+    caught = quarantine[quarantine.stage == "catalog"]
+    known = _known_versions(current_rows, caught)
     skipped: list[Skipped] = []
     entries, read = open_source(spec, blob_store, config.blob_names, skipped)
     listed = [e if config.require_label else replace(e, labelled=False) for e in entries]
@@ -213,7 +321,7 @@ def raw_images(
             f"{len(config.blob_names)} blobs named, {len(listed)} still there to catalogue"
         )
     todo = [e for e in listed if seen_key(e.uri, e.size, e.last_modified) not in known]
-    context.log.info(f"{len(listed)} files listed, {len(todo)} not catalogued yet")
+    context.log.info(f"{len(listed)} files listed, {len(todo)} new or changed")
     if skipped:
         context.log.info(
             f"{len(skipped)} files or folders left out by policy (hidden, system files, links "
@@ -228,8 +336,7 @@ def raw_images(
         )
     started = time.monotonic()
     new_rows: list[pd.DataFrame] = []
-    new_quarantined: list[pd.DataFrame] = []
-    inserted = quarantined = processed = handed_over = 0
+    inserted = quarantined = processed = handed_over = overwritten = retired_now = 0
     for batch in catalog_entries(
         todo,
         read,
@@ -240,36 +347,73 @@ def raw_images(
         hasher=hasher,
         readers=config.readers if spec.kind == "blob" else 0,
     ):
-        if batch.rows:
-            df = pd.DataFrame(batch.rows)
-            if not config.record_gps_coordinates:
-                df = df.assign(gps_latitude=None, gps_longitude=None)
-            inserted += warehouse.insert_new(RAW_IMAGES, df)
-            new_rows.append(df)
+        rows = pd.DataFrame(batch.rows)
+        if len(rows) and not config.record_gps_coordinates:
+            rows = rows.assign(gps_latitude=None, gps_longitude=None)
+        bad = pd.DataFrame(batch.quarantined)
+        moves = batch_moves(rows, bad, current_rows, datetime.now(tz=UTC))
+        _write_moves(warehouse, moves)
         if hasher is not None:
             ids = dict.fromkeys(r["image_id"] for r in batch.rows)
             handoff = hasher.take(ids, datetime.now(tz=UTC))
             if handoff:
                 handed_over += warehouse.insert_new(IMAGE_HASHES_HANDOFF, pd.DataFrame(handoff))
-        if batch.quarantined:
-            df = pd.DataFrame(batch.quarantined)
-            quarantined += warehouse.insert_new(QUARANTINED_IMAGES, df)
-            new_quarantined.append(df)
-            for row in batch.quarantined:
-                context.log.warning(
-                    f"quarantined {row['source_uri']}: {row['reason']} ({row['detail']})"
-                )
+        # Keep the in-memory view of the catalog current for the next batch and the check.
+        current_rows = current_rows.drop(index=list(moves.removed.get("source_key", [])))
+        if len(moves.upserted):
+            up = moves.upserted.set_index("source_key")[current_rows.columns]
+            current_rows = pd.concat([current_rows.drop(index=up.index, errors="ignore"), up])
+            new_rows.append(moves.upserted)
+        inserted += len(moves.upserted)
+        quarantined += len(moves.quarantined)
+        overwritten += moves.overwritten
+        retired_now += len(moves.history)
+        for row in batch.quarantined:
+            context.log.warning(
+                f"quarantined {row['source_uri']!r}: {row['reason']} ({row['detail']})"
+            )
         processed += len(batch.rows) + len(batch.quarantined)
         rate = processed / max(time.monotonic() - started, 1e-9)
         context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
     elapsed = time.monotonic() - started
 
+    # Locations no longer at the source: a full listing sees every file under the source root;
+    # a named batch knows exactly which of its blobs are gone.
+    root = source_root_uri(spec, blob_store)
+    listed_keys = {key_hash(e.uri) for e in listed}
+    if config.blob_names is None:
+        in_scope = {
+            k
+            for k, u in zip(current_rows.index, current_rows.source_uri, strict=True)
+            if u.startswith(root)
+        }
+        caught_scope = set(caught.source_key[caught.source_uri.str.startswith(root)])
+        gone = (in_scope | caught_scope) - listed_keys
+    else:
+        named = {key_hash(blob_store.url(spec.container, n)) for n in config.blob_names}
+        gone = named - listed_keys
+    deleted = deleted_moves(current_rows, caught, gone, datetime.now(tz=UTC))
+    if len(deleted.removed) or deleted.cleared_locations:
+        _write_moves(warehouse, deleted)
+        retired_now += len(deleted.history)
+        context.log.info(
+            f"{len(deleted.removed)} catalogued files no longer at the source moved to "
+            f"raw_images_history (deleted)"
+        )
+
     catalog = warehouse.read_table(RAW_IMAGES, ["image_id", "source_uri", "label", "format"])
     quarantine = warehouse.read_table(QUARANTINED_IMAGES, ["source_uri", "stage", "reason"])
-    accounted = set(catalog.source_uri) | set(
-        quarantine.loc[quarantine.stage == "catalog", "source_uri"]
-    )
+    caught_now = quarantine.loc[quarantine.stage == "catalog", "source_uri"]
+    accounted = set(catalog.source_uri) | set(caught_now)
     missing = sorted({e.uri for e in listed} - accounted)
+    stale: list[str] = []
+    if config.blob_names is None:
+        listed_uris = {e.uri for e in listed}
+        stale = sorted(
+            u
+            for u in (set(catalog.source_uri) | set(caught_now))
+            if u.startswith(root) and u not in listed_uris
+        )
 
     added = pd.concat(new_rows) if new_rows else pd.DataFrame(columns=RAW_IMAGES.column_names)
     by_label = (
@@ -302,6 +446,9 @@ def raw_images(
             "new_rows": inserted,
             "new_quarantined": quarantined,
             "hashed_while_reading": handed_over,
+            "overwritten": overwritten,
+            "deleted": len(deleted.removed),
+            "retired_to_history": retired_now,
             "quarantined_total": int((quarantine.stage == "catalog").sum()),
             "distinct_images": int(catalog.image_id.nunique()),
             "labels": int(catalog.label.nunique()),
@@ -314,8 +461,13 @@ def raw_images(
         check_results=[
             dg.AssetCheckResult(
                 check_name=CHECK_EVERY_FILE_ACCOUNTED,
-                passed=not missing,
-                metadata={"unaccounted_files": len(missing), "examples": ", ".join(missing[:5])},
+                passed=not missing and not stale,
+                metadata={
+                    "unaccounted_files": len(missing),
+                    "examples": ", ".join(repr(u) for u in missing[:5]),
+                    "stale_rows": len(stale),
+                    "stale_examples": ", ".join(repr(u) for u in stale[:5]),
+                },
             )
         ],
     )

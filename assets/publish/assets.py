@@ -153,6 +153,12 @@ def published_images(
         config.retry_attempts,
     )
     rows = pd.DataFrame(report.rows)
+    if report.source_gone:
+        context.log.warning(
+            f"{report.source_gone} sources were overwritten or deleted since they were "
+            "catalogued: not published (skipped as source_changed / source_missing), their "
+            "earlier blobs removed. Rerun curation_job to catalogue what the sources hold now."
+        )
     if report.failed is not None:
         # Record what did land so the rerun skips it, then fail loudly.
         if len(rows) and (rows.status == "published").any():
@@ -186,6 +192,7 @@ def published_images(
             "uploaded": report.uploaded,
             "unchanged": report.unchanged,
             "skipped": len(skipped),
+            "sources_changed_since_catalogued": report.source_gone,
             "removed": len(report.removed),
             "bytes_uploaded": report.bytes_uploaded,
             "manifest": dg.MetadataValue.url(blob_store.url(container, manifest_name)),

@@ -8,8 +8,13 @@ Idempotent and resumable by construction:
 * before uploading, the side's folder is listed once: a blob whose etag is the one recorded at its
   last upload is unchanged without reading the source; otherwise the source is read and its MD5
   compared with the blob's, and only a missing or different blob is uploaded;
-* images that left this side (a label changed, a group moved) are removed — but only blobs this
-  publisher wrote, never anything else under the prefix;
+* images that left this side (a label changed, a group moved, the source file was overwritten or
+  deleted) are removed — but only blobs this publisher wrote, never anything else under the
+  prefix;
+* bytes are uploaded only when their SHA-256 is the catalogued image_id: a source overwritten or
+  deleted since it was catalogued is skipped (``source_changed``, ``source_missing``) instead of
+  publishing other content under the image's name (or failing half-way), and its earlier blob is
+  removed; curation, rerun, catalogues the new content;
 * uploads run on a bounded thread pool and retry transient errors with exponential backoff.
 """
 
@@ -157,6 +162,7 @@ class PublishReport:
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per planned image
     uploaded: int = 0
     unchanged: int = 0
+    source_gone: int = 0  # sources overwritten or deleted since they were catalogued
     removed: list[str] = field(default_factory=list)
     bytes_uploaded: int = 0
     failed: BaseException | None = None
@@ -180,9 +186,11 @@ def publish_side(
     """
     existing = {info.name: info for info in store.list_blobs(container, side_prefix + "/")}
     prev_etag = {}
+    prev_image = {}
     if len(previous):
         done = previous[previous.status == "published"]
         prev_etag = dict(zip(done.blob_name, done.etag, strict=False))
+        prev_image = dict(zip(done.blob_name, done.image_id, strict=False))
     report = PublishReport()
     now = datetime.now(tz=UTC)
 
@@ -193,11 +201,28 @@ def publish_side(
             out.update(md5=None, etag=None, byte_size=None, action="skipped")
             return out
         current = existing.get(row.blob_name)
-        if current is not None and prev_etag.get(row.blob_name) == current.etag:
+        # Unchanged without reading the source only when this blob holds what this publisher
+        # uploaded for this very image (a name can pass to another image when one is retired).
+        if (
+            current is not None
+            and prev_etag.get(row.blob_name) == current.etag
+            and prev_image.get(row.blob_name) == row.image_id
+        ):
             out.update(md5=current.content_md5, etag=current.etag, byte_size=current.size)
             out.update(status="published", action="unchanged")
             return out
-        data = with_retries(lambda: read_source(row.source_uri), retry_attempts, retry_base_delay_s)
+        try:
+            data = with_retries(
+                lambda: read_source(row.source_uri), retry_attempts, retry_base_delay_s
+            )
+        except FileNotFoundError:
+            out.update(status="skipped", reason="source_missing", blob_name=None)
+            out.update(md5=None, etag=None, byte_size=None, action="source_gone")
+            return out
+        if hashlib.sha256(data).hexdigest() != row.image_id:
+            out.update(status="skipped", reason="source_changed", blob_name=None)
+            out.update(md5=None, etag=None, byte_size=None, action="source_gone")
+            return out
         md5 = hashlib.md5(data).hexdigest()
         if current is not None and current.content_md5 == md5:
             out.update(md5=md5, etag=current.etag, byte_size=current.size)
@@ -240,9 +265,11 @@ def publish_side(
                 report.bytes_uploaded += int(out["byte_size"] or 0)
             elif out["action"] == "unchanged":
                 report.unchanged += 1
+            elif out["action"] == "source_gone":
+                report.source_gone += 1
 
     if report.failed is None:
-        keep = set(plan.blob_name.dropna())
+        keep = {r["blob_name"] for r in report.rows if r["status"] == "published"}
         ours = set(prev_etag)
         for name in sorted((ours - keep) & set(existing)):
             with_retries(lambda n=name: store.delete(container, n), retry_attempts)
