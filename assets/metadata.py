@@ -1,10 +1,24 @@
 """Small helpers that turn results into Dagster metadata people want to read."""
 
 import base64
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where a table is rendered, not with the code location
     import pandas as pd
+
+# What Markdown (GFM table cells: emphasis, links, code, strikethrough, raw HTML, entities) would
+# interpret. An underscore inside a word never starts emphasis in GFM, so only one at a word's
+# edge is escaped (reason codes such as no_label_folder read as they are).
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>|~&]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def md_escape(text: str) -> str:
+    """``text`` shown literally in a Markdown table cell: control characters (newlines, tabs
+    ...) as visible escapes, every character Markdown or HTML would interpret backslash-escaped."""
+    text = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(), text)
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _cell(value) -> str:
@@ -14,8 +28,9 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
-    text = str(value).replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= 80 else text[:77] + "..."
+    text = str(value)
+    # Shorten first, then escape: an escape is never cut in half.
+    return md_escape(text if len(text) <= 80 else text[:77] + "...")
 
 
 def md_table(df: "pd.DataFrame", max_rows: int = 20) -> str:
@@ -24,7 +39,7 @@ def md_table(df: "pd.DataFrame", max_rows: int = 20) -> str:
         return "_no rows_"
     shown = df.head(max_rows)
     lines = [
-        "| " + " | ".join(str(c) for c in shown.columns) + " |",
+        "| " + " | ".join(md_escape(str(c)) for c in shown.columns) + " |",
         "| " + " | ".join("---" for _ in shown.columns) + " |",
     ]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in shown.itertuples(False)]

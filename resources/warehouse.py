@@ -550,6 +550,16 @@ class DuckDBWarehouse(Warehouse):
         return changed
 
 
+def odbc_value(value: str, always: bool = False) -> str:
+    """One value of an ODBC connection string: braced (``{...}``, a ``}`` doubled) when it holds
+    ``;``, braces, ``=`` or surrounding spaces — or ``always`` (passwords) — so a value can never
+    end its attribute and start another."""
+    text = str(value)
+    if always or any(ch in text for ch in ";{}=") or text != text.strip():
+        return "{" + text.replace("}", "}}") + "}"
+    return text
+
+
 class AzureSqlWarehouse(Warehouse):
     """Azure SQL Database through the ``mssql-python`` driver (bundles ODBC Driver 18).
 
@@ -577,16 +587,16 @@ class AzureSqlWarehouse(Warehouse):
 
     def connection_string(self) -> str:
         parts = [
-            f"Server=tcp:{self.server},1433",
-            f"Database={self.database}",
+            f"Server={odbc_value('tcp:' + self.server + ',1433')}",
+            f"Database={odbc_value(self.database)}",
             "Encrypt=yes",
             "TrustServerCertificate=no",
-            f"Authentication={self.authentication}",
+            f"Authentication={odbc_value(self.authentication)}",
         ]
         if self.user:
-            parts.append(f"UID={self.user}")
+            parts.append(f"UID={odbc_value(self.user)}")
         if self.password:
-            parts.append(f"PWD={self.password}")
+            parts.append(f"PWD={odbc_value(self.password, always=True)}")
         return ";".join(parts)
 
     @contextmanager

@@ -13,7 +13,13 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from assets.dedup.project import build_dbt_project, dbt_vars, prepare_manifest
+from assets.dedup.project import (
+    build_dbt_project,
+    dbt_vars,
+    prepare_manifest,
+    prune_invocation_targets,
+    remove_invocation_target,
+)
 from assets.dedup.summary import model_relations, summarize
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
@@ -64,6 +70,9 @@ def dedup_tables(
     # raw_images / image_hashes) they exist empty, and the tables build empty instead of failing.
     for source in (RAW_IMAGES, IMAGE_HASHES):
         warehouse.ensure_table(source)
+    pruned = prune_invocation_targets(DEDUP_PROJECT.project_dir / "target")
+    if pruned:
+        context.log.info(f"removed {pruned} dbt target folders left by runs that did not finish")
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
     # DuckDB lets one process open the file for writing: read the tables only after dbt exits,
     # so the events are collected first and released with their metadata.
@@ -84,5 +93,9 @@ def dedup_tables(
             model = context.asset_key_for_output(event.output_name).path[-1]
             event = event.with_metadata({**event.metadata, **extra.get(model, {})})
         yield event
-    if not invocation.is_successful():
-        raise invocation.get_error() or dg.Failure("dbt build failed")
+    error = None if invocation.is_successful() else invocation.get_error()
+    failed = not invocation.is_successful()
+    # Everything this run needs from its target folder (events, manifest) has been read.
+    remove_invocation_target(invocation.target_path)
+    if failed:
+        raise error or dg.Failure("dbt build failed")

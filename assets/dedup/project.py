@@ -19,9 +19,11 @@ still parses it. A deployment that parses at build time never parses at run time
 """
 
 import os
+import re
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +49,12 @@ INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
 INDIRECT_SELECTION = "buildable"
 
 # Files whose change makes a parsed manifest stale.
+SQL_PASSWORD_ENV = "IMAGE_PLATFORM_SQL_PASSWORD"
+DBT_SECRET_PASSWORD_ENV = "DBT_ENV_SECRET_SQL_PASSWORD"
+# Per-invocation target folders (dagster-dbt: <op>-<run id[:7]>-<random[:7]>) of runs that ended
+# without removing their own (killed, crashed) are pruned once older than this.
+STALE_TARGET_SECONDS = 6 * 3600
+
 _PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")
 
 _environ_lock = threading.Lock()
@@ -119,12 +127,41 @@ class WarehouseDbtCliResource(DbtCliResource):
         env = {INDIRECT_SELECTION_ENV: self.indirect_selection}
         if self.duckdb_path:
             env[DUCKDB_PATH_ENV] = self.duckdb_path
+        # dbt scrubs the values of DBT_ENV_SECRET_* variables from its logs and artifacts: the
+        # SQL password reaches the profile only under such a name, read at invocation time.
+        password = os.environ.get(SQL_PASSWORD_ENV)
+        if password:
+            env[DBT_SECRET_PASSWORD_ENV] = password
         return env
 
     def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
         # The subprocess is started inside super().cli(), so the variable is in place for it.
         with exported_environment(self.invocation_environment()):
             return super().cli(args, **kwargs)
+
+
+_INVOCATION_TARGET = re.compile(r"^.+-[0-9a-f]{7}-[0-9a-f]{7}$")
+
+
+def remove_invocation_target(path: Path) -> None:
+    """Remove one finished invocation's target folder (its artifacts were read already)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def prune_invocation_targets(target_dir: Path, older_than_s: float = STALE_TARGET_SECONDS) -> int:
+    """Remove per-invocation target folders left by runs that ended without cleaning up (a kill,
+    a crash), once they are older than ``older_than_s``; the project's own manifest and partial
+    parse file stay. Returns how many were removed."""
+    if not target_dir.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in target_dir.iterdir():
+        if path.is_dir() and _INVOCATION_TARGET.match(path.name):
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 def build_dbt_project(settings: Settings) -> DbtProject:

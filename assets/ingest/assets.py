@@ -23,6 +23,7 @@ from assets.tables import (
 from resources.blob_store import BlobStore
 from resources.environment import get_settings, parse_source
 from resources.warehouse import (
+    TSQL,
     TableSpec,
     Warehouse,
     delete_keys_sql,
@@ -211,21 +212,37 @@ def _insert_new(warehouse: Warehouse, spec: TableSpec) -> str:
     return insert_new_sql(spec, warehouse.staged, warehouse.dialect)
 
 
+def move_sql(dialect: str, staged: str) -> dict[str, str]:
+    """The statements a catalog move runs besides the generic ones, for ``dialect``: drop the
+    catalog quarantine of the staged locations, and the hashes and hash-stage quarantine of
+    staged contents no location holds any more."""
+    raw, quarantine = RAW_IMAGES.qualified(dialect), QUARANTINED_IMAGES.qualified(dialect)
+    q = partial(quote, dialect=dialect)
+    orphans = (
+        f"t.{q('image_id')} IN (SELECT {q('image_id')} FROM {staged}) AND NOT EXISTS "
+        f"(SELECT 1 FROM {raw} r WHERE r.{q('image_id')} = t.{q('image_id')})"
+    )
+
+    def delete(table: str) -> str:  # T-SQL names the alias it deletes from
+        return f"DELETE t FROM {table} t" if dialect == TSQL else f"DELETE FROM {table} t"
+
+    return {
+        "clear_quarantine": (
+            f"DELETE FROM {quarantine} WHERE {q('stage')} = 'catalog' AND {q('source_key')} IN "
+            f"(SELECT {q('source_key')} FROM {staged})"
+        ),
+        "orphan_hashes": f"{delete(IMAGE_HASHES.qualified(dialect))} WHERE {orphans}",
+        "orphan_quarantine": f"{delete(quarantine)} WHERE t.{q('stage')} = 'hash' AND {orphans}",
+    }
+
+
 def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
     """One transaction: history in, retired and replaced rows out, new rows in, the locations'
     catalog quarantine replaced, and hashes of contents no location holds any more dropped."""
     from assets.ingest.current import blank
 
     d, staged = warehouse.dialect, warehouse.staged
-    raw, quarantine = RAW_IMAGES.qualified(d), QUARANTINED_IMAGES.qualified(d)
-    q = partial(quote, dialect=d)
-    clear_quarantine = (
-        f"DELETE FROM {quarantine} WHERE {q('stage')} = 'catalog' AND {q('source_key')} IN "
-        f"(SELECT {q('source_key')} FROM {staged})"
-    )
-    orphans = f"{q('image_id')} IN (SELECT {q('image_id')} FROM {staged}) AND NOT EXISTS " + (
-        f"(SELECT 1 FROM {raw} r WHERE r.{q('image_id')} = t.{q('image_id')})"
-    )
+    sql = move_sql(d, staged)
     parts = [
         (RAW_IMAGES_HISTORY, moves.history, [(_insert_new(warehouse, RAW_IMAGES_HISTORY), [])]),
         (RAW_IMAGES, moves.removed, [(delete_keys_sql(RAW_IMAGES, staged, d), [])]),
@@ -240,7 +257,7 @@ def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
         (
             QUARANTINED_IMAGES,
             blank(QUARANTINED_IMAGES, source_key=moves.cleared_locations),
-            [(clear_quarantine, [])],
+            [(sql["clear_quarantine"], [])],
         ),
         (QUARANTINED_IMAGES, moves.quarantined, [(_insert_new(warehouse, QUARANTINED_IMAGES), [])]),
     ]
@@ -250,12 +267,12 @@ def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
             (
                 IMAGE_HASHES,
                 blank(IMAGE_HASHES, image_id=ids),
-                [(f"DELETE FROM {IMAGE_HASHES.qualified(d)} t WHERE {orphans}", [])],
+                [(sql["orphan_hashes"], [])],
             ),
             (
                 QUARANTINED_IMAGES,
                 blank(QUARANTINED_IMAGES, image_id=ids),
-                [(f"DELETE FROM {quarantine} t WHERE {q('stage')} = 'hash' AND {orphans}", [])],
+                [(sql["orphan_quarantine"], [])],
             ),
         ]
     warehouse.write_parts(parts)

@@ -233,7 +233,10 @@ def source_root_uri(spec: SourceSpec, store: BlobStore) -> str:
     """The URI every entry of ``spec`` starts with (its files and nothing else's)."""
     if spec.kind == "folder":
         return Path(spec.path).resolve().as_uri().rstrip("/") + "/"
-    return store.url(spec.container).rstrip("/") + "/" + spec.prefix
+    if not spec.prefix.strip("/"):
+        return store.url(spec.container).rstrip("/") + "/"
+    # Through the store's own URL encoding, as every entry's URI is built.
+    return store.url(spec.container, spec.prefix.strip("/")) + "/"
 
 
 def open_source(

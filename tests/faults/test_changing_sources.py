@@ -7,6 +7,7 @@ import io
 import os
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 
@@ -27,6 +28,7 @@ from resources.environment import get_settings
 from resources.warehouse import DuckDBWarehouse
 from tests.assets.test_split_and_publish import _collection
 from tests.faults.harness import assert_same, snapshot
+from tests.faults.sources import catalog
 from tests.images import encode, photo
 
 HISTORY = "raw_images_history"
@@ -67,6 +69,9 @@ class Platform:
         ):
             result = dg.materialize(assets, resources=resources, run_config=dg.RunConfig(config))
             assert result.success
+            if assets == [dedup_tables]:  # a finished run leaves no dbt target folder behind
+                target = DEDUP_PROJECT.project_dir / "target"
+                assert not [p for p in target.iterdir() if f"-{result.run_id[:7]}-" in p.name]
         return self
 
     def publish(self, prefix=""):
@@ -199,3 +204,26 @@ def test_publishing_before_curation_catches_up_never_publishes_changed_bytes(cha
     train = published[(published.split == "train") & (published.status == "published")]
     test = published[(published.split == "test") & (published.status == "published")]
     assert not set(train.image_id) & set(test.image_id)
+
+
+def test_a_catalog_from_before_is_migrated_to_one_row_per_location(
+    tmp_path, warehouse, local_blob_store
+):
+    source = _collection(tmp_path / "source")
+    catalog(warehouse, local_blob_store, str(source))
+    rows = warehouse.read_table(RAW_IMAGES).drop(columns=["source_key"])
+    # The old shape: keyed by (image_id, source_uri), and a location with two contents.
+    stale = rows.iloc[[0]].assign(
+        image_id="0" * 64, ingested_at=rows.ingested_at.min() - pd.Timedelta(days=1)
+    )
+    with duckdb.connect(warehouse.path) as con:
+        con.execute("DROP TABLE raw_images")
+        con.register("old_rows", pd.concat([rows, stale]))
+        con.execute("CREATE TABLE raw_images AS SELECT * FROM old_rows")
+    metadata, checks = catalog(warehouse, local_blob_store, str(source))
+    assert all(check.passed for check in checks) and metadata["new_rows"].value == 0
+    migrated = warehouse.read_table(RAW_IMAGES)
+    assert migrated.source_key.is_unique and len(migrated) == len(rows)
+    history = warehouse.read_table(RAW_IMAGES_HISTORY)
+    assert list(history.image_id) == ["0" * 64]
+    assert list(history.replaced_by) == [rows.image_id.iloc[0]]
