@@ -69,6 +69,9 @@ RAW_IMAGES = TableSpec(
     primary_key=("source_key",),
     indexes=(("image_id",),),
     added_columns=tuple(c.name for c in PHOTO_COLUMNS),
+    # Older catalogs hold several rows per location: raw_images splits them into current rows
+    # and history (assets.ingest.assets.migrate_catalog).
+    migrated_by="raw_images",
 )
 
 RAW_IMAGES_HISTORY = TableSpec(

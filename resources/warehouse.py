@@ -80,6 +80,9 @@ class TableSpec:
     # Nullable columns added after the table first shipped: an existing table gets them (empty)
     # the next time it is ensured, so a warehouse never needs rebuilding for a new column.
     added_columns: tuple[str, ...] = field(default=())
+    # A table whose migration needs more than computing derived keys (e.g. a new key that older
+    # rows collide on): only the named asset migrates it, everyone else leaves it alone.
+    migrated_by: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -106,11 +109,16 @@ class TableSpec:
     def conform(self, df: "pd.DataFrame") -> "pd.DataFrame":
         """Select and order the spec's columns, computing derived key columns; fail loudly on a
         missing one."""
-        derived = [c for c in self.columns if c.derived_from and c.name not in df.columns]
+        derived = {}
+        for c in self.columns:
+            if c.derived_from and c.derived_from in df.columns:
+                computed = df[c.derived_from].map(key_hash, na_action="ignore")
+                given = df[c.name] if c.name in df.columns else None
+                derived[c.name] = (
+                    computed if given is None else given.where(given.notna(), computed)
+                )
         if derived:
-            df = df.assign(
-                **{c.name: df[c.derived_from].map(key_hash, na_action="ignore") for c in derived}
-            )
+            df = df.assign(**derived)
         missing = [c for c in self.column_names if c not in df.columns]
         if missing:
             raise ValueError(f"{self.name}: DataFrame lacks columns {missing}")
@@ -332,7 +340,7 @@ class Warehouse(dg.ConfigurableResource):
             if spec.name in self._current:
                 continue
             self._current.add(spec.name)
-            if any(c.derived_from for c in spec.columns):
+            if spec.migrated_by is None and any(c.derived_from for c in spec.columns):
                 self.migrate(spec)
 
     def ensure_table(self, spec: TableSpec) -> None:
@@ -489,6 +497,7 @@ class DuckDBWarehouse(Warehouse):
                 con.execute(statement)
 
     def table_exists(self, spec: TableSpec) -> bool:
+        self._bring_current([spec])  # a reader may name columns an older table lacks
         with self.connect() as con:
             row = con.execute(
                 "SELECT COUNT(*) FROM information_schema.tables "
@@ -620,6 +629,7 @@ class AzureSqlWarehouse(Warehouse):
     def table_exists(self, spec: TableSpec) -> bool:
         import pandas as pd
 
+        self._bring_current([spec])  # a reader may name columns an older table lacks
         df = self.query_df("SELECT OBJECT_ID(?, N'U') AS oid", [_tsql_object_name(spec)])
         return bool(len(df) and pd.notna(df.oid[0]))
 

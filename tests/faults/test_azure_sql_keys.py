@@ -102,3 +102,41 @@ def test_a_catalog_with_several_rows_per_location_migrates_to_one_current_row():
     assert sorted(current.image_id) == ["new", "other"]
     assert list(history.image_id) == ["old"] and list(history.replaced_by) == ["new"]
     assert list(history.retired_reason) == ["overwritten"]
+
+
+def test_an_older_predictions_table_gains_its_hashed_key_before_it_is_read(warehouse):
+    import duckdb
+
+    with duckdb.connect(warehouse.path) as con:
+        con.execute(
+            "CREATE TABLE image_predictions (partition_date DATE, blob_path VARCHAR, "
+            "image_id VARCHAR, predicted_label VARCHAR, probability DOUBLE, "
+            "model_version VARCHAR, reused BOOLEAN, last_modified TIMESTAMPTZ, "
+            "classified_at TIMESTAMPTZ, PRIMARY KEY (partition_date, blob_path))"
+        )
+        con.execute(
+            "INSERT INTO image_predictions VALUES ('2026-03-14', 'incoming/a\nb.jpg', 'x', "
+            "'cat', 0.9, 'v1', false, NULL, NULL)"
+        )
+    assert warehouse.table_exists(tables.IMAGE_PREDICTIONS)
+    rows = warehouse.read_table(tables.IMAGE_PREDICTIONS)
+    assert list(rows.blob_key) == [key_hash("incoming/a\nb.jpg")]
+    # A writer that builds its frame from the spec's columns leaves blob_key empty: filled in.
+    frame = pd.DataFrame(
+        [
+            {
+                "partition_date": "2026-03-14",
+                "blob_path": "incoming/c.jpg",
+                "image_id": "y",
+                "model_version": "v1",
+            }
+        ],
+        columns=tables.IMAGE_PREDICTIONS.column_names,
+    )
+    frame["partition_date"] = pd.to_datetime(frame.partition_date).dt.date
+    warehouse.replace_partition(
+        [(tables.IMAGE_PREDICTIONS, frame)], {"partition_date": frame.partition_date[0]}
+    )
+    assert list(warehouse.read_table(tables.IMAGE_PREDICTIONS).blob_key) == [
+        key_hash("incoming/c.jpg")
+    ]

@@ -99,12 +99,12 @@ def test_large_real_images_are_still_catalogued_after_the_header_look(
 
 def test_a_large_non_image_blob_is_hashed_as_a_stream(blob_store):
     data = b"%PDF-1.7\n" + bytes(range(256)) * (24 * MB // 256)
-    put_raw(blob_store, "raw", "lab/docs/manual.pdf", data)
-    (info,) = blob_store.list_blobs("raw", "lab/")
+    put_raw(blob_store, "big-blobs", "lab/docs/manual.pdf", data)
+    (info,) = blob_store.list_blobs("big-blobs", "lab/")
     entry = SourceEntry(
-        blob_store.url("raw", info.name), "docs/manual.pdf", info.size, info.last_modified
+        blob_store.url("big-blobs", info.name), "docs/manual.pdf", info.size, info.last_modified
     )
-    reader = BlobReader(blob_store, "raw", "lab/")
+    reader = BlobReader(blob_store, "big-blobs", "lab/")
     (row, bad), peak = _peak_bytes(lambda: catalog_one(entry, reader))
     assert row is None and bad["reason"] == "unidentified_format"
     assert bad["image_id"] == hashlib.sha256(data).hexdigest()

@@ -75,10 +75,10 @@ def test_hostile_blob_names_are_catalogued_and_hashed_from_the_store(warehouse, 
     # A 1,000-character blob name (the local store keeps each segment under 255 bytes).
     names.append("lab/cats/" + "/".join(["s" * 200] * 4) + "/long.jpg")
     for i, name in enumerate(names):
-        put_raw(blob_store, "raw", name, _image(i))
-    put_raw(blob_store, "raw", "lab/cats/.hidden.jpg", _image(50))
+        put_raw(blob_store, "hostile", name, _image(i))
+    put_raw(blob_store, "hostile", "lab/cats/.hidden.jpg", _image(50))
 
-    metadata, checks = catalog(warehouse, blob_store, "blob://raw/lab")
+    metadata, checks = catalog(warehouse, blob_store, "blob://hostile/lab")
 
     rows = warehouse.read_table(RAW_IMAGES)
     assert sorted(blob_store.locate(u)[1] for u in rows.source_uri) == sorted(names)

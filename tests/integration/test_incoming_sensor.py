@@ -13,7 +13,7 @@ from assets.automation.sensors import BATCH_TAG, new_blobs_sensor
 from assets.dedup.assets import DEDUP_PROJECT
 from assets.dedup.project import build_dbt_resource
 from assets.ingest.assets import raw_images
-from assets.tables import IMAGE_HASHES, RAW_IMAGES
+from assets.tables import IMAGE_HASHES, RAW_IMAGES, RAW_IMAGES_HISTORY
 from resources.environment import get_settings
 from tests.conftest import AZURITE_ACCOUNT, AZURITE_KEY
 from tests.images import encode, photo
@@ -109,7 +109,10 @@ def test_new_blobs_are_catalogued_hashed_and_deduplicated_exactly_once(incoming,
         "drop/2026/07/01/coffee.jpg"
     ]
     _catalogue_only(instance, warehouse, store, request)
-    assert _catalogued(warehouse) == {"cat.jpg": 1, "small_cat.png": 1, "coffee.jpg": 2}
+    # One current row per location: the overwritten content is history, not a second row.
+    assert _catalogued(warehouse) == {"cat.jpg": 1, "small_cat.png": 1, "coffee.jpg": 1}
+    history = warehouse.read_table(RAW_IMAGES_HISTORY)
+    assert list(history.name) == ["coffee.jpg"] and list(history.retired_reason) == ["overwritten"]
     assert _tick(instance, store, fourth.cursor).skip_reason is not None
 
 
