@@ -227,6 +227,19 @@ def image_hash_row(image_id: str, result, hashed_at: datetime) -> dict:
     return row
 
 
+def image_hashes_frame(rows: list[dict]):
+    """``image_hash_row`` rows as a DataFrame whose integer columns stay exact: a column with a
+    null (a blank image has no trimmed hash) would otherwise become float64 and round the
+    64-bit hashes of every other image of the batch."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    for column in IMAGE_HASHES.columns:
+        if column.type in ("int64", "int32") and column.name in frame:
+            frame[column.name] = pd.array([r.get(column.name) for r in rows], dtype="Int64")
+    return frame
+
+
 TRAIN_TEST_SPLIT = TableSpec(
     name="train_test_split",
     description=(

@@ -17,6 +17,7 @@ from assets.tables import (
     QUARANTINED_IMAGES,
     RAW_IMAGES,
     image_hash_row,
+    image_hashes_frame,
 )
 from resources.blob_store import BlobStore
 from resources.warehouse import Warehouse, row_limit
@@ -260,7 +261,7 @@ def image_hashes(
     def flush() -> None:
         nonlocal hashed, quarantined
         if rows:
-            hashed += warehouse.upsert(IMAGE_HASHES, pd.DataFrame(rows))
+            hashed += warehouse.upsert(IMAGE_HASHES, image_hashes_frame(rows))
             rows.clear()
         if bad:
             quarantined += warehouse.insert_new(QUARANTINED_IMAGES, pd.DataFrame(bad))

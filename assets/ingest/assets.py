@@ -19,6 +19,7 @@ from assets.tables import (
     RAW_IMAGES,
     RAW_IMAGES_HISTORY,
     image_hash_row,
+    image_hashes_frame,
 )
 from resources.blob_store import BlobStore
 from resources.environment import get_settings, parse_source
@@ -374,7 +375,9 @@ def raw_images(
             ids = dict.fromkeys(r["image_id"] for r in batch.rows)
             handoff = hasher.take(ids, datetime.now(tz=UTC))
             if handoff:
-                handed_over += warehouse.insert_new(IMAGE_HASHES_HANDOFF, pd.DataFrame(handoff))
+                handed_over += warehouse.insert_new(
+                    IMAGE_HASHES_HANDOFF, image_hashes_frame(handoff)
+                )
         # Keep the in-memory view of the catalog current for the next batch and the check.
         current_rows = current_rows.drop(index=list(moves.removed.get("source_key", [])))
         if len(moves.upserted):
