@@ -415,12 +415,20 @@ REVIEW_FILES = TableSpec(
         "rejected (nothing recorded) with the reason. A file is read once per version (etag)."
     ),
     columns=(
-        Column("name", "string", "Blob name in the reviews container.", False, 850),
+        Column("name", "string", "Blob name in the reviews container.", False),
+        Column(
+            "name_key",
+            "string",
+            "SHA-256 of name (hex): its key (blob names reach 1,024 characters).",
+            False,
+            64,
+            derived_from="name",
+        ),
         Column("etag", "string", "The version read.", False, 128),
         Column("status", "string", "applied or rejected."),
         Column("rows", "int64", "Review rows in the file."),
         Column("reason", "string", "Why it was rejected: every problem found, by row."),
         Column("processed_at", "timestamp", "When it was read (UTC)."),
     ),
-    primary_key=("name", "etag"),
+    primary_key=("name_key", "etag"),
 )
