@@ -184,7 +184,12 @@ IMAGE_HASHES = TableSpec(
             for part in ("row", "col")
         ),
         Column("hash_mode", "string", "exact (bit-identical to the dhash package) or fast."),
-        Column("hash_version", "string", "Algorithm version; a change re-hashes every image."),
+        Column(
+            "hash_version",
+            "string",
+            "Algorithm version; a change re-hashes every image.",
+            length=64,  # a key column of image_hashes_handoff: bounded for Azure SQL
+        ),
         Column("hashed_at", "timestamp", "When the hashes were computed (UTC)."),
         *CONTENT_COLUMNS,
     ),
