@@ -1,9 +1,11 @@
-"""Benchmark of the near_duplicate_pairs model on DuckDB: time, peak memory and recall.
+"""Benchmark of the near-duplicate link models on DuckDB: time, peak memory and recall.
 
 For each size, a synthetic table of size-8 hashes shaped like a real collection (10% of the rows
 in clusters: a base hash and 1..4 variants each 1..threshold bits from it, among uniformly
 random hashes) is loaded into a DuckDB file as ``stg_images``. The SQL that dbt runs for
-``near_duplicate_pairs`` is compiled by dbt itself (``dbt compile``) and executed the way
+each link model (``near_duplicate_pairs``; ``border_trimmed_pairs``, the content-box link, whose
+trimmed hashes are the plain ones here: an image without borders, the common case) is compiled by
+dbt itself (``dbt compile``) and executed the way
 dbt-duckdb materialises a table (``CREATE TABLE ... AS``) in a fresh child process, which reports
 its wall time and peak resident memory (``ru_maxrss``: Python, DuckDB and the query). Up to
 ``--recall-max`` rows the result is checked against brute force over all pairs (numpy, chunked,
@@ -11,6 +13,8 @@ popcount). The machine load (``os.getloadavg``) is recorded around each run.
 
     python benchmarks/bench_near_duplicates.py                     # 100k, 1M, 10M
     python benchmarks/bench_near_duplicates.py --sizes 100k,1M --thresholds 6,8 --agreements 2
+    python benchmarks/bench_near_duplicates.py --sizes 1M --agreements 2 \
+        --models near_duplicate_pairs,border_trimmed_pairs
 """
 
 import argparse
@@ -53,21 +57,24 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
     with duckdb.connect(str(db_path)) as con:
         con.register("synthetic", hashes[["image_index", "dhash8_row", "dhash8_col"]])
         # image_id: a SHA-256 like the catalog's; image_key numbers them in image_id order, as
-        # the staging model does.
+        # the staging model does. Every image may link (unlinkable_id null) and has no border
+        # (its content-box hash is its size-8 hash).
         con.execute(
             "CREATE OR REPLACE TABLE stg_images AS "
             "SELECT row_number() OVER (ORDER BY image_id) AS image_key, * FROM ("
             "  SELECT sha256(CAST(image_index AS VARCHAR)) AS image_id, image_index,"
-            "         dhash8_row, dhash8_col FROM synthetic)"
+            "         dhash8_row, dhash8_col, dhash8_row AS dhash8_trim_row,"
+            "         dhash8_col AS dhash8_trim_col, CAST(NULL AS VARCHAR) AS unlinkable_id,"
+            "         TRUE AS is_linkable FROM synthetic)"
         )
         con.unregister("synthetic")
     ordered = hashes.sort_values("image_index")
     return np.stack([ordered.dhash8_row.to_numpy(), ordered.dhash8_col.to_numpy()], axis=1)
 
 
-def compile_model(db_path: Path, threshold: int, agreement: int, workdir: Path) -> str:
-    """The SQL dbt runs for near_duplicate_pairs against ``db_path``, compiled by dbt."""
-    target = workdir / f"dbt-target-t{threshold}-a{agreement}"
+def compile_model(db_path: Path, threshold: int, agreement: int, workdir: Path, model: str) -> str:
+    """The SQL dbt runs for ``model`` against ``db_path``, compiled by dbt."""
+    target = workdir / f"dbt-target-{model}-t{threshold}-a{agreement}"
     env = {**os.environ, DUCKDB_PATH_ENV: str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     subprocess.run(
         [
@@ -78,11 +85,12 @@ def compile_model(db_path: Path, threshold: int, agreement: int, workdir: Path) 
             "--target",
             "duckdb",
             "--select",
-            "near_duplicate_pairs",
+            model,
             "--vars",
             json.dumps(
                 {
                     "near_duplicate_threshold": threshold,
+                    "near_duplicate_trim_threshold": threshold,
                     "near_duplicate_band_agreement": agreement,
                 }
             ),
@@ -96,7 +104,7 @@ def compile_model(db_path: Path, threshold: int, agreement: int, workdir: Path) 
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return next(target.rglob("near_duplicate_pairs.sql")).read_text()
+    return next(target.rglob(f"{model}.sql")).read_text()
 
 
 def run_query(db_path: str, sql_path: str) -> None:
@@ -105,6 +113,7 @@ def run_query(db_path: str, sql_path: str) -> None:
         con.execute("DROP TABLE IF EXISTS near_duplicate_pairs")
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
+        # Every link model is timed as the same table: found_pairs reads the last one built.
         con.execute(f"CREATE TABLE near_duplicate_pairs AS {Path(sql_path).read_text()}")
         seconds = time.perf_counter() - started
         pairs = con.execute("SELECT COUNT(*) FROM near_duplicate_pairs").fetchone()[0]
@@ -146,11 +155,13 @@ def keys(threshold: int, agreement: int) -> int:
     return bands if agreement == 1 else bands * (bands - 1) // 2
 
 
-def measure(n: int, threshold: int, agreement: int, args, workdir: Path, truth: set | None) -> dict:
+def measure(
+    n: int, threshold: int, agreement: int, args, workdir: Path, truth: set | None, model: str
+) -> dict:
     db_path = workdir / f"n{n}-t{threshold}" / "warehouse.duckdb"
-    sql_path = workdir / f"near_duplicate_pairs_t{threshold}_a{agreement}.sql"
+    sql_path = workdir / f"{model}_t{threshold}_a{agreement}.sql"
     if not sql_path.exists():
-        sql_path.write_text(compile_model(db_path, threshold, agreement, workdir))
+        sql_path.write_text(compile_model(db_path, threshold, agreement, workdir, model))
 
     load_before = os.getloadavg()
     child = subprocess.run(
@@ -164,6 +175,7 @@ def measure(n: int, threshold: int, agreement: int, args, workdir: Path, truth: 
         raise RuntimeError(child.stderr)
     result = json.loads(child.stdout.strip().splitlines()[-1])
     row = {
+        "model": model,
         "rows": n,
         "threshold": threshold,
         "agreement": agreement,
@@ -189,17 +201,18 @@ def measure(n: int, threshold: int, agreement: int, args, workdir: Path, truth: 
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| rows | threshold | bands agreeing | keys (joins) | key bits | pairs found "
+        "| model | rows | threshold | bands agreeing | keys (joins) | key bits | pairs found "
         "| brute-force pairs | recall | extra pairs "
         "| time (s) | peak RSS (MB) | load avg (1 min) before / after |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- " + "| ---: " * 11 + "| --- |",
     ]
     for r in rows:
         recall = "-" if r["recall"] is None else f"{100 * r['recall']:.2f}%"
         true_pairs = "-" if r["true_pairs"] is None else f"{r['true_pairs']:,}"
         extra = "-" if r["false_pairs"] is None else str(r["false_pairs"])
         lines.append(
-            f"| {human(r['rows'])} | {r['threshold']} | {r['agreement']} | {r['keys']} "
+            f"| {r['model']} | {human(r['rows'])} | {r['threshold']} | {r['agreement']} "
+            f"| {r['keys']} "
             f"| {r['key_bits']:.1f} | {r['pairs']:,} "
             f"| {true_pairs} | {recall} | {extra} | {r['seconds']:.1f} "
             f"| {r['peak_rss_mb']:,.0f} | {r['load_before'][0]:.2f} / {r['load_after'][0]:.2f} |"
@@ -219,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         "--agreements",
         default="1,2",
         help="comma-separated near_duplicate_band_agreement values to compare on the same data",
+    )
+    parser.add_argument(
+        "--models",
+        default="near_duplicate_pairs",
+        help="comma-separated link models to time on the same data (e.g. border_trimmed_pairs)",
     )
     parser.add_argument("--recall-max", type=parse_size, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -247,9 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             hashes = load_stg_images(db_path, n, threshold, args.seed)
             print(f"{human(n)} rows loaded in {time.perf_counter() - started:.0f} s", flush=True)
             truth = brute_force_pairs(hashes, threshold) if n <= args.recall_max else None
-            for agreement in agreements:
+            for agreement, model in ((a, m) for a in agreements for m in args.models.split(",")):
                 try:
-                    row = measure(n, threshold, agreement, args, workdir, truth)
+                    row = measure(n, threshold, agreement, args, workdir, truth, model)
                 except subprocess.TimeoutExpired:
                     print(
                         f"{human(n)} rows, threshold {threshold}, agreement {agreement}: "
@@ -259,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 recall = "" if row["recall"] is None else f", recall {100 * row['recall']:.2f}%"
                 print(
-                    f"{human(n)} rows, threshold {threshold}, {row['keys']} keys of "
+                    f"{model}: {human(n)} rows, threshold {threshold}, {row['keys']} keys of "
                     f"{row['key_bits']:.1f} bits: {row['pairs']:,} pairs in "
                     f"{row['seconds']:.1f} s, peak RSS {row['peak_rss_mb']:,.0f} MB{recall}",
                     flush=True,

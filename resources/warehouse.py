@@ -23,7 +23,7 @@ a write is atomic and a retried write (same partition, same keys) leaves the sam
 import hashlib
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +105,22 @@ class TableSpec:
                 for c in self.columns
             ]
         )
+
+    def frame(self, rows: Sequence[Mapping[str, Any]]) -> "pd.DataFrame":
+        """Rows (dicts) as a DataFrame whose integer columns keep every value exactly.
+
+        ``pd.DataFrame(rows)`` turns an integer column with a missing value into float64, which
+        cannot hold a 64-bit hash (2**53 and up lose their low bits); here integer columns are
+        nullable integers built straight from the Python values.
+        """
+        import pandas as pd
+
+        df = pd.DataFrame(list(rows))
+        for column in self.columns:
+            if column.type in ("int64", "int32") and column.name in df.columns:
+                values = [None if pd.isna(r.get(column.name)) else r[column.name] for r in rows]
+                df[column.name] = pd.array(values, dtype="Int64")
+        return df
 
     def conform(self, df: "pd.DataFrame") -> "pd.DataFrame":
         """Select and order the spec's columns, computing derived key columns; fail loudly on a

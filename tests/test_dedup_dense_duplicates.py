@@ -44,7 +44,16 @@ def _build(path: Path, select: str) -> dict[str, str]:
     invocation = (
         _dbt(path)
         .cli(
-            ["build", "--select", select, "--indirect-selection", "buildable"],
+            [
+                "build",
+                "--select",
+                select,
+                "--indirect-selection",
+                "buildable",
+                # the lab's rule (equal size-k hashes link), as the reproducer was recorded
+                "--vars",
+                '{"dedup_same_hash_link": true}',
+            ],
             raise_on_error=False,
         )
         .wait()
@@ -66,6 +75,14 @@ def repro(tmp_path_factory) -> Path:
     with duckdb.connect(str(path)) as con:
         for table in ("stg_images", "near_duplicate_pairs"):
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM '{REPRO / table}.parquet'")
+        # Recorded before the content box: every image may link, none has a content-box hash,
+        # so there are no border-trimmed links and the decisions are the size-8 links' alone.
+        con.execute(
+            "ALTER TABLE stg_images ADD COLUMN dhash8_trim_row BIGINT; "
+            "ALTER TABLE stg_images ADD COLUMN dhash8_trim_col BIGINT; "
+            "ALTER TABLE stg_images ADD COLUMN unlinkable_id VARCHAR; "
+            "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
+        )
     return path
 
 

@@ -3,6 +3,7 @@ collection whose duplicates are known, and compared with an independent computat
 
 import hashlib
 import itertools
+import json
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,12 @@ from tests.dedup_reference import expand_links
 
 THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
 K = int(dbt_vars()["dedup_hash_size"])
+# This module checks the lab's rule (equal size-k hashes link) with the size-8 link; the shipped
+# defaults (equal size-k hashes alone do not link, plus the border-trimmed link and the content
+# guard) are checked in tests/test_dedup_border_link.py.
+# The synthetic hashes have no borders (content-box hash = size-8 hash), so the trimmed link at
+# the size-8 threshold adds nothing here.
+LAB_VARS = {"dedup_same_hash_link": True, "near_duplicate_trim_threshold": THRESHOLD}
 SAME = f"same_dhash{K}"
 TABLES = {
     "stg_images": ["image_id"],
@@ -272,9 +279,10 @@ def build(tmp_path_factory) -> Build:
         warehouse.insert_new(RAW_IMAGES, pd.DataFrame(collection.catalog))
         warehouse.insert_new(IMAGE_HASHES, pd.DataFrame(collection.hashes))
         resources = {"dbt": build_dbt_resource(settings, DEDUP_PROJECT), "warehouse": warehouse}
-        first = dg.materialize([dedup_tables], resources=resources)
+        lab = {"ops": {"dedup_dbt_models": {"config": {"dbt_vars": json.dumps(LAB_VARS)}}}}
+        first = dg.materialize([dedup_tables], resources=resources, run_config=lab)
         tables = read_tables(settings.duckdb_path)
-        second = dg.materialize([dedup_tables], resources=resources)
+        second = dg.materialize([dedup_tables], resources=resources, run_config=lab)
         rebuilt = read_tables(settings.duckdb_path)
     hashes = warehouse.read_table(IMAGE_HASHES)
     return Build(collection, settings.duckdb_path, hashes, first, second, tables, rebuilt)
@@ -523,7 +531,8 @@ def tight_bounds(build, tmp_path_factory) -> tuple[dict[str, str], pd.DataFrame]
             "duplicate_groups similar_images",
             "--vars",
             '{"dedup_cc_rounds": 1, "dedup_cc_unrolled": true, '
-            '"similar_images_max_bucket_size": 3}',
+            '"similar_images_max_bucket_size": 3, "dedup_same_hash_link": true, '
+            f'"near_duplicate_trim_threshold": {THRESHOLD}}}',
         ],
         raise_on_error=False,
     ).wait()
@@ -581,7 +590,13 @@ def test_the_unrolled_tsql_components_iteration_gives_the_same_groups_on_duckdb(
     the same SQL runs here on DuckDB and must decide every image as the recursive form does."""
     copy, dbt = dbt_on_a_copy(build, tmp_path_factory, "unrolled")
     dbt.cli(
-        ["build", "--select", "duplicate_groups", "--vars", '{"dedup_cc_unrolled": true}']
+        [
+            "build",
+            "--select",
+            "duplicate_groups",
+            "--vars",
+            json.dumps({"dedup_cc_unrolled": True, **LAB_VARS}),
+        ]
     ).wait()
     with duckdb.connect(str(copy), read_only=True) as con:
         unrolled = con.execute("SELECT * FROM duplicate_groups").df()

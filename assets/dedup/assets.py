@@ -1,10 +1,12 @@
 """The dedup tables: the dbt models of dbt/ as Dagster assets, downstream of the catalog and
 the hashes, with their dbt tests as asset checks."""
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+import yaml
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -12,6 +14,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from pydantic import Field
 
 from assets.dedup.project import (
     build_dbt_project,
@@ -53,6 +56,24 @@ class DedupTranslator(DagsterDbtTranslator):
         return GROUP_NAME
 
 
+class DedupConfig(dg.Config):
+    dbt_vars: str = Field(
+        default="",
+        description=(
+            "dbt variables for this run, as a YAML mapping overriding dbt/dbt_project.yml, e.g. "
+            "'{dedup_same_hash_link: true}' for the lab's equal-DHashHex3 rule."
+        ),
+    )
+
+
+def run_vars(config: DedupConfig) -> dict[str, Any]:
+    """The run's overrides (empty: the project's own variables)."""
+    overrides = yaml.safe_load(config.dbt_vars) if config.dbt_vars.strip() else {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"dbt_vars must be a mapping, got {config.dbt_vars!r}")
+    return overrides
+
+
 @dbt_assets(
     manifest=DEDUP_PROJECT.manifest_path,
     project=DEDUP_PROJECT,
@@ -63,7 +84,10 @@ class DedupTranslator(DagsterDbtTranslator):
     pool="warehouse",
 )
 def dedup_tables(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: Warehouse,
+    config: DedupConfig,
 ) -> Iterator[Any]:
     """Build the dedup tables and run their tests (``dbt build``), then describe each table."""
     # The catalog and the hashes are dbt sources: on a fresh warehouse (a job or a subset without
@@ -73,7 +97,9 @@ def dedup_tables(
     pruned = prune_invocation_targets(DEDUP_PROJECT.project_dir / "target")
     if pruned:
         context.log.info(f"removed {pruned} dbt target folders left by runs that did not finish")
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    overrides = run_vars(config)
+    args = ["build", *(["--vars", json.dumps(overrides)] if overrides else [])]
+    invocation = dbt.cli(args, context=context, raise_on_error=False)
     # DuckDB lets one process open the file for writing: read the tables only after dbt exits,
     # so the events are collected first and released with their metadata.
     events = list(invocation.stream())
@@ -84,7 +110,8 @@ def dedup_tables(
     }
     try:
         relations = model_relations(invocation.get_artifact("manifest.json"))
-        extra = summarize(warehouse, relations, built, dbt_vars(DEDUP_PROJECT.project_dir))
+        variables = {**dbt_vars(DEDUP_PROJECT.project_dir), **overrides}
+        extra = summarize(warehouse, relations, built, variables)
     except Exception as exc:  # the tables are built: a summary query must not undo that
         context.log.warning(f"could not summarise the dedup tables: {exc!r}")
         extra = {}

@@ -76,6 +76,8 @@ def _duplicate_groups(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str
         "dropped_images": images - groups,
         "largest_group": int(totals.largest_group) if images else 0,
         "dedup_hash_size": int(dbt_vars["dedup_hash_size"]),
+        "same_hash_link": bool(dbt_vars.get("dedup_same_hash_link", True)),
+        "near_duplicate_trim_threshold": int(dbt_vars.get("near_duplicate_trim_threshold", -1)),
         "images_by_reason": dg.MetadataValue.md(md_table(_ints(by_reason))),
     }
 

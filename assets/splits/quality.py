@@ -53,10 +53,12 @@ class Rule:
 
 
 def _words(df: pd.DataFrame, column: str) -> np.ndarray:
-    values = pd.to_numeric(df[column], errors="coerce")
+    values = df[column]
+    if values.dtype.kind == "f":
+        raise ValueError(f"{column} is a float column: 64-bit hashes would be rounded")
     valid = values.notna().to_numpy()
     out = np.zeros(len(df), np.uint64)
-    out[valid] = values[valid].astype(np.int64).to_numpy().view(np.uint64)
+    out[valid] = np.array([int(v) for v in values[valid]], dtype=np.int64).view(np.uint64)
     return out, valid
 
 
@@ -305,6 +307,11 @@ def hash_labelled(
             row["width"], row["height"] = result.width, result.height
         rows.append(row)
     hashes = pd.DataFrame(rows)
+    # Nullable integers built from the Python values: a float column (pandas' choice for
+    # integers with gaps) would round 64-bit hashes.
+    for column in hashes.columns:
+        if column.startswith("dhash"):
+            hashes[column] = pd.array([r.get(column) for r in rows], dtype="Int64")
     out = manifest.rename(columns={"file": "key"}).merge(hashes, on="key", how="left")
     if "label" not in out.columns:
         out["label"] = out.key.str.split("/").str[0]

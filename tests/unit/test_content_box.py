@@ -208,3 +208,9 @@ def test_a_small_picture_in_a_wide_frame_gets_no_trimmed_hash_but_keeps_its_own_
     assert result.content == engine.CONTENT_SMALL_BOX
     assert result.content_box == (156, 156, 244, 244)
     assert result.trim_row is None and result.linkable
+
+
+def test_the_dbt_project_lets_exactly_the_engines_linkable_content_link():
+    from assets.dedup.project import dbt_vars
+
+    assert tuple(dbt_vars()["dedup_linkable_content"]) == engine.LINKABLE_CONTENT

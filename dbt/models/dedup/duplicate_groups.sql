@@ -2,11 +2,16 @@
     One row per image: its duplicate group, whether it is the group's representative (the copy
     kept), and why every other member was dropped. Nothing is deleted: dropping is this row.
 
-    Groups are the connected components of two kinds of links:
+    Groups are the connected components of three kinds of links:
       * equal size-k hashes (k = var('dedup_hash_size'), the lab's DHashHex3 rule, compared on
-        the integer row and column hashes because the lab's hex strings are ambiguous);
-      * near_duplicate_pairs (size-8 hashes within var('near_duplicate_threshold') bits).
-    Images with equal size-k hashes are collapsed first (each hash bucket is represented by its
+        the integer row and column hashes because the lab's hex strings are ambiguous) when
+        var('dedup_same_hash_link') is on; off (the default), equal size-8 hashes;
+      * near_duplicate_pairs (size-8 hashes within var('near_duplicate_threshold') bits);
+      * border_trimmed_pairs (content-box hashes within var('near_duplicate_trim_threshold')
+        bits: the same picture with padding or letterbox bars).
+    Images that may take no hash link (stg_images.unlinkable_id: blank, flat, tiny) are a
+    bucket of their own and in no link model, so they always stay alone.
+    Images with equal hashes are collapsed first (each hash bucket is represented by its
     smallest image), so only links between different buckets go through the iteration.
     near_duplicate_pairs is a star per size-8 hash plus pairs of hash centres (linear in the
     images), which also yields every image's closest near-duplicate for the reasons.
@@ -18,8 +23,9 @@
     Keep rule (the lab's): largest width, then largest height; ties go to the larger file, then
     to the smallest image_id.
 -#}
-{%- set k = var('dedup_hash_size') | int -%}
+{%- set k = (var('dedup_hash_size') | int) if var('dedup_same_hash_link') else 8 -%}
 {%- set threshold = var('near_duplicate_threshold') | int -%}
+{%- set trim_threshold = var('near_duplicate_trim_threshold') | int -%}
 {%- set rounds = var('dedup_cc_rounds') | int -%}
 {%- set same_hash = 'same_dhash' ~ k -%}
 {%- set keep_order -%}
@@ -38,9 +44,16 @@
         source_uri,
         dhash8_row,
         dhash8_col,
-        -- image_key is ordered like image_id, so the smallest key is the smallest image_id
-        min(image_key) over (partition by dhash{{ k }}_row, dhash{{ k }}_col) as bucket_key,
-        min(image_id) over (partition by dhash{{ k }}_row, dhash{{ k }}_col) as bucket_first_id
+        dhash8_trim_row,
+        dhash8_trim_col,
+        -- image_key is ordered like image_id, so the smallest key is the smallest image_id; an
+        -- image that may not link is a bucket of its own (unlinkable_id is its image_id)
+        min(image_key) over (
+            partition by dhash{{ k }}_row, dhash{{ k }}_col, unlinkable_id
+        ) as bucket_key,
+        min(image_id) over (
+            partition by dhash{{ k }}_row, dhash{{ k }}_col, unlinkable_id
+        ) as bucket_first_id
     from {{ ref('stg_images') }}
 ),
 
@@ -53,15 +66,24 @@ images as (
     from hashed
 ),
 
+links as (
+    select image_id_a, image_id_b, distance, 'near_duplicate' as link
+    from {{ ref('near_duplicate_pairs') }}
+    union all
+    select image_id_a, image_id_b, distance, 'border_trimmed' as link
+    from {{ ref('border_trimmed_pairs') }}
+),
+
 pair_ends as (
-    -- every near-duplicate pair seen from both of its images
+    -- every link seen from both of its images
     select
         case when ends.side = 0 then a.image_key else b.image_key end as image_key,
         case when ends.side = 0 then a.bucket_key else b.bucket_key end as bucket_key,
         case when ends.side = 0 then b.image_id else a.image_id end as neighbour_id,
         case when ends.side = 0 then b.bucket_key else a.bucket_key end as neighbour_bucket_key,
-        p.distance
-    from {{ ref('near_duplicate_pairs') }} as p
+        p.distance,
+        p.link
+    from links as p
     inner join images as a on a.image_id = p.image_id_a
     inner join images as b on b.image_id = p.image_id_b
     cross join (values (0), (1)) as ends(side)
@@ -98,20 +120,27 @@ ranked as (
         first_value(dhash8_row) over (partition by group_key order by {{ keep_order }})
             as representative_dhash8_row,
         first_value(dhash8_col) over (partition by group_key order by {{ keep_order }})
-            as representative_dhash8_col
+            as representative_dhash8_col,
+        first_value(dhash8_trim_row) over (partition by group_key order by {{ keep_order }})
+            as representative_dhash8_trim_row,
+        first_value(dhash8_trim_col) over (partition by group_key order by {{ keep_order }})
+            as representative_dhash8_trim_col
     from grouped
 ),
 
 nearest_neighbour as (
-    -- an image's closest near-duplicate (ties: smallest image_id), named when it is dropped
-    -- only transitively
-    select image_key, neighbour_id, distance
+    -- an image's closest near-duplicate (ties: smallest image_id, then the plain link), named
+    -- when it is dropped only transitively
+    select image_key, neighbour_id, distance, link
     from (
         select
             image_key,
             neighbour_id,
             distance,
-            row_number() over (partition by image_key order by distance, neighbour_id) as nearness
+            link,
+            row_number() over (
+                partition by image_key order by distance, neighbour_id, link desc
+            ) as nearness
         from pair_ends
     ) as ordered
     where nearness = 1
@@ -123,8 +152,13 @@ measured as (
         {{ hamming_distance('r.dhash8_row', 'r.dhash8_col',
                             'r.representative_dhash8_row', 'r.representative_dhash8_col') }}
             as distance_to_representative,
+        {{ hamming_distance('r.dhash8_trim_row', 'r.dhash8_trim_col',
+                            'r.representative_dhash8_trim_row',
+                            'r.representative_dhash8_trim_col') }}
+            as trim_distance_to_representative,
         n.neighbour_id,
-        n.distance as neighbour_distance
+        n.distance as neighbour_distance,
+        n.link as neighbour_link
     from ranked as r
     left join nearest_neighbour as n on n.image_key = r.image_key
 ),
@@ -137,12 +171,15 @@ decided as (
             when rank_in_group = 1 then 'representative'
             when bucket_key = representative_bucket_key then '{{ same_hash }}'
             when distance_to_representative <= {{ threshold }} then 'near_duplicate'
+            when trim_distance_to_representative <= {{ trim_threshold }} then 'border_trimmed'
             else 'transitive'
         end as reason_code,
         case
             when rank_in_group = 1 then null
             when bucket_key = representative_bucket_key then representative_image_id
             when distance_to_representative <= {{ threshold }} then representative_image_id
+            when trim_distance_to_representative <= {{ trim_threshold }}
+                then representative_image_id
             when neighbour_id is not null then neighbour_id
             when image_id = bucket_first_id then bucket_second_id
             else bucket_first_id
@@ -168,13 +205,18 @@ select
                 'near_duplicate (distance ', {{ to_text('distance_to_representative') }},
                 ') of ', linked_image_id
             )
+        when 'border_trimmed' then
+            concat(
+                'border_trimmed (distance ', {{ to_text('trim_distance_to_representative') }},
+                ') of ', linked_image_id
+            )
         else
             concat(
                 'transitive duplicate of ', representative_image_id, ': ',
                 case
                     when neighbour_id is not null then
                         concat(
-                            'near_duplicate (distance ', {{ to_text('neighbour_distance') }},
+                            neighbour_link, ' (distance ', {{ to_text('neighbour_distance') }},
                             ') of '
                         )
                     else '{{ same_hash }} as '

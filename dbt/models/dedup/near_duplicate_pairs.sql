@@ -10,8 +10,10 @@
     distinct hashes only. Two images are near-duplicates iff they have the same centre or their
     centres are a row here (the full pair list is a two-hop join, never stored).
 -#}
+{#- Images that may take no hash link (blank, flat, tiny: stg_images.unlinkable_id) stay out. -#}
 {{ near_duplicate_links(
-    ref('stg_images'),
+    '(select image_id, dhash8_row, dhash8_col from ' ~ ref('stg_images')
+        ~ ' where unlinkable_id is null) as linkable',
     'dhash8_row',
     'dhash8_col',
     var('near_duplicate_threshold') | int,

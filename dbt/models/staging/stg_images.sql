@@ -3,6 +3,15 @@
     The representative location is chosen deterministically: earliest ingested, then smallest
     source_uri. Every location and label is kept as a count and a list.
 -#}
+{#-
+    Blank, flat and tiny pictures take no hash link: their hashes say nothing about the picture
+    (image_hashes.content, assets/hashing/engine.py LINKABLE_CONTENT). Rows hashed before the
+    content box existed have no content code and are re-hashed by the next image_hashes run.
+-#}
+{%- set linkable -%}
+    coalesce(h.content, '') in ({{ "'" ~ var('dedup_linkable_content') | join("', '") ~ "'" }})
+{%- endset %}
+
 with catalog as (
     select
         image_id,
@@ -68,7 +77,14 @@ select
     {%- endfor %}
     h.hash_mode,
     h.hash_version,
-    h.hashed_at
+    h.hashed_at,
+    h.content,
+    h.dhash8_trim_row,
+    h.dhash8_trim_col,
+    {{ bool_expr(linkable) }} as is_linkable,
+    -- null for an image that may take hash links; its own image_id otherwise, so that grouping
+    -- on (hash, unlinkable_id) never puts it with anything
+    case when {{ linkable }} then null else c.image_id end as unlinkable_id
 from catalog as c
 inner join hashes as h on h.image_id = c.image_id
 inner join locations as l on l.image_id = c.image_id

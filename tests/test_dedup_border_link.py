@@ -1,0 +1,153 @@
+"""The shipped dedup defaults on DuckDB: the border-trimmed link groups padded and letterboxed
+copies and names itself in the reason; blank, flat and tiny pictures never join anything; equal
+size-3 hashes alone do not make duplicates; and the groups equal the benchmark's Python rule."""
+
+import hashlib
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
+from assets.dedup.project import DUCKDB_PATH_ENV, build_dbt_resource, dbt_vars
+from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
+from assets.splits import quality
+from assets.tables import IMAGE_HASHES, RAW_IMAGES
+from resources.environment import get_settings
+from resources.warehouse import DuckDBWarehouse
+
+VARS = dbt_vars()
+THRESHOLD = int(VARS["near_duplicate_threshold"])
+TRIM = int(VARS["near_duplicate_trim_threshold"])
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+class Collection:
+    def __init__(self, seed: int = 11):
+        self.rng = np.random.default_rng(seed)
+        self.catalog: list[dict] = []
+        self.hashes: list[dict] = []
+        self.ids: dict[str, str] = {}
+
+    def add(self, name, width, hash8, trim=None, content="whole", hash3=None) -> None:
+        image_id = hashlib.sha256(name.encode()).hexdigest()
+        self.ids[name] = image_id
+        self.catalog.append(
+            {
+                "image_id": image_id,
+                "source_uri": f"file:///c/photos/{name}.jpg",
+                "name": f"{name}.jpg",
+                "label": "photos",
+                "width": width,
+                "height": width * 3 // 4,
+                "format": "JPEG",
+                "mode": "RGB",
+                "byte_size": width * 100,
+                "exif_orientation": None,
+                "frame_count": 1,
+                "is_animated": False,
+                "last_modified": T0,
+                "ingested_at": T0,
+            }
+        )
+        sizes = {s: random_hash(self.rng, s) for s in range(1, 8)}
+        sizes[8] = hash8
+        if hash3 is not None:
+            sizes[3] = hash3
+        self.hashes.append(image_hashes_row(image_id, sizes, content=content, trim=trim))
+
+
+def far(h, rng, bits=40):
+    return flip_bits(h, [int(b) for b in rng.choice(128, size=bits, replace=False)])
+
+
+@pytest.fixture(scope="module")
+def groups(tmp_path_factory) -> tuple[Collection, pd.DataFrame]:
+    c = Collection()
+    rng = c.rng
+    # A photo; its letterboxed copy (whole-frame hash far, content-box hash 3 bits away); a
+    # framed copy of the letterboxed one, also smaller.
+    p = random_hash(rng, 8)
+    c.add("photo", 1200, p)
+    c.add("letterboxed", 1000, far(p, rng), trim=flip_bits(p, [1, 50, 99]), content="trimmed")
+    c.add("framed", 800, far(p, rng), trim=flip_bits(p, [1, 50, 99, 7]), content="trimmed")
+    # Unrelated photos that share the photo's size-3 hash: the lab's rule would merge them.
+    shared3 = random_hash(rng, 3)
+    q = random_hash(rng, 8)
+    c.add("other_a", 900, q, hash3=shared3)
+    c.add("other_b", 700, far(q, rng), hash3=shared3)
+    # Pictures without content: identical all-zero hashes, yet nothing to compare.
+    zero = (0, 0)
+    c.add("blank_white", 640, zero, content="blank", hash3=(0, 0))
+    c.add("blank_black", 640, zero, content="blank", hash3=(0, 0))
+    c.add("flat_grey", 640, zero, content="flat", hash3=(0, 0))
+    c.add("one_pixel_wide", 1, zero, content="too_small", hash3=(0, 0))
+    # A bordered copy whose box was too small to hash: only its plain link may join it.
+    c.add("small_box", 600, flip_bits(q, [3]), content="small_box")
+    for i in range(40):
+        c.add(f"unrelated{i}", 640, random_hash(rng, 8))
+
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("IMAGE_PLATFORM_HOME", str(home))
+        env.setenv("IMAGE_PLATFORM_ENV", "local")
+        env.delenv(DUCKDB_PATH_ENV, raising=False)
+        settings = get_settings()
+        warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
+        warehouse.insert_new(RAW_IMAGES, pd.DataFrame(c.catalog))
+        warehouse.insert_new(IMAGE_HASHES, IMAGE_HASHES.frame(c.hashes))
+        resources = {"dbt": build_dbt_resource(settings, DEDUP_PROJECT), "warehouse": warehouse}
+        result = dg.materialize([dedup_tables], resources=resources)
+        assert result.success
+        checks = result.get_asset_check_evaluations()
+        assert checks and all(e.passed for e in checks), [
+            e.check_name for e in checks if not e.passed
+        ]
+        with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+            table = con.execute("SELECT * FROM duplicate_groups").df()
+    return c, table.set_index("image_id")
+
+
+def test_letterboxed_and_framed_copies_join_their_photo_by_the_border_trimmed_link(groups):
+    c, table = groups
+    photo = c.ids["photo"]
+    for name, distance in (("letterboxed", 3), ("framed", 4)):
+        row = table.loc[c.ids[name]]
+        assert row.representative_image_id == photo
+        assert row.reason_code == "border_trimmed"
+        assert row.reason == f"border_trimmed (distance {distance}) of {photo}"
+    assert table.loc[photo].reason_code == "representative"
+    assert table.loc[photo].group_size == 3
+
+
+def test_equal_size_3_hashes_alone_do_not_make_duplicates(groups):
+    c, table = groups
+    assert table.loc[c.ids["other_a"]].group_id != table.loc[c.ids["other_b"]].group_id
+
+
+def test_pictures_without_content_stay_alone_even_with_identical_hashes(groups):
+    c, table = groups
+    for name in ("blank_white", "blank_black", "flat_grey", "one_pixel_wide"):
+        row = table.loc[c.ids[name]]
+        assert row.group_size == 1 and row.reason_code == "unique", name
+
+
+def test_an_image_without_a_trimmed_hash_still_takes_its_plain_link(groups):
+    c, table = groups
+    row = table.loc[c.ids["small_box"]]
+    assert row.reason_code == "near_duplicate"
+    assert row.representative_image_id == c.ids["other_a"]
+
+
+def test_the_groups_equal_the_python_rule_the_quality_benchmark_scores(groups):
+    c, table = groups
+    hashes = IMAGE_HASHES.frame(c.hashes).assign(key=lambda d: d.image_id)
+    predicted = quality.components(quality.link_matrix(hashes, quality.rule_from_vars(VARS)))
+    # group_id is the smallest image_id of the group
+    smallest = pd.Series(hashes.image_id.to_numpy()).groupby(predicted).transform("min")
+    python_groups = dict(zip(hashes.image_id, smallest, strict=True))
+    sql_groups = table.group_id.to_dict()
+    assert python_groups == sql_groups
