@@ -47,6 +47,7 @@ SAME = f"same_dhash{K}"
 TABLES = {
     "stg_images": ["image_id"],
     "near_duplicate_pairs": ["image_id_a", "image_id_b"],
+    "border_trimmed_pairs": ["image_id_a", "image_id_b"],
     "duplicate_groups": ["image_id"],
     "unique_images": ["image_id"],
     "unique_counts_by_label": ["label"],

@@ -133,9 +133,23 @@ def _similar_images(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, 
     }
 
 
+def _border_trimmed_pairs(
+    warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]
+) -> Metadata:
+    by_distance = warehouse.query_df(
+        f"SELECT distance, COUNT(*) AS pairs FROM {relation} GROUP BY distance ORDER BY distance"
+    )
+    return {
+        "dagster/row_count": int(by_distance.pairs.sum()) if len(by_distance) else 0,
+        "near_duplicate_trim_threshold": int(dbt_vars["near_duplicate_trim_threshold"]),
+        "pairs_by_distance": dg.MetadataValue.md(md_table(_ints(by_distance), 200)),
+    }
+
+
 SUMMARIES: dict[str, Callable[[Warehouse, str, Mapping[str, Any]], Metadata]] = {
     "stg_images": _stg_images,
     "near_duplicate_pairs": _near_duplicate_pairs,
+    "border_trimmed_pairs": _border_trimmed_pairs,
     "duplicate_groups": _duplicate_groups,
     "unique_images": _unique_images,
     "unique_counts_by_label": _unique_counts_by_label,
