@@ -208,6 +208,7 @@ IMAGE_HASHES_HANDOFF = TableSpec(
     ),
     columns=IMAGE_HASHES.columns,
     primary_key=("image_id", "hash_version"),
+    added_columns=IMAGE_HASHES.added_columns,
 )
 
 
