@@ -440,16 +440,10 @@ class Azurite:
         return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
 
     def store(self):
-        from dagster_azure.blob import AzureBlobStorageKeyCredential, AzureBlobStorageResource
-
         from resources.blob_store import AzureBlobStore
         from tests.conftest import AZURITE_KEY
 
-        return AzureBlobStore(
-            storage=AzureBlobStorageResource(
-                account_url=self.url, credential=AzureBlobStorageKeyCredential(key=AZURITE_KEY)
-            )
-        )
+        return AzureBlobStore(account_url=self.url, account_key=AZURITE_KEY)
 
     def start(self, timeout: float = 60) -> "Azurite":
         log = open(self.workdir / "azurite.log", "ab")
