@@ -24,6 +24,7 @@ from resources.environment import get_settings
 MODELS = {
     "stg_images",
     "near_duplicate_pairs",
+    "border_trimmed_pairs",
     "duplicate_groups",
     "unique_images",
     "unique_counts_by_label",
@@ -46,6 +47,7 @@ def test_the_code_location_loads_with_the_dedup_models_downstream_of_catalog_and
     assert set(groups.parent_keys) == {
         dg.AssetKey("stg_images"),
         dg.AssetKey("near_duplicate_pairs"),
+        dg.AssetKey("border_trimmed_pairs"),
     }
 
 
