@@ -83,6 +83,8 @@ class _Recorder:
         self.events: list[str] = []
         self.fail_on = fail_on
         self.rowcount = 1
+        self.description: list[tuple] | None = None
+        self._rows: list[tuple] = []
 
     def cursor(self):
         return self
@@ -91,6 +93,13 @@ class _Recorder:
         self.statements.append(sql)
         if self.fail_on and self.fail_on in sql:
             raise RuntimeError("simulated failure")
+        # A fresh database: the look-up before the first write (OBJECT_ID) finds no table.
+        self.description, self._rows = (
+            ([("oid",)], [(None,)]) if sql.startswith("SELECT OBJECT_ID") else (None, [])
+        )
+
+    def fetchall(self):
+        return self._rows
 
     def commit(self):
         self.events.append("commit")
