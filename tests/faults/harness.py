@@ -33,6 +33,20 @@ import pandas as pd
 
 # reused: whether a result was recomputed or taken from an identical image (history, not content)
 VOLATILE_COLUMNS = {"etag", "run_id", "dagster_run_id", "reused"}
+
+
+def _derived_key_columns() -> set[str]:
+    """Key columns that hash another column (``source_key`` of ``source_uri`` …). The hashed
+    column is compared after normalisation (``<home>``); its hash, taken before, would differ
+    between two runs in two folders although the content is the same."""
+    import assets.tables
+    from resources.warehouse import TableSpec
+
+    specs = [v for v in vars(assets.tables).values() if isinstance(v, TableSpec)]
+    return {c.name for spec in specs for c in spec.columns if c.derived_from}
+
+
+DERIVED_KEY_COLUMNS = _derived_key_columns()
 _TIME_TYPES = ("TIMESTAMP", "TIME", "INTERVAL")
 FLOAT_DIGITS = 6
 PER_RUN_CONTAINERS = {"reports"}
@@ -44,6 +58,7 @@ def _stable(df: pd.DataFrame, replace: dict[str, str] | None = None) -> pd.DataF
         c
         for c in df.columns
         if c not in VOLATILE_COLUMNS
+        and c not in DERIVED_KEY_COLUMNS
         and not str(c).endswith("_at")
         and not pd.api.types.is_datetime64_any_dtype(df[c])
     ]
