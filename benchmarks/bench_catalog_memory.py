@@ -68,7 +68,7 @@ def main() -> None:
         child(args.child[0], args.child[1], int(args.child[2]))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.images import encode, photo
+    from tests.support.images import encode, photo
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -1,6 +1,5 @@
 """Shared fixtures: real services (Azurite, DuckDB files, a temporary Dagster home), no mocks."""
 
-import glob
 import os
 import shutil
 import signal
@@ -9,7 +8,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,41 +15,27 @@ from azure.storage.blob import BlobServiceClient
 
 from resources.blob_store import AzureBlobStore, LocalBlobStore
 from resources.warehouse import DuckDBWarehouse
-
-REPO = Path(__file__).resolve().parent.parent
-
-# Azurite's published development account (documented by Microsoft; not a secret).
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+from tests.support.chain import write_source
+from tests.support.services import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    Postgres,
+    as_server_user,
+    azurite_binary,
+    free_port,
+    postgres_bin_dir,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _azurite_binary() -> str:
-    local = REPO / "node_modules" / ".bin" / "azurite-blob"
-    if local.exists():
-        return str(local)
-    found = shutil.which("azurite-blob")
-    if not found:
-        raise RuntimeError("azurite-blob not found: run `make install-test` (npm ci) first")
-    return found
 
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory) -> Iterator[str]:
     """A real Azurite blob service on a free loopback port; yields its account URL."""
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("azurite")
     log = open(workdir / "azurite.log", "wb")
     proc = subprocess.Popen(
         [
-            _azurite_binary(),
+            azurite_binary(),
             "--blobHost",
             "127.0.0.1",
             "--blobPort",
@@ -135,37 +119,10 @@ def platform_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
-@dataclass(frozen=True)
-class Postgres:
-    host: str
-    port: int
-    user: str
-    password: str
-    db_name: str
-
-
-def _postgres_bin_dir() -> Path:
-    """The PostgreSQL server binaries: Debian's versioned folder, else initdb on PATH."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    found = candidates[0] if candidates else shutil.which("initdb")
-    if not found:
-        raise RuntimeError(
-            "PostgreSQL server not found: run `make install-test` (apt-get install postgresql)"
-        )
-    return Path(found).resolve().parent
-
-
-def _as_server_user(argv: list[str]) -> list[str]:
-    # initdb and postgres refuse to run as root (CI runs as root): use Debian's postgres account.
-    if os.geteuid() != 0:
-        return argv
-    return ["runuser", "-u", "postgres", "--", *argv]
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A throwaway PostgreSQL server on 127.0.0.1 and a free port, in a temporary folder."""
-    bin_dir = _postgres_bin_dir()
+    bin_dir = postgres_bin_dir()
     workdir = Path(tempfile.mkdtemp(prefix="image-platform-pg-"))
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres", "postgres")
@@ -176,7 +133,7 @@ def postgres() -> Iterator[Postgres]:
     if os.geteuid() == 0:
         shutil.chown(pwfile, "postgres", "postgres")
     subprocess.run(
-        _as_server_user(
+        as_server_user(
             [
                 str(bin_dir / "initdb"),
                 "-D",
@@ -194,10 +151,10 @@ def postgres() -> Iterator[Postgres]:
         capture_output=True,
         timeout=120,
     )
-    port = _free_port()
+    port = free_port()
     options = f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off -c max_connections=200"
     subprocess.run(
-        _as_server_user(
+        as_server_user(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"]
         ),
         check=True,
@@ -208,8 +165,14 @@ def postgres() -> Iterator[Postgres]:
         yield Postgres("127.0.0.1", port, user, password, "postgres")
     finally:
         subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
             capture_output=True,
             timeout=120,
         )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def fault_source(tmp_path_factory):
+    """The chain's source collection (two labels, a near-duplicate, a copy, a truncated file)."""
+    return write_source(tmp_path_factory.mktemp("fault-source"))

@@ -24,7 +24,7 @@ from assets.model.assets import ClassifierConfig, image_classifier
 from assets.model.registry import current_version
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, QUARANTINED_IMAGES
 from tests.assets.test_split_and_publish import _publish, _split, prepared  # noqa: F401
-from tests.images import encode, photo
+from tests.support.images import encode, photo
 
 DAY = date(2026, 3, 14)
 

@@ -11,7 +11,7 @@ from assets.inference.migrate import MIGRATION
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, SCHEMA_MIGRATIONS
 from tests.assets.test_classification import _arrive, _classify, trained  # noqa: F401
 from tests.assets.test_split_and_publish import prepared  # noqa: F401
-from tests.images import encode, photo
+from tests.support.images import encode, photo
 
 EVENING = date(2026, 3, 14)
 

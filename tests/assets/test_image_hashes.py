@@ -9,7 +9,7 @@ from assets.hashing.assets import ImageHashesConfig, image_hashes
 from assets.hashing.engine import FAST_HASH_ALGORITHM_VERSION, HASH_ALGORITHM_VERSION
 from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES
-from tests.images import write_collection
+from tests.support.images import write_collection
 
 
 def _catalogue(warehouse, blob_store, source) -> None:

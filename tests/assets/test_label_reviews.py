@@ -16,9 +16,9 @@ from assets.tables import (
     REVIEW_FILES,
     TRAIN_TEST_SPLIT,
 )
-from tests.assets.dedup_tables import seed_dedup_tables
 from tests.assets.test_split_and_publish import GROUPS, _collection, _publish, _split
-from tests.images import encode, photo
+from tests.support.dedup_tables import seed_dedup_tables
+from tests.support.images import encode, photo
 
 PHOTOS = {
     "cat": "chelsea.png",

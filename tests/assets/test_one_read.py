@@ -18,7 +18,7 @@ from assets.tables import (
     RAW_IMAGES,
 )
 from resources.warehouse import DuckDBWarehouse
-from tests.images import encode, photo, write_collection
+from tests.support.images import encode, photo, write_collection
 
 HASH_COLUMNS = [
     "image_id",

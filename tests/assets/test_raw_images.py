@@ -5,7 +5,7 @@ import pytest
 
 from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
-from tests.images import write_collection
+from tests.support.images import write_collection
 
 
 def _materialize(warehouse, blob_store, source: str):

@@ -18,8 +18,8 @@ from assets.splits.assets import (
 )
 from assets.tables import PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
 from resources.blob_store import LocalBlobStore
-from tests.assets.dedup_tables import seed_dedup_tables
-from tests.images import encode, photo
+from tests.support.dedup_tables import seed_dedup_tables
+from tests.support.images import encode, photo
 
 GROUPS = {
     "cat": ["cat.jpg", "cat_small.png"],

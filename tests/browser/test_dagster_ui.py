@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.conftest import REPO, _free_port
+from tests.support.services import REPO, free_port
 
 CHROMIUM = os.environ.get("IMAGE_PLATFORM_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -71,7 +71,7 @@ def webserver(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
 
-    port = _free_port()
+    port = free_port()
     log = open(home / "webserver.log", "wb")
     command = [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)]
     proc = subprocess.Popen(

@@ -14,10 +14,10 @@ from assets.publish.assets import PublishConfig, published_images
 from assets.tables import PUBLISHED_IMAGES, RAW_IMAGES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse import DuckDBWarehouse
-from tests.assets.dedup_tables import seed_dedup_tables
 from tests.assets.test_split_and_publish import _split
-from tests.faults.conftest import write_source
-from tests.faults.harness import Azurite, assert_same, blob_snapshot, table_snapshot
+from tests.support.chain import write_source
+from tests.support.dedup_tables import seed_dedup_tables
+from tests.support.harness import Azurite, assert_same, blob_snapshot, table_snapshot
 
 pytestmark = pytest.mark.slow
 

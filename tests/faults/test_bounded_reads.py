@@ -9,8 +9,8 @@ from PIL import Image
 from assets.ingest.catalog import UNREAD_IMAGE_ID, catalog_one
 from assets.ingest.sources import BlobReader, FolderReader, SourceEntry, list_folder
 from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
-from tests.faults.sources import catalog, put_raw
-from tests.images import encode, photo
+from tests.support.images import encode, photo
+from tests.support.sources import catalog, put_raw
 
 MB = 1024 * 1024
 

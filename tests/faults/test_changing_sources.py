@@ -27,9 +27,9 @@ from resources.blob_store import LocalBlobStore
 from resources.environment import get_settings
 from resources.warehouse import DuckDBWarehouse
 from tests.assets.test_split_and_publish import _collection
-from tests.faults.harness import assert_same, snapshot
-from tests.faults.sources import catalog
-from tests.images import encode, photo
+from tests.support.harness import assert_same, snapshot
+from tests.support.images import encode, photo
+from tests.support.sources import catalog
 
 HISTORY = "raw_images_history"
 

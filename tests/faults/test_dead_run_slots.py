@@ -23,9 +23,9 @@ from assets.automation.runs import worker_pids
 from assets.ingest.assets import raw_images
 from resources.blob_store import LocalBlobStore
 from resources.warehouse import DuckDBWarehouse
-from tests.conftest import REPO
-from tests.faults.harness import LOCAL_INSTANCE, assert_same, pool_slots_held, warehouse_snapshot
 from tests.integration.test_production_instance import production_instance_home, submit
+from tests.support.harness import LOCAL_INSTANCE, assert_same, pool_slots_held, warehouse_snapshot
+from tests.support.services import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +103,7 @@ def _in_pooled_step(instance, run_id: str) -> bool:
 
 
 def _collection(root: Path) -> Path:
-    from tests.faults.conftest import write_source
+    from tests.support.chain import write_source
 
     return write_source(root)
 

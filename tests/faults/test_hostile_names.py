@@ -12,8 +12,8 @@ from assets.hashing.assets import image_hashes
 from assets.tables import IMAGE_HASHES, IMAGE_PREDICTIONS, QUARANTINED_IMAGES, RAW_IMAGES
 from tests.assets.test_classification import DAY, _classify, trained  # noqa: F401
 from tests.assets.test_split_and_publish import prepared  # noqa: F401
-from tests.faults.sources import HOSTILE_BLOB_NAMES, catalog, put_raw, set_mtime
-from tests.images import encode, photo
+from tests.support.images import encode, photo
+from tests.support.sources import HOSTILE_BLOB_NAMES, catalog, put_raw, set_mtime
 
 # Linux file names: bytes except "/" and NUL, at most 255 bytes per name.
 HOSTILE_FILE_NAMES = [

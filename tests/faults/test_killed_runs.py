@@ -4,8 +4,8 @@ and compare every table and blob with a clean run of the same chain."""
 import dagster as dg
 import pytest
 
-from tests.faults.conftest import CHAIN, chain_from, drop_arrivals, platform_snapshot
-from tests.faults.harness import Platform, assert_same, pool_slots_held, seeded_rng
+from tests.support.chain import CHAIN, chain_from, drop_arrivals, platform_snapshot
+from tests.support.harness import Platform, assert_same, pool_slots_held, seeded_rng
 
 pytestmark = pytest.mark.slow
 

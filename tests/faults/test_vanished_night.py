@@ -19,11 +19,11 @@ from assets.model.spec import model_version
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse import DuckDBWarehouse
-from tests.assets.dedup_tables import seed_dedup_tables
 from tests.assets.test_classification import DAY
 from tests.assets.test_split_and_publish import GROUPS, _collection, _publish, _split
-from tests.faults.harness import assert_same, table_snapshot
-from tests.images import encode, photo
+from tests.support.dedup_tables import seed_dedup_tables
+from tests.support.harness import assert_same, table_snapshot
+from tests.support.images import encode, photo
 
 NOON = datetime.combine(DAY, time(12), tzinfo=UTC)
 

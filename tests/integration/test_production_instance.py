@@ -30,8 +30,8 @@ from assets.ingest.assets import raw_images
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse import DuckDBWarehouse
-from tests.conftest import REPO
-from tests.images import encode, photo
+from tests.support.images import encode, photo
+from tests.support.services import REPO
 
 pytestmark = pytest.mark.slow
 

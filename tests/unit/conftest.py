@@ -1,45 +1,17 @@
+"""Fixtures of the unit tests: real photographs, as files and re-encoded as JPEG."""
+
 import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-_SITE = Path(np.__file__).resolve().parent.parent
-
-# Real photographs shipped inside installed packages.
-_PHOTOGRAPHS = [
-    "skimage/data/astronaut.png",
-    "skimage/data/brick.png",
-    "skimage/data/camera.png",
-    "skimage/data/cell.png",
-    "skimage/data/chelsea.png",
-    "skimage/data/clock_motion.png",
-    "skimage/data/coffee.png",
-    "skimage/data/coins.png",
-    "skimage/data/grass.png",
-    "skimage/data/gravel.png",
-    "skimage/data/hubble_deep_field.jpg",
-    "skimage/data/ihc.png",
-    "skimage/data/moon.png",
-    "skimage/data/motorcycle_left.png",
-    "skimage/data/motorcycle_right.png",
-    "skimage/data/page.png",
-    "skimage/data/retina.jpg",
-    "skimage/data/rocket.jpg",
-    "skimage/data/text.png",
-    "sklearn/datasets/images/china.jpg",
-    "sklearn/datasets/images/flower.jpg",
-    "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
-]
+from tests.support import images as support_images
 
 
 @pytest.fixture(scope="session")
 def photograph_paths() -> list[Path]:
-    paths = [_SITE / rel for rel in _PHOTOGRAPHS]
-    missing = [str(p) for p in paths if not p.is_file()]
-    assert not missing, f"demo photographs missing from the environment: {missing}"
-    return paths
+    return support_images.photograph_paths()
 
 
 @pytest.fixture(scope="session")

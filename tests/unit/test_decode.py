@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from assets.decode import DecodePolicy, UndecodableImageError, decode_gray, probe_image
-from tests.images import encode, photo
+from tests.support.images import encode, photo
 
 
 def test_probe_reads_catalog_facts_of_a_real_photo():

@@ -16,7 +16,7 @@ from assets.dedup.project import INDIRECT_SELECTION, build_dbt_resource
 from resources.blob_store import LocalBlobStore
 from resources.environment import get_settings
 from resources.warehouse import DuckDBWarehouse
-from tests.images import write_collection
+from tests.support.images import write_collection
 
 DBT_ASSET_KEYS = sorted(dedup_tables.keys, key=lambda k: k.to_user_string())
 

@@ -18,14 +18,15 @@ import pytest
 
 from assets.dedup.assets import DEDUP_PROJECT
 from assets.dedup.project import WarehouseDbtCliResource, dbt_executable, dbt_vars
-from tests.dedup_reference import (
+from tests.support.dedup_reference import (
     DECISION_COLUMNS,
     components,
     expand_links,
     expected_duplicate_groups,
 )
+from tests.support.services import REPO
 
-REPRO = Path(__file__).resolve().parents[1].parent / "shared" / "repro" / "dense-duplicate-groups"
+REPRO = REPO.parent / "shared" / "repro" / "dense-duplicate-groups"
 K = int(dbt_vars()["dedup_hash_size"])
 THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
 

@@ -15,8 +15,8 @@ from assets.dedup.project import build_dbt_resource
 from assets.ingest.assets import raw_images
 from assets.tables import IMAGE_HASHES, RAW_IMAGES, RAW_IMAGES_HISTORY
 from resources.environment import get_settings
-from tests.conftest import AZURITE_ACCOUNT, AZURITE_KEY
-from tests.images import encode, photo
+from tests.support.images import encode, photo
+from tests.support.services import AZURITE_ACCOUNT, AZURITE_KEY
 
 
 @pytest.fixture

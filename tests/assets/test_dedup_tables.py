@@ -33,13 +33,13 @@ from assets.dedup.synthetic import (
 from assets.tables import IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse import DuckDBWarehouse
-from tests.dedup_reference import expand_links
+from tests.support.dedup_reference import expand_links
 
 THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
 K = int(dbt_vars()["dedup_hash_size"])
 # This module checks the lab's rule (equal size-k hashes link) with the size-8 link; the shipped
 # defaults (equal size-k hashes alone do not link, plus the border-trimmed link and the content
-# guard) are checked in tests/test_dedup_border_link.py.
+# guard) are checked in tests/assets/test_dedup_border_link.py.
 # The synthetic hashes have no borders (content-box hash = size-8 hash), so the trimmed link at
 # the size-8 threshold adds nothing here.
 LAB_VARS = {"dedup_same_hash_link": True, "near_duplicate_trim_threshold": THRESHOLD}

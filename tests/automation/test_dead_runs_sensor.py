@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from assets.automation.runs import dead_runs_sensor
-from tests.faults.harness import Platform, pool_slots_held
+from tests.support.harness import Platform, pool_slots_held
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Run jobs of the code location in this process, the way ``make demo`` does (fault suite).
 
-    python -m tests.faults.runner '{"jobs": [{"job": "curation_job"}, ...], "release": true}'
+    python -m tests.support.runner '{"jobs": [{"job": "curation_job"}, ...], "release": true}'
 
 Each job runs with ``execute_in_process`` on the instance of ``DAGSTER_HOME`` — a real run with
 real pool slots, which the suite kills with SIGKILL at a chosen moment. With ``"release"``, the

@@ -3,7 +3,7 @@
 import importlib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.services import REPO
 
 
 def test_platform_folder_holds_no_python_so_the_stdlib_platform_module_is_not_shadowed():

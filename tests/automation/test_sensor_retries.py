@@ -14,7 +14,7 @@ from assets.ingest.assets import raw_images
 from assets.tables import RAW_IMAGES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse import DuckDBWarehouse
-from tests.images import encode, photo
+from tests.support.images import encode, photo
 
 
 def _tick(instance, store, cursor=None):

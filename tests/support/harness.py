@@ -31,6 +31,8 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from tests.support.services import AZURITE_ACCOUNT, AZURITE_KEY, azurite_binary, free_port
+
 # reused: whether a result was recomputed or taken from an identical image (history, not content)
 VOLATILE_COLUMNS = {"etag", "run_id", "dagster_run_id", "reused"}
 
@@ -306,7 +308,7 @@ class Platform:
         log = open(self.home / "runner.log", "ab")
         plan = json.dumps({"jobs": jobs, "release": release})
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.runner", plan],
+            [sys.executable, "-m", "tests.support.runner", plan],
             cwd=REPO,
             env=self.env(),
             stdout=log,
@@ -440,23 +442,18 @@ class Azurite:
     killed mid-run and restarted with what it had persisted."""
 
     def __init__(self, workdir: Path):
-        from tests.conftest import _azurite_binary, _free_port
-
-        self.binary = _azurite_binary()
-        self.port = _free_port()
+        self.binary = azurite_binary()
+        self.port = free_port()
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        from tests.conftest import AZURITE_ACCOUNT
-
         return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
 
     def store(self):
         from resources.blob_store import AzureBlobStore
-        from tests.conftest import AZURITE_KEY
 
         return AzureBlobStore(account_url=self.url, account_key=AZURITE_KEY)
 

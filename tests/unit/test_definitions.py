@@ -7,7 +7,7 @@ import sys
 
 import dagster as dg
 
-from tests.conftest import REPO
+from tests.support.services import REPO
 
 
 def _load_defs():

@@ -6,6 +6,34 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+SITE = Path(np.__file__).resolve().parent.parent
+
+# Real photographs shipped inside installed packages.
+PHOTOGRAPHS = [
+    "skimage/data/astronaut.png",
+    "skimage/data/brick.png",
+    "skimage/data/camera.png",
+    "skimage/data/cell.png",
+    "skimage/data/chelsea.png",
+    "skimage/data/clock_motion.png",
+    "skimage/data/coffee.png",
+    "skimage/data/coins.png",
+    "skimage/data/grass.png",
+    "skimage/data/gravel.png",
+    "skimage/data/hubble_deep_field.jpg",
+    "skimage/data/ihc.png",
+    "skimage/data/moon.png",
+    "skimage/data/motorcycle_left.png",
+    "skimage/data/motorcycle_right.png",
+    "skimage/data/page.png",
+    "skimage/data/retina.jpg",
+    "skimage/data/rocket.jpg",
+    "skimage/data/text.png",
+    "sklearn/datasets/images/china.jpg",
+    "sklearn/datasets/images/flower.jpg",
+    "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+]
+
 
 def photo(name: str = "chelsea.png") -> Image.Image:
     import skimage
@@ -41,3 +69,11 @@ def write_collection(root: Path) -> dict[str, Path]:
     files["gray"].write_bytes(encode(noise, "PNG"))
     files["corrupt"].write_bytes(encode(coffee, quality=90)[:2000])
     return files
+
+
+def photograph_paths() -> list[Path]:
+    """The photographs above, failing loudly when the environment lacks one."""
+    paths = [SITE / rel for rel in PHOTOGRAPHS]
+    missing = [str(p) for p in paths if not p.is_file()]
+    assert not missing, f"demo photographs missing from the environment: {missing}"
+    return paths

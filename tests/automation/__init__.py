@@ -1,0 +1,1 @@
+"""Sensors and schedules: their cursors, ticks, retries and the runs they request."""
