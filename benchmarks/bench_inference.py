@@ -1,6 +1,7 @@
 """Throughput of batch classification: decode + preprocess + ONNX inference, images per second.
 
-Run: ``.venv/bin/python benchmarks/bench_inference.py`` (prints a Markdown table for the README).
+Run: ``.venv/bin/python benchmarks/bench_inference.py`` (prints a Markdown table for
+benchmarks/README.md).
 
 Corpora, built in memory from files that ship with installed packages (nothing is downloaded):
 
