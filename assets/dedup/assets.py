@@ -19,6 +19,7 @@ from pydantic import Field
 from assets.dedup.project import (
     build_dbt_project,
     dbt_vars,
+    default_selection_from_manifest,
     prepare_manifest,
     prune_invocation_targets,
     remove_invocation_target,
@@ -74,16 +75,7 @@ def run_vars(config: DedupConfig) -> dict[str, Any]:
     return overrides
 
 
-@dbt_assets(
-    manifest=DEDUP_PROJECT.manifest_path,
-    project=DEDUP_PROJECT,
-    dagster_dbt_translator=DedupTranslator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
-    ),
-    name="dedup_dbt_models",
-    pool="warehouse",
-)
-def dedup_tables(
+def _build_dedup_tables(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     warehouse: Warehouse,
@@ -126,3 +118,15 @@ def dedup_tables(
     remove_invocation_target(invocation.target_path)
     if failed:
         raise error or dg.Failure("dbt build failed")
+
+
+with default_selection_from_manifest():
+    dedup_tables = dbt_assets(
+        manifest=DEDUP_PROJECT.manifest_path,
+        project=DEDUP_PROJECT,
+        dagster_dbt_translator=DedupTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+        name="dedup_dbt_models",
+        pool="warehouse",
+    )(_build_dedup_tables)

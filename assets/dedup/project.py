@@ -16,6 +16,13 @@ process started there (each run worker, each step) sees the variable that says s
 of ``dbt parse`` per process for a manifest that has not changed. A model edited while
 ``dagster dev`` runs is newer than the manifest, so the next load (reload the code location)
 still parses it. A deployment that parses at build time never parses at run time.
+
+The dbt assets are built from that manifest with every node selected. dagster-dbt evaluates even
+this default selection (``fqn:*``) with dbt-core's graph library (``dbt.graph``, networkx) when
+dbt-core is installed: about a second of imports in every process that loads the code location,
+a tenth of the code location's start-up, to learn that every node is selected.
+``default_selection_from_manifest`` answers that one selection from the manifest's own node list
+(what dagster-dbt itself does when dbt-core is absent); any other selection still goes to dbt.
 """
 
 import os
@@ -29,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import dagster_dbt.asset_utils
 import yaml
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from dagster_dbt.dbt_manifest import read_manifest_path
@@ -58,6 +66,40 @@ STALE_TARGET_SECONDS = 6 * 3600
 _PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")
 
 _environ_lock = threading.Lock()
+_selection_lock = threading.Lock()
+
+
+_DEFAULT_SELECTION = ("", "fqn:*")
+
+
+def _select_unique_ids(select, exclude, selector, project, manifest_json):
+    if select in _DEFAULT_SELECTION and not exclude and not selector:
+        return set(manifest_json["nodes"])
+    return _DBT_SELECTION(
+        select=select,
+        exclude=exclude,
+        selector=selector,
+        project=project,
+        manifest_json=manifest_json,
+    )
+
+
+_DBT_SELECTION = dagster_dbt.asset_utils.select_unique_ids
+
+
+@contextmanager
+def default_selection_from_manifest() -> Iterator[None]:
+    """While ``@dbt_assets`` builds its specs, the default selection (every node) is read from the
+    manifest instead of being evaluated by dbt-core's graph library (see the module docstring).
+
+    Only the decorator's own call is affected: dagster-dbt's function is restored on exit.
+    """
+    with _selection_lock:  # two threads building dbt assets at once see one consistent state
+        dagster_dbt.asset_utils.select_unique_ids = _select_unique_ids
+        try:
+            yield
+        finally:
+            dagster_dbt.asset_utils.select_unique_ids = _DBT_SELECTION
 
 
 def dbt_target(settings: Settings) -> str:

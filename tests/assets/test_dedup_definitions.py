@@ -69,6 +69,38 @@ def test_dbt_tests_are_asset_checks_of_the_tables_they_test():
     assert ("unique_images", "unique_unique_images_group_id") in checks
 
 
+def test_the_dbt_assets_built_from_the_manifests_node_list_equal_dbt_cores_own_selection():
+    # The code location answers the default selection from the manifest (no dbt.graph import);
+    # dagster-dbt's own path, dbt-core's selector, must give the same assets, deps and checks.
+    from dagster_dbt import DagsterDbtTranslatorSettings, dbt_assets
+
+    from assets.dedup.assets import DedupTranslator
+
+    @dbt_assets(
+        manifest=DEDUP_PROJECT.manifest_path,
+        project=DEDUP_PROJECT,
+        dagster_dbt_translator=DedupTranslator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+        ),
+        name="dedup_dbt_models",
+    )
+    def selected_by_dbt_core(context):
+        yield from ()
+
+    def described(assets_def):
+        specs = {
+            s.key: (frozenset(d.asset_key for d in s.deps), s.group_name) for s in assets_def.specs
+        }
+        return specs, {c.key for c in assets_def.check_specs}
+
+    assert described(dedup_tables) == described(selected_by_dbt_core)
+    assert len(dedup_tables.check_specs) > 0
+    # Only the decorator's call was redirected: dagster-dbt's selection is back in place.
+    import dagster_dbt.asset_utils
+
+    assert dagster_dbt.asset_utils.select_unique_ids.__module__ == "dagster_dbt.utils"
+
+
 def test_the_dbt_resource_exports_the_resolved_duckdb_path_only_during_a_call(
     monkeypatch, tmp_path
 ):

@@ -119,6 +119,9 @@ HEAVY_MODULES = (
     "azure.identity",
     "dagster_azure",
     "dbt.parser",
+    # dbt-core's selection engine: the dbt assets take every node of the manifest without it.
+    "dbt.graph",
+    "networkx",
 )
 
 
