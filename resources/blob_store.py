@@ -327,6 +327,20 @@ class AzureBlobStore(BlobStore):
     )
     page_size: int = Field(default=5000, description="Blobs per listing page (Azure's maximum).")
     max_concurrency: int = Field(default=4, description="Parallel connections per large upload.")
+    # The SDK's own retries of every request (its ExponentialRetry; defaults are the SDK's): the
+    # n-th retry waits initial + increment_base**n seconds, give or take the jitter. Callers add
+    # their own retries on top (resources.retries), so an outage is ridden out for about
+    # attempts x (sum of these waits); tests shorten them to stay fast.
+    retry_total: int = Field(default=3, ge=0, description="SDK retries per request.")
+    retry_initial_backoff_seconds: float = Field(
+        default=15.0, ge=0, description="SDK wait before its first retry."
+    )
+    retry_increment_base_seconds: float = Field(
+        default=3.0, ge=0, description="SDK retry n waits initial + increment_base**n."
+    )
+    retry_jitter_seconds: float = Field(
+        default=3.0, ge=0, description="Random spread (+/-) of each SDK retry wait."
+    )
 
     _client: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
@@ -335,10 +349,18 @@ class AzureBlobStore(BlobStore):
         # One service client per resource instance: it pools connections and is thread-safe.
         with self._lock:
             if self._client is None:
-                from azure.storage.blob import BlobServiceClient
+                from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
+                retry = ExponentialRetry(
+                    initial_backoff=self.retry_initial_backoff_seconds,
+                    increment_base=self.retry_increment_base_seconds,
+                    retry_total=self.retry_total,
+                    random_jitter_range=self.retry_jitter_seconds,
+                )
                 self._client = BlobServiceClient(
-                    account_url=self.account_url, credential=self._credential()
+                    account_url=self.account_url,
+                    credential=self._credential(),
+                    retry_policy=retry,
                 )
             return self._client
 

@@ -19,8 +19,6 @@ Idempotent and resumable by construction:
 """
 
 import hashlib
-import random
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,47 +32,13 @@ from assets.publish.naming import (
     join_blob_path,
     safe_labels,
 )
+from resources.retries import with_retries
 
 if TYPE_CHECKING:  # the frames come from the caller; nothing here needs pandas at import
     import pandas as pd
 
 DEFAULT_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP")
 HASH_COLUMNS = [f"DHashHex{s}" for s in range(1, 9)]
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Network trouble and throttling are worth retrying; anything else is not."""
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
-    try:
-        from azure.core.exceptions import (
-            HttpResponseError,
-            ServiceRequestError,
-            ServiceResponseError,
-        )
-    except ImportError:  # pragma: no cover - azure-core is a dependency
-        return False
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return True
-    if isinstance(exc, HttpResponseError):
-        return exc.status_code in (408, 429, 500, 502, 503, 504)
-    return False
-
-
-def with_retries(
-    fn: Callable[[], Any],
-    attempts: int = 4,
-    base_delay_s: float = 0.5,
-    transient: Callable[[BaseException], bool] = is_transient,
-) -> Any:
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except Exception as exc:
-            if attempt == attempts or not transient(exc):
-                raise
-            time.sleep(base_delay_s * 2 ** (attempt - 1) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
 
 
 def choose_publishable(

@@ -452,10 +452,19 @@ class Azurite:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
 
-    def store(self):
+    def store(self, **fields):
+        """A store on this Azurite whose SDK retries a refused connection within about 1.5 s
+        (the production defaults wait about a minute): an outage test then measures the
+        platform's own retries and backoff, not the SDK's waits."""
         from resources.blob_store import AzureBlobStore
 
-        return AzureBlobStore(account_url=self.url, account_key=AZURITE_KEY)
+        quick = {
+            "retry_total": 2,
+            "retry_initial_backoff_seconds": 0.2,
+            "retry_increment_base_seconds": 1.0,
+            "retry_jitter_seconds": 0.1,
+        }
+        return AzureBlobStore(account_url=self.url, account_key=AZURITE_KEY, **(quick | fields))
 
     def start(self, timeout: float = 60) -> "Azurite":
         log = open(self.workdir / "azurite.log", "ab")
