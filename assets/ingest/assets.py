@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
-from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, Skipped, open_source, source_root_uri
+from assets.ingest.sources import (
+    DEFAULT_MAX_FILE_BYTES,
+    Skipped,
+    SourceReader,
+    open_source,
+    source_root_uri,
+)
 from assets.metadata import md_table
 from assets.tables import (
     IMAGE_HASHES,
@@ -23,6 +29,7 @@ from assets.tables import (
 )
 from resources.blob_store import BlobStore
 from resources.environment import get_settings, parse_source
+from resources.retries import with_retries
 from resources.warehouse import (
     TSQL,
     TableSpec,
@@ -88,6 +95,20 @@ class RawImagesConfig(dg.Config):
             "looked at (their first 64 KiB) before they are read whole, so a large file that is "
             "not an image is hashed as a stream and never held in memory."
         ),
+    )
+    retry_attempts: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Tries of the listing and of each read when the blob store fails transiently "
+            "(network trouble, throttling, a service restart), with exponential backoff; then the "
+            "step fails, and a rerun resumes after the last batch written."
+        ),
+    )
+    retry_base_delay_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Wait before the second try; it doubles for each further try.",
     )
     record_gps_coordinates: bool = Field(
         default=False,
@@ -313,7 +334,7 @@ def raw_images(
     import pandas as pd
 
     from assets.decode import DecodePolicy
-    from assets.ingest.catalog import catalog_entries, seen_key
+    from assets.ingest.catalog import Retries, catalog_entries, seen_key
     from assets.ingest.current import batch_moves, deleted_moves, with_keys
 
     spec = parse_source(config.source) if config.source else get_settings().source
@@ -332,8 +353,19 @@ def raw_images(
     caught = quarantine[quarantine.stage == "catalog"]
     known = _known_versions(current_rows, caught)
     skipped: list[Skipped] = []
-    entries, read = open_source(spec, blob_store, config.blob_names, skipped)
-    listed = [e if config.require_label else replace(e, labelled=False) for e in entries]
+    retries = Retries(config.retry_attempts, config.retry_base_delay_seconds)
+
+    def listing() -> tuple[list, SourceReader]:
+        skipped.clear()  # a retried listing starts over
+        entries, read = open_source(spec, blob_store, config.blob_names, skipped)
+        return [e if config.require_label else replace(e, labelled=False) for e in entries], read
+
+    def retrying(attempt: int, exc: BaseException, delay: float) -> None:
+        context.log.warning(
+            f"listing {spec.uri} failed ({exc!r}); try {attempt + 1} in {delay:.1f}s"
+        )
+
+    listed, read = with_retries(listing, retries.attempts, retries.base_delay_s, on_retry=retrying)
     if config.blob_names is not None:
         context.log.info(
             f"{len(config.blob_names)} blobs named, {len(listed)} still there to catalogue"
@@ -364,6 +396,7 @@ def raw_images(
         config.max_file_bytes,
         hasher=hasher,
         readers=config.readers if spec.kind == "blob" else 0,
+        retries=retries,
     ):
         rows = pd.DataFrame(batch.rows)
         if len(rows) and not config.record_gps_coordinates:

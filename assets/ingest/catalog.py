@@ -19,6 +19,7 @@ from assets.decode import (
     probe_image,
 )
 from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, SourceEntry, SourceReader
+from resources.retries import with_retries
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -29,10 +30,20 @@ HEAD_BYTES = 64 * 1024
 UNREAD_IMAGE_ID = hashlib.sha256(b"").hexdigest()
 
 
+@dataclass(frozen=True)
+class Retries:
+    """How often a read that fails transiently (network trouble, throttling, a blob service
+    restarting) is tried before the step fails, and the first wait (doubling each time)."""
+
+    attempts: int = 4
+    base_delay_s: float = 1.0
+
+
 def permanent_read_error(exc: BaseException) -> bool:
     """A read that will fail the same way next time (a name the store refuses, a permission, a
-    folder where a file was): quarantine it. Network trouble and throttling are not: they
-    propagate so the run's retry policy handles them."""
+    folder where a file was): quarantine it. Network trouble and throttling are not: they are
+    retried with backoff (``Retries``), then propagate and fail the step, whose rerun resumes
+    after the last batch written."""
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return False
     if isinstance(exc, (ValueError, OSError)):
@@ -74,6 +85,7 @@ def catalog_one(
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
     hasher: Hasher | None = None,
     compute_slots: threading.Semaphore | None = None,
+    retries: Retries = Retries(),
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Read, fingerprint and probe one file: (catalog row, None) or (None, quarantine row).
 
@@ -110,10 +122,14 @@ def catalog_one(
             "too_large",
             f"{entry.size} bytes exceeds the limit of {max_bytes} bytes (max_file_bytes); not read",
         )
+
+    def retried(fn):
+        return with_retries(fn, retries.attempts, retries.base_delay_s)
+
     try:
         if isinstance(read, SourceReader) and entry.size > HEAD_BYTES:
-            if not may_be_image(read.head(entry, HEAD_BYTES)):
-                image_id, size = _streamed_sha256(read, entry)
+            if not may_be_image(retried(lambda: read.head(entry, HEAD_BYTES))):
+                image_id, size = retried(lambda: _streamed_sha256(read, entry))
                 base["byte_size"] = size
                 return quarantine(
                     image_id,
@@ -121,7 +137,7 @@ def catalog_one(
                     f"no image format starts like its first {HEAD_BYTES} bytes; "
                     "hashed as a stream, never held in memory",
                 )
-        data = read(entry)
+        data = retried(lambda: read(entry))
     except FileNotFoundError as exc:
         return quarantine(UNREAD_IMAGE_ID, "vanished", f"removed before it could be read: {exc}")
     except Exception as exc:
@@ -168,6 +184,7 @@ def catalog_entries(
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
     hasher: Hasher | None = None,
     readers: int = 0,
+    retries: Retries = Retries(),
 ) -> Iterator[CatalogBatch]:
     """Catalogue entries in input order, ``batch_size`` at a time, with ``workers`` threads
     fingerprinting, decoding (and hashing, see ``catalog_one``) at once.
@@ -193,6 +210,7 @@ def catalog_entries(
                 repeat(max_bytes),
                 repeat(hasher),
                 repeat(slots),
+                repeat(retries),
             )
             for row, bad in results:
                 if row is not None:
