@@ -25,7 +25,6 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,57 +34,18 @@ from urllib.request import url2pathname
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-_CONTAINER_RE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+from resources.blobs import (
+    BlobInfo,
+    BlobNotFoundError,
+    check_readable_name,
+    file_uri_path,
+    validate_blob_name,
+    validate_container,
+)
+
 _META_DIR = ".blobmeta"
 # The local store's own in-flight writes (tempfile.mkstemp(prefix=".tmp-")): 8 random characters.
 _TEMP_FILE_RE = re.compile(r"^\.tmp-[a-z0-9_]{8}$")
-MAX_BLOB_NAME = 1024
-
-
-class BlobNotFoundError(FileNotFoundError):
-    pass
-
-
-@dataclass(frozen=True)
-class BlobInfo:
-    container: str
-    name: str
-    size: int
-    last_modified: datetime
-    etag: str
-    content_md5: str | None = None  # hex digest, when the store knows it
-    content_type: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-def validate_container(container: str) -> str:
-    if not _CONTAINER_RE.match(container or ""):
-        raise ValueError(
-            f"invalid container name {container!r}: 3-63 lowercase letters, digits and single "
-            "hyphens, starting and ending with a letter or digit"
-        )
-    return container
-
-
-def validate_blob_name(name: str) -> str:
-    if not name or len(name) > 1024:
-        raise ValueError(f"invalid blob name {name!r}: empty or longer than 1024 characters")
-    if name.startswith("/") or "\\" in name or _CONTROL_RE.search(name):
-        raise ValueError(f"invalid blob name {name!r}: leading '/', backslash or control character")
-    if any(part in ("", ".", "..") for part in name.split("/")):
-        raise ValueError(f"invalid blob name {name!r}: empty, '.' or '..' path segment")
-    return name
-
-
-def check_readable_name(name: str) -> str:
-    """A name some writer could have given a blob: non-empty, at most 1,024 characters, no NUL.
-
-    Reads accept far more than ``validate_blob_name``: names come from whoever filled the
-    container, and every one of them must be readable (or refused with a clear error)."""
-    if not name or len(name) > MAX_BLOB_NAME or "\x00" in name:
-        raise ValueError(f"invalid blob name {name!r}: empty, NUL or longer than 1024 characters")
-    return name
 
 
 def _clean_metadata(metadata: dict[str, Any] | None) -> dict[str, str]:
@@ -147,6 +107,15 @@ class BlobStore(dg.ConfigurableResource):
     def locate(self, url: str) -> tuple[str, str] | None:
         """The (container, name) that ``url`` points to in this store, or None."""
         raise NotImplementedError
+
+    def read_uri(self, uri: str) -> bytes:
+        """Read the bytes a catalog ``source_uri`` points to (a blob here, or a local file)."""
+        located = self.locate(uri)
+        if located is not None:
+            return self.read_bytes(*located)
+        if uri.startswith("file:"):
+            return file_uri_path(uri).read_bytes()
+        raise ValueError(f"{uri!r} is neither a local file nor a blob in the configured store")
 
 
 class LocalBlobStore(BlobStore):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from assets.inference.windows import evening_of
-from resources.blob_store import BlobInfo
+from resources.blobs import BlobInfo
 
 CURSOR_VERSION = 1
 _HIDDEN = ("Thumbs.db", "desktop.ini", "__MACOSX")

@@ -4,7 +4,6 @@ import dagster as dg
 
 from assets.dedup.assets import DEDUP_PROJECT, GROUP_NAME
 from assets.dedup.project import dbt_vars
-from assets.ingest.sources import read_uri
 from assets.metadata import md_image
 from resources.blob_store import BlobStore
 from resources.warehouse import Warehouse
@@ -56,7 +55,7 @@ def duplicate_review(
 
     def load(image_id: str) -> bytes | None:
         try:
-            return read_uri(uris[image_id], blob_store)
+            return blob_store.read_uri(uris[image_id])
         except (OSError, ValueError, KeyError) as error:
             context.log.warning(f"cannot show {image_id}: {error}")
             return None

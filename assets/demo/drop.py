@@ -3,7 +3,8 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
-from resources.blob_store import BlobInfo, BlobStore
+from resources.blob_store import BlobStore
+from resources.blobs import BlobInfo
 from resources.environment import Settings
 
 

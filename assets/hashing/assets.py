@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Literal
 import dagster as dg
 from pydantic import Field
 
-from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.tables import (
     HASH_SIZES,
@@ -242,7 +241,7 @@ def image_hashes(
     context.log.info(f"{pending} images to hash with {version} on {config.workers} workers")
 
     def read(uri: str):
-        return lambda: read_uri(uri, blob_store)
+        return lambda: blob_store.read_uri(uri)
 
     items = ((row, read(row.source_uri)) for row in pending_images(warehouse, versions))
     if pending:

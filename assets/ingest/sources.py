@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote_to_bytes, urlparse
+from typing import TYPE_CHECKING
 
-from resources.blob_store import BlobStore
 from resources.environment import SourceSpec
+
+if TYPE_CHECKING:
+    from resources.blob_store import BlobStore
 
 # Files larger than this are quarantined as too_large without being read (RawImagesConfig
 # max_file_bytes overrides it). Camera raw files and big TIFFs stay well below it. Defined here,
@@ -134,7 +136,7 @@ def list_folder(root: Path, skipped: list[Skipped] | None = None) -> Iterator[So
 
 
 def list_blob_prefix(
-    store: BlobStore, container: str, prefix: str, skipped: list[Skipped] | None = None
+    store: "BlobStore", container: str, prefix: str, skipped: list[Skipped] | None = None
 ) -> Iterator[SourceEntry]:
     skipped = skipped if skipped is not None else []
     for info in store.list_blobs(container, prefix):
@@ -154,7 +156,7 @@ def list_blob_prefix(
 
 
 def blob_entries(
-    store: BlobStore, container: str, prefix: str, names: Sequence[str]
+    store: "BlobStore", container: str, prefix: str, names: Sequence[str]
 ) -> Iterator[SourceEntry]:
     """Entries for explicitly named blobs under ``prefix``, without listing the container.
 
@@ -216,7 +218,7 @@ class FolderReader(SourceReader):
 
 
 class BlobReader(SourceReader):
-    def __init__(self, store: BlobStore, container: str, prefix: str):
+    def __init__(self, store: "BlobStore", container: str, prefix: str):
         self.store, self.container, self.prefix = store, container, prefix
 
     def read(self, entry: SourceEntry) -> bytes:
@@ -229,7 +231,7 @@ class BlobReader(SourceReader):
         return self.store.iter_chunks(self.container, self.prefix + entry.relpath, chunk_size)
 
 
-def source_root_uri(spec: SourceSpec, store: BlobStore) -> str:
+def source_root_uri(spec: SourceSpec, store: "BlobStore") -> str:
     """The URI every entry of ``spec`` starts with (its files and nothing else's)."""
     if spec.kind == "folder":
         return Path(spec.path).resolve().as_uri().rstrip("/") + "/"
@@ -241,7 +243,7 @@ def source_root_uri(spec: SourceSpec, store: BlobStore) -> str:
 
 def open_source(
     spec: SourceSpec,
-    store: BlobStore,
+    store: "BlobStore",
     names: Sequence[str] | None = None,
     skipped: list[Skipped] | None = None,
 ) -> tuple[Iterator[SourceEntry], SourceReader]:
@@ -259,21 +261,6 @@ def open_source(
     if names is not None:
         return blob_entries(store, spec.container, spec.prefix, names), reader
     return list_blob_prefix(store, spec.container, spec.prefix, skipped), reader
-
-
-def file_uri_path(uri: str) -> Path:
-    """The local path of a ``file:`` URI, byte for byte (names need not be UTF-8)."""
-    return Path(os.fsdecode(unquote_to_bytes(urlparse(uri).path)))
-
-
-def read_uri(uri: str, store: BlobStore) -> bytes:
-    """Read the bytes a catalog ``source_uri`` points to (a local file or a blob in ``store``)."""
-    located = store.locate(uri)
-    if located is not None:
-        return store.read_bytes(*located)
-    if uri.startswith("file:"):
-        return file_uri_path(uri).read_bytes()
-    raise ValueError(f"{uri!r} is neither a local file nor a blob in the configured store")
 
 
 ReadFn = Callable[[SourceEntry], bytes]

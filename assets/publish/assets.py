@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
-from assets.ingest.sources import read_uri
 from assets.metadata import md_table
 from assets.publish.naming import SPLIT_FOLDERS, join_blob_path
 from assets.publish.publisher import (
@@ -148,7 +147,7 @@ def published_images(
         blob_store,
         container,
         side_prefix,
-        lambda uri: read_uri(uri, blob_store),
+        blob_store.read_uri,
         config.max_concurrency,
         config.retry_attempts,
     )

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
-from assets.ingest.sources import read_uri
 from assets.metadata import md_image, md_table
 from assets.splits.assets import group_members, label_conflicts
 from assets.tables import LABEL_REVIEWS, REVIEW_FILES
@@ -186,7 +185,7 @@ def _conflicts(
 
     def load(image_id: str) -> bytes | None:
         try:
-            return read_uri(uri[image_id], store)
+            return store.read_uri(uri[image_id])
         except (OSError, ValueError, KeyError) as error:
             context.log.warning(f"cannot show {image_id}: {error}")
             return None

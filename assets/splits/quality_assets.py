@@ -7,7 +7,6 @@ import dagster as dg
 from pydantic import Field
 
 from assets.dedup.project import dbt_vars
-from assets.ingest.sources import read_uri
 from assets.metadata import md_image, md_table
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.blob_store import BlobStore
@@ -155,7 +154,7 @@ def dedup_quality(
         uris = dict(zip(images.key, images.source_uri, strict=True))
 
         def load(key: str) -> bytes | None:
-            return read_uri(uris[key], blob_store) if key in uris else None
+            return blob_store.read_uri(uris[key]) if key in uris else None
 
         source = config.labelled_pairs
         scores = [q]

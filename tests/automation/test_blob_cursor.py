@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from assets.automation.cursor import BlobCursor, batch_id, listing_prefixes, plan_tick
-from resources.blob_store import BlobInfo
+from resources.blobs import BlobInfo
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 LOOKBACK = timedelta(minutes=2)

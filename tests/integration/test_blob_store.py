@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from resources.blob_store import BlobNotFoundError
+from resources.blobs import BlobNotFoundError
 
 
 def test_write_read_and_info_round_trip(blob_store):

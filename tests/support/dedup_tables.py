@@ -12,7 +12,6 @@ import duckdb
 import pandas as pd
 from PIL import Image
 
-from assets.ingest.sources import read_uri
 from assets.tables import RAW_IMAGES
 
 
@@ -67,4 +66,4 @@ def seed_dedup_tables(warehouse, store, groups: dict[str, list[str]], labels=Non
 
 
 def _image(uri, store) -> Image.Image:
-    return Image.open(io.BytesIO(read_uri(uri, store)))
+    return Image.open(io.BytesIO(store.read_uri(uri)))
