@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from assets.classifier.classify import Classifier
 from assets.demo.digits import render_digits
-from assets.inference.classify import Classifier
 from assets.model.train import train_classifier
 
 PHOTO_SIZES = [(640, 480), (1280, 960), (1920, 1080), (3000, 2000)]

@@ -1,1 +1,1 @@
-"""Batch inference: classify image bytes with an ONNX model and its ModelSpec."""
+"""Nightly and on-demand classification of incoming images with the current model."""

@@ -19,8 +19,9 @@ import json
 import sys
 from collections.abc import Sequence
 
+from assets.classifier.classify import Classifier
 from assets.decode import UndecodableImageError
-from assets.inference.on_demand import classify_inputs, load_classifier, resolve_inputs
+from assets.inference.on_demand import classify_inputs, resolve_inputs
 from resources.definitions import build_resources
 from resources.environment import get_settings
 
@@ -40,13 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     store = build_resources()["blob_store"].process_config_and_initialize()
     try:
-        model, classifier = load_classifier(
+        classifier = Classifier.from_store(
             store, get_settings().models_container, args.model_version
         )
     except (LookupError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
-    names = model.spec.class_names
+    names = classifier.spec.class_names
     inputs = resolve_inputs(args.paths, store, local_files=True)
     classified = 0
     records = []
@@ -72,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     result.label,
                     f"{result.probability:.6f}",
                     *(f"{probabilities[c]:.6f}" for c in names),
-                    model.version,
+                    classifier.version,
                 ]
             )
         else:
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "predicted_label": result.label,
                     "probability": result.probability,
                     "probabilities": probabilities,
-                    "model_version": model.version,
+                    "model_version": classifier.version,
                 }
             )
     if args.format == "json":

@@ -10,7 +10,6 @@ from pydantic import Field
 
 from assets.inference.windows import evening_window
 from assets.metadata import md_image, md_table
-from assets.model.registry import load_version
 from assets.tables import (
     IMAGE_PREDICTIONS,
     IMAGE_PROBABILITIES,
@@ -167,9 +166,9 @@ def nightly_classifications(
 ) -> dg.MaterializeResult:
     import pandas as pd
 
+    from assets.classifier.classify import Classifier
     from assets.decode import UndecodableImageError
     from assets.inference.checks import night_health
-    from assets.inference.classify import Classifier
     from assets.inference.migrate import migrate_to_evening_windows
     from assets.inference.outputs import write_parquet_copies
     from assets.inference.review_sheet import (
@@ -183,8 +182,14 @@ def nightly_classifications(
     day = date.fromisoformat(context.partition_key)
     start, end = evening_window(day, settings.timezone)
     incoming = settings.incoming
-    model = load_version(blob_store, settings.models_container, config.model_version or None)
-    version = model.version
+    classifier = Classifier.from_store(
+        blob_store,
+        settings.models_container,
+        config.model_version or None,
+        intra_op_threads=config.intra_op_threads,
+        decode_threads=config.decode_threads,
+    )
+    version = classifier.version
     migrated = migrate_to_evening_windows(warehouse, blob_store, settings)
     if migrated:
         context.log.info(f"moved {migrated} rows of calendar-day partitions to their evenings")
@@ -215,12 +220,6 @@ def nightly_classifications(
         if image_id not in reuse and image_id not in todo:
             todo[image_id] = data
 
-    classifier = Classifier.load(
-        model.onnx_bytes,
-        model.spec,
-        intra_op_threads=config.intra_op_threads,
-        decode_threads=config.decode_threads,
-    )
     started = time.monotonic()
     fresh: dict[str, pd.DataFrame] = {}
     failed: dict[str, UndecodableImageError] = {}

@@ -38,11 +38,11 @@ def classify_images(
     # onnxruntime loads with the classifier, in the step, never with the code location.
     import pandas as pd
 
+    from assets.classifier.classify import Classifier
     from assets.decode import UndecodableImageError
     from assets.inference.on_demand import (
         DEFAULT_MAX_BYTES,
         classify_inputs,
-        load_classifier,
         read_input,
         resolve_inputs,
         results_table,
@@ -52,7 +52,7 @@ def classify_images(
 
     settings = get_settings()
     try:
-        model, classifier = load_classifier(
+        classifier = Classifier.from_store(
             blob_store, settings.models_container, config.model_version
         )
     except LookupError as exc:
@@ -62,7 +62,7 @@ def classify_images(
         raise dg.Failure("no images named: set paths to blob paths or folders")
     by_name = {item.name: item for item in inputs}
     results = list(classify_inputs(classifier, inputs, config.batch_size))
-    table = results_table(results, model.spec.class_names, model.version)
+    table = results_table(results, classifier.spec.class_names, classifier.version)
     failed = table[table.error.notna()]
     for row in failed.itertuples():
         context.log.warning(f"{row.image}: {row.error}: {row.detail}")
@@ -87,11 +87,11 @@ def classify_images(
     if len(results) > SHOWN:
         lines.append(f"\n_{len(results) - SHOWN} more images: see the `probabilities` table_")
     classified = int(table.error.isna().sum())
-    context.log.info(f"classified {classified} of {len(results)} images with {model.version}")
+    context.log.info(f"classified {classified} of {len(results)} images with {classifier.version}")
     return dg.Output(
         None,
         metadata={
-            "model_version": model.version,
+            "model_version": classifier.version,
             "images": len(results),
             "classified": classified,
             "failed": len(failed),

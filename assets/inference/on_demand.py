@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from assets.classifier.classify import Classifier, Prediction
 from assets.decode import UndecodableImageError
-from assets.inference.classify import Classifier, Prediction
-from assets.model.registry import StoredModel, load_version
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
@@ -35,24 +34,6 @@ class Input:
     name: str
     size: int | None
     read: Callable[[], bytes]
-
-
-def load_classifier(
-    store,
-    container: str,
-    version: str | None = None,
-    intra_op_threads: int = 1,
-    decode_threads: int = 2,
-) -> tuple[StoredModel, Classifier]:
-    """A stored model version (default: the current one) ready to classify."""
-    model = load_version(store, container, version or None)
-    classifier = Classifier.load(
-        model.onnx_bytes,
-        model.spec,
-        intra_op_threads=intra_op_threads,
-        decode_threads=decode_threads,
-    )
-    return model, classifier
 
 
 def _missing(name: str, why: str) -> Input:

@@ -1,1 +1,1 @@
-"""Image classifier: model spec, preprocessing, fixed features, training and evaluation."""
+"""The model stage: training, evaluation and promotion of the image classifier."""

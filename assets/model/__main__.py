@@ -17,6 +17,7 @@ import sys
 
 import pandas as pd
 
+from assets.classifier.registry import current_version, stored_versions
 from assets.model.promotion import (
     PROMOTE,
     ROLLBACK,
@@ -25,7 +26,6 @@ from assets.model.promotion import (
     promotion_history,
     rollback_target,
 )
-from assets.model.registry import current_version, stored_versions
 from resources.definitions import build_resources
 from resources.environment import get_settings
 

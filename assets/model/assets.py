@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
+from assets.classifier.registry import StoredModel, current_version, load_version, save_version
+from assets.classifier.spec import ModelSpec
 from assets.metadata import md_image, md_table
 from assets.model.promotion import (
     ALREADY_CURRENT,
@@ -19,8 +21,6 @@ from assets.model.promotion import (
     promotion_history,
     record_evaluation,
 )
-from assets.model.registry import StoredModel, current_version, load_version, save_version
-from assets.model.spec import ModelSpec
 from assets.tables import PUBLISHED_IMAGES
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
@@ -288,7 +288,7 @@ def _or_nan(value: float | None) -> float:
 def _score(model: StoredModel, test: list[tuple[str, bytes, str]]):
     """Classify the Test images: ({key: truth}, {key: probabilities}, {key: predicted label}),
     without the images the model could not decode."""
-    from assets.inference.classify import Classifier
+    from assets.classifier.classify import Classifier
 
     classifier = Classifier.load(model.onnx_bytes, model.spec)
     truth, probabilities, predicted = {}, {}, {}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from assets.model.registry import (
+from assets.classifier.registry import (
     clear_current,
     current_version,
     require_version,

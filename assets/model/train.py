@@ -37,6 +37,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from assets.classifier.preprocess import try_preprocess_image
+from assets.classifier.spec import SPEC_METADATA_KEY, ModelSpec, model_version
 from assets.decode import DEFAULT_POLICY, DecodePolicy, UndecodableImageError
 from assets.model.features import (
     FEATURE_INPUT,
@@ -48,8 +50,6 @@ from assets.model.features import (
     feature_count,
     feature_nodes,
 )
-from assets.model.preprocess import try_preprocess_image
-from assets.model.spec import SPEC_METADATA_KEY, ModelSpec, model_version
 
 logger = logging.getLogger(__name__)
 

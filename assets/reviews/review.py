@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from assets.model.registry import load_version
+from assets.classifier.registry import load_version
 from assets.tables import IMAGE_PREDICTIONS, LABEL_REVIEWS, RAW_IMAGES
 
 COLUMNS = ("image_id", "blob_path", "label", "reviewer", "note")

@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from assets.classifier.registry import current_version
 from assets.inference.assets import (
     CHECK_CLASS_MIX,
     CHECK_LOW_CONFIDENCE,
@@ -21,7 +22,6 @@ from assets.inference.assets import (
 )
 from assets.inference.definitions import nightly_job, nightly_schedule
 from assets.model.assets import ClassifierConfig, image_classifier
-from assets.model.registry import current_version
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, QUARANTINED_IMAGES
 from tests.assets.test_split_and_publish import _publish, _split, prepared  # noqa: F401
 from tests.support.images import encode, photo

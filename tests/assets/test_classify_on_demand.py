@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assets.classifier.registry import StoredModel, save_version
 from assets.demo.digits import render_digits
 from assets.inference.__main__ import main as classify_cli
 from assets.inference.assets import NightlyConfig, nightly_classifications
 from assets.inference.jobs import ClassifyImagesConfig, classify_images_job
-from assets.model.registry import StoredModel, save_version
 from assets.model.train import train_classifier
 from assets.tables import IMAGE_PROBABILITIES
 from resources.blob_store import LocalBlobStore

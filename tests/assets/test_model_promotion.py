@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assets.classifier.registry import current_version
 from assets.demo.digits import render_digits
 from assets.inference.assets import NightlyConfig, nightly_classifications
 from assets.model.__main__ import main as model_cli
@@ -17,7 +18,6 @@ from assets.model.assets import (
     image_classifier,
 )
 from assets.model.jobs import PromoteModelConfig, promote_model_job
-from assets.model.registry import current_version
 from assets.tables import IMAGE_PREDICTIONS, MODEL_EVALUATIONS, MODEL_PROMOTIONS, PUBLISHED_IMAGES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse import DuckDBWarehouse

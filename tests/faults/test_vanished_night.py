@@ -11,11 +11,11 @@ import onnx
 import pandas as pd
 import pytest
 
+from assets.classifier.registry import MODEL_NAME, StoredModel, load_version, save_version
+from assets.classifier.spec import model_version
 from assets.inference.assets import NightlyConfig, nightly_classifications
 from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.model.assets import ClassifierConfig, image_classifier
-from assets.model.registry import MODEL_NAME, StoredModel, load_version, save_version
-from assets.model.spec import model_version
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse import DuckDBWarehouse

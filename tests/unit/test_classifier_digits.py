@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
+from assets.classifier.classify import Classifier, Prediction
+from assets.classifier.spec import ModelSpec
 from assets.decode import UndecodableImageError
 from assets.demo.digits import render_digits
-from assets.inference.classify import Classifier, Prediction
 from assets.model.evaluate import evaluate
-from assets.model.spec import ModelSpec
 from assets.model.train import load_images, train_classifier
 
 pytestmark = pytest.mark.slow

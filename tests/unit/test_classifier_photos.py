@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from assets.classifier.classify import Classifier, Prediction
 from assets.decode import UndecodableImageError
 from assets.demo.collection import build_demo_collection
-from assets.inference.classify import Classifier, Prediction
 from assets.model.train import train_classifier
 
 pytestmark = pytest.mark.slow

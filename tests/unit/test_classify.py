@@ -8,10 +8,10 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image
 
+from assets.classifier.classify import Classifier, Prediction
+from assets.classifier.spec import ModelSpec
 from assets.decode import UndecodableImageError
 from assets.demo.digits import render_digits
-from assets.inference.classify import Classifier, Prediction
-from assets.model.spec import ModelSpec
 from assets.model.train import train_classifier
 
 

@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
+from assets.classifier.spec import ModelSpec, model_version
 from assets.demo.digits import render_digits
-from assets.model.spec import ModelSpec, model_version
 from assets.model.train import TrainConfig, train_classifier
 
 

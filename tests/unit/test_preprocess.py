@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assets.model.preprocess import preprocess_image, to_layout
-from assets.model.spec import ModelSpec
+from assets.classifier.preprocess import preprocess_image, to_layout
+from assets.classifier.spec import ModelSpec
 
 
 def _spec(**changes) -> ModelSpec:

@@ -16,7 +16,7 @@ Writing a version never overwrites another one; switching models is one small po
 import json
 from dataclasses import dataclass
 
-from assets.model.spec import ModelSpec, model_version
+from assets.classifier.spec import ModelSpec, model_version
 
 MODEL_NAME = "image-classifier"
 

@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 import numpy as np
 import onnxruntime as ort
 
+from assets.classifier.preprocess import to_layout, try_preprocess_image
+from assets.classifier.registry import load_version
+from assets.classifier.spec import ModelSpec, model_version
 from assets.decode import DEFAULT_POLICY, DecodePolicy, UndecodableImageError
-from assets.model.preprocess import to_layout, try_preprocess_image
-from assets.model.spec import ModelSpec, model_version
 
 K = TypeVar("K")
 
@@ -121,6 +122,30 @@ class Classifier:
         )
         session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         return cls(session, spec, policy, decode_threads)
+
+    @classmethod
+    def from_store(
+        cls,
+        store,
+        container: str,
+        version: str | None = None,
+        intra_op_threads: int = 1,
+        decode_threads: int = 2,
+    ) -> "Classifier":
+        """A stored model version (default: the current one) with its preprocessing, verified
+        against its content address, ready to classify."""
+        model = load_version(store, container, version or None)
+        return cls.load(
+            model.onnx_bytes,
+            model.spec,
+            intra_op_threads=intra_op_threads,
+            decode_threads=decode_threads,
+        )
+
+    @property
+    def version(self) -> str:
+        """The model version: the content address of its ONNX bytes."""
+        return self.spec.version
 
     def _check_input(self) -> tuple[type, int | None]:
         spec = self.spec

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from assets.classifier.spec import ModelSpec
 from assets.decode import DEFAULT_POLICY, DecodePolicy, UndecodableImageError, decode_rgb_image
-from assets.model.spec import ModelSpec
 
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
