@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from resources.warehouse import Column, TableSpec
+from resources.warehouse.schema import Column, TableSpec
 
 IMAGE_ID = Column("image_id", "string", "SHA-256 of the file bytes (hex).", False, 64)
 SOURCE_URI = Column(

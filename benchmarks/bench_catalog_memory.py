@@ -29,7 +29,7 @@ def child(source: str, db: str, max_bytes: int) -> None:
 
     from assets.ingest.assets import RawImagesConfig, raw_images
     from resources.blob_store import LocalBlobStore
-    from resources.warehouse import DuckDBWarehouse
+    from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()

@@ -51,7 +51,7 @@ def load_catalog(db_path: Path, n: int, files: list[Path]) -> None:
     import pandas as pd
 
     from assets.tables import PHOTO_COLUMNS, RAW_IMAGES
-    from resources.warehouse import DuckDBWarehouse
+    from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 
     now = datetime.now(tz=UTC)
     warehouse = DuckDBWarehouse(path=str(db_path))
@@ -89,7 +89,7 @@ def run_asset(db_path: str) -> None:
 
     from assets.hashing.assets import image_hashes
     from resources.blob_store import LocalBlobStore
-    from resources.warehouse import DuckDBWarehouse
+    from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()

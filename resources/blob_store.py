@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -59,35 +60,44 @@ def _clean_metadata(metadata: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
-class BlobStore(dg.ConfigurableResource):
-    """The platform's blob storage interface (see the module docstring for the contract)."""
+class BlobStore(dg.ConfigurableResource, ABC):
+    """The platform's blob storage interface (see the module docstring for the contract);
+    ``LocalBlobStore`` and ``AzureBlobStore`` implement the abstract methods."""
 
+    @abstractmethod
     def ensure_container(self, container: str, public: bool = False) -> None:
         raise NotImplementedError
 
+    @abstractmethod
     def container_exists(self, container: str) -> bool:
         raise NotImplementedError
 
+    @abstractmethod
     def list_blobs(self, container: str, prefix: str = "") -> Iterator[BlobInfo]:
         raise NotImplementedError
 
+    @abstractmethod
     def get_info(self, container: str, name: str) -> BlobInfo | None:
         raise NotImplementedError
 
     def exists(self, container: str, name: str) -> bool:
         return self.get_info(container, name) is not None
 
+    @abstractmethod
     def read_bytes(self, container: str, name: str) -> bytes:
         raise NotImplementedError
 
+    @abstractmethod
     def read_range(self, container: str, name: str, offset: int, length: int) -> bytes:
         """At most ``length`` bytes from ``offset`` (fewer at the end of the blob)."""
         raise NotImplementedError
 
+    @abstractmethod
     def iter_chunks(self, container: str, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The blob's bytes in pieces of about ``chunk_size``: memory stays bounded."""
         raise NotImplementedError
 
+    @abstractmethod
     def write_bytes(
         self,
         container: str,
@@ -98,12 +108,15 @@ class BlobStore(dg.ConfigurableResource):
     ) -> BlobInfo:
         raise NotImplementedError
 
+    @abstractmethod
     def delete(self, container: str, name: str) -> None:
         raise NotImplementedError
 
+    @abstractmethod
     def url(self, container: str, name: str = "") -> str:
         raise NotImplementedError
 
+    @abstractmethod
     def locate(self, url: str) -> tuple[str, str] | None:
         """The (container, name) that ``url`` points to in this store, or None."""
         raise NotImplementedError

@@ -6,7 +6,9 @@ import dagster as dg
 
 from resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
 from resources.environment import Environment, Settings, get_settings
-from resources.warehouse import AzureSqlWarehouse, DuckDBWarehouse, Warehouse
+from resources.warehouse.azure_sql_warehouse import AzureSqlWarehouse
+from resources.warehouse.base import Warehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 AZURITE_ACCOUNT_URL = "http://127.0.0.1:10000/devstoreaccount1"
 

@@ -14,7 +14,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from resources.blob_store import AzureBlobStore, LocalBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.chain import write_source
 from tests.support.services import (
     AZURITE_ACCOUNT,

@@ -27,7 +27,7 @@ from assets.dedup.project import (
 from assets.dedup.summary import model_relations, summarize
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse
 
 GROUP_NAME = "dedup"
 

@@ -6,7 +6,7 @@ from assets.dedup.assets import DEDUP_PROJECT, GROUP_NAME
 from assets.dedup.project import dbt_vars
 from assets.metadata import md_image
 from resources.blob_store import BlobStore
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse
 
 REVIEW_CONTAINER = "reports"
 MAX_GROUPS = 6

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from assets.metadata import md_image, md_table
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse
 
 if TYPE_CHECKING:  # pandas and matplotlib load with the step that summarises
     import pandas as pd

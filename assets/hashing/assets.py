@@ -19,7 +19,8 @@ from assets.tables import (
     image_hashes_frame,
 )
 from resources.blob_store import BlobStore
-from resources.warehouse import Warehouse, row_limit
+from resources.warehouse.base import Warehouse, table_schema
+from resources.warehouse.sql import row_limit
 
 if TYPE_CHECKING:  # the engine (numba, Pillow) loads with the step, not with the code location
     from assets.decode import DecodePolicy
@@ -206,7 +207,7 @@ def drop_settled_handoff(warehouse: Warehouse) -> None:
         "quarantined (stage 'hash') with the reason."
     ),
     metadata={
-        "dagster/column_schema": IMAGE_HASHES.table_schema(),
+        "dagster/column_schema": table_schema(IMAGE_HASHES),
         "table": IMAGE_HASHES.name,
     },
 )

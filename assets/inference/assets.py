@@ -18,7 +18,7 @@ from assets.tables import (
 )
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse, table_schema
 
 if TYPE_CHECKING:  # onnxruntime, pandas and matplotlib load with the step that classifies
     import pandas as pd
@@ -147,7 +147,7 @@ def _previous_results(warehouse: Warehouse, version: str) -> "pd.DataFrame":
         "a day replaces that day's rows exactly. Identical images already classified by the same "
         "model reuse their result; undecodable ones are quarantined and counted."
     ),
-    metadata={"dagster/column_schema": IMAGE_PREDICTIONS.table_schema()},
+    metadata={"dagster/column_schema": table_schema(IMAGE_PREDICTIONS)},
     check_specs=[
         dg.AssetCheckSpec(name, asset="nightly_classifications", description=text)
         for name, text in (

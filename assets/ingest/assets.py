@@ -30,16 +30,10 @@ from assets.tables import (
 from resources.blob_store import BlobStore
 from resources.environment import get_settings, parse_source
 from resources.retries import with_retries
-from resources.warehouse import (
-    TSQL,
-    TableSpec,
-    Warehouse,
-    delete_keys_sql,
-    insert_all_sql,
-    insert_new_sql,
-    key_hash,
-    quote,
-)
+from resources.warehouse.base import Warehouse, table_schema
+from resources.warehouse.dialects import TSQL, quote
+from resources.warehouse.schema import TableSpec, key_hash
+from resources.warehouse.sql import delete_keys_sql, insert_all_sql, insert_new_sql
 
 if TYPE_CHECKING:  # pandas loads with the step that uses it, not with the code location
     import pandas as pd
@@ -311,7 +305,7 @@ def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
         "(same location, size and modification time) are not read again. Files that cannot be "
         "decoded go to quarantined_images with a reason instead of failing the run."
     ),
-    metadata={"dagster/column_schema": RAW_IMAGES.table_schema(), "table": RAW_IMAGES.name},
+    metadata={"dagster/column_schema": table_schema(RAW_IMAGES), "table": RAW_IMAGES.name},
     check_specs=[
         dg.AssetCheckSpec(
             CHECK_EVERY_FILE_ACCOUNTED,

@@ -12,7 +12,7 @@ from datetime import datetime
 import pandas as pd
 
 from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES, RAW_IMAGES_HISTORY
-from resources.warehouse import TableSpec, key_hash
+from resources.warehouse.schema import TableSpec, key_hash
 
 
 def with_keys(df: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from assets.model.promotion import (
 from assets.tables import PUBLISHED_IMAGES
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse
 
 if TYPE_CHECKING:  # scikit-learn, onnx and onnxruntime load with the step that trains
     import pandas as pd

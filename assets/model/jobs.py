@@ -13,7 +13,7 @@ from assets.model.promotion import (
 )
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse
 
 
 class PromoteModelConfig(dg.Config):

@@ -19,7 +19,7 @@ from assets.splits.assets import find_leakage
 from assets.tables import IMAGE_HASHES, PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse, table_schema
 
 if TYPE_CHECKING:  # pandas loads with the step that publishes, not with the code location
     import pandas as pd
@@ -103,7 +103,7 @@ def _lists(rows: "pd.DataFrame", side: str) -> tuple[bytes, bytes]:
         "manifest for training code. Reruns upload only what is missing or changed; images that "
         "left the side are removed; skipped encodings and animations are listed."
     ),
-    metadata={"dagster/column_schema": PUBLISHED_IMAGES.table_schema()},
+    metadata={"dagster/column_schema": table_schema(PUBLISHED_IMAGES)},
 )
 def published_images(
     context: dg.AssetExecutionContext,

@@ -11,7 +11,8 @@ from assets.splits.assets import group_members, label_conflicts
 from assets.tables import LABEL_REVIEWS, REVIEW_FILES
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
-from resources.warehouse import TableSpec, Warehouse
+from resources.warehouse.base import Warehouse, table_schema
+from resources.warehouse.schema import TableSpec
 
 if TYPE_CHECKING:  # loaded by the steps that use them, not with the code location
     import pandas as pd
@@ -50,7 +51,7 @@ def _processed(warehouse: Warehouse) -> set[tuple[str, str]]:
         "row listed (review_files), and by confirm_label_job / `python -m assets.reviews`. The "
         "split takes these labels before catalogued ones."
     ),
-    metadata={"dagster/column_schema": LABEL_REVIEWS.table_schema()},
+    metadata={"dagster/column_schema": table_schema(LABEL_REVIEWS)},
 )
 def label_reviews(
     context: dg.AssetExecutionContext,

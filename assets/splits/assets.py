@@ -9,7 +9,7 @@ from pydantic import Field
 
 from assets.metadata import md_image, md_table
 from assets.tables import LABEL_REVIEWS, TRAIN_TEST_SPLIT
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse, table_schema
 
 if TYPE_CHECKING:  # loaded by the steps that use them, not with the code location
     import pandas as pd
@@ -44,7 +44,7 @@ class SplitConfig(dg.Config):
         "takes a labelled member's label."
     ),
     metadata={
-        "dagster/column_schema": TRAIN_TEST_SPLIT.table_schema(),
+        "dagster/column_schema": table_schema(TRAIN_TEST_SPLIT),
         "table": TRAIN_TEST_SPLIT.name,
     },
 )

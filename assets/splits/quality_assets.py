@@ -11,7 +11,7 @@ from assets.metadata import md_image, md_table
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.blob_store import BlobStore
 from resources.environment import get_home
-from resources.warehouse import Warehouse
+from resources.warehouse.base import Warehouse
 
 if TYPE_CHECKING:  # loaded by the steps that use them, not with the code location
     import pandas as pd

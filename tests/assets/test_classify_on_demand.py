@@ -19,7 +19,7 @@ from assets.inference.jobs import ClassifyImagesConfig, classify_images_job
 from assets.model.train import train_classifier
 from assets.tables import IMAGE_PROBABILITIES
 from resources.blob_store import LocalBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.assets.test_classification import DAY, _arrive
 
 DIGITS = render_digits(size=32)

@@ -17,7 +17,7 @@ from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
 from assets.splits import quality
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 VARS = dbt_vars()
 THRESHOLD = int(VARS["near_duplicate_threshold"])

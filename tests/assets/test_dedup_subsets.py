@@ -15,7 +15,7 @@ from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
 from assets.dedup.project import INDIRECT_SELECTION, build_dbt_resource
 from resources.blob_store import LocalBlobStore
 from resources.environment import get_settings
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.images import write_collection
 
 DBT_ASSET_KEYS = sorted(dedup_tables.keys, key=lambda k: k.to_user_string())

@@ -32,7 +32,7 @@ from assets.dedup.synthetic import (
 )
 from assets.tables import IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
 from resources.environment import get_settings
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.dedup_reference import expand_links
 
 THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])

@@ -20,7 +20,7 @@ from assets.model.assets import (
 from assets.model.jobs import PromoteModelConfig, promote_model_job
 from assets.tables import IMAGE_PREDICTIONS, MODEL_EVALUATIONS, MODEL_PROMOTIONS, PUBLISHED_IMAGES
 from resources.blob_store import LocalBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.assets.test_classification import DAY, _arrive
 
 TRAIN, TEST = 300, 150

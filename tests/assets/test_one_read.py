@@ -17,7 +17,7 @@ from assets.tables import (
     QUARANTINED_IMAGES,
     RAW_IMAGES,
 )
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.images import encode, photo, write_collection
 
 HASH_COLUMNS = [

@@ -13,7 +13,7 @@ from assets.automation.sensors import ATTEMPT_TAG, BATCH_TAG, new_blobs_sensor
 from assets.ingest.assets import raw_images
 from assets.tables import RAW_IMAGES
 from resources.blob_store import LocalBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.images import encode, photo
 
 

@@ -13,17 +13,10 @@ import sqlglot
 from assets import tables
 from assets.ingest.assets import move_sql
 from assets.ingest.current import split_duplicated_locations
-from resources.warehouse import (
-    STAGED_TSQL,
-    TSQL,
-    AzureSqlWarehouse,
-    TableSpec,
-    ddl,
-    delete_keys_sql,
-    insert_new_sql,
-    key_hash,
-    tsql_stage_batches,
-)
+from resources.warehouse.azure_sql_warehouse import AzureSqlWarehouse
+from resources.warehouse.dialects import STAGED_TSQL, TSQL
+from resources.warehouse.schema import TableSpec, key_hash
+from resources.warehouse.sql import ddl, delete_keys_sql, insert_new_sql, tsql_stage_batches
 
 SPECS = [v for v in vars(tables).values() if isinstance(v, TableSpec)]
 FIXED_BYTES = {"int64": 8, "int32": 4, "float64": 8, "bool": 1, "date": 3, "timestamp": 10}

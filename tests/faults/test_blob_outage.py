@@ -13,7 +13,7 @@ from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.publish.assets import PublishConfig, published_images
 from assets.tables import PUBLISHED_IMAGES, RAW_IMAGES
 from resources.blob_store import LocalBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.assets.test_split_and_publish import _split
 from tests.support.chain import write_source
 from tests.support.dedup_tables import seed_dedup_tables

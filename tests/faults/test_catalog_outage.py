@@ -16,7 +16,7 @@ import pytest
 from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES, RAW_IMAGES_HISTORY
 from resources.blob_store import AzureBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.chain import write_source
 from tests.support.harness import Azurite, assert_same, table_snapshot
 from tests.support.sources import put_raw

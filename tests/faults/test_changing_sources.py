@@ -25,7 +25,7 @@ from assets.splits.assets import (
 from assets.tables import PUBLISHED_IMAGES, RAW_IMAGES, RAW_IMAGES_HISTORY, TRAIN_TEST_SPLIT
 from resources.blob_store import LocalBlobStore
 from resources.environment import get_settings
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.assets.test_split_and_publish import _collection
 from tests.support.harness import assert_same, snapshot
 from tests.support.images import encode, photo

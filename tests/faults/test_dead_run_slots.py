@@ -22,7 +22,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 from assets.automation.runs import worker_pids
 from assets.ingest.assets import raw_images
 from resources.blob_store import LocalBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.integration.test_production_instance import production_instance_home, submit
 from tests.support.harness import LOCAL_INSTANCE, assert_same, pool_slots_held, warehouse_snapshot
 from tests.support.services import REPO

@@ -114,7 +114,7 @@ class _Recorder:
 def _azure(recorder):
     from contextlib import contextmanager
 
-    from resources.warehouse import AzureSqlWarehouse
+    from resources.warehouse.azure_sql_warehouse import AzureSqlWarehouse
 
     class Recorded(AzureSqlWarehouse):
         @contextmanager

@@ -15,7 +15,7 @@ from assets.dedup.project import (
     prune_invocation_targets,
 )
 from assets.metadata import md_table
-from resources.warehouse import AzureSqlWarehouse
+from resources.warehouse.azure_sql_warehouse import AzureSqlWarehouse
 
 
 def _parse_odbc(text: str) -> dict[str, str]:

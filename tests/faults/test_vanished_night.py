@@ -18,7 +18,7 @@ from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.model.assets import ClassifierConfig, image_classifier
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES
 from resources.blob_store import LocalBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.assets.test_classification import DAY
 from tests.assets.test_split_and_publish import GROUPS, _collection, _publish, _split
 from tests.support.dedup_tables import seed_dedup_tables

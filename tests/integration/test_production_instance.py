@@ -29,7 +29,7 @@ from assets.hashing.assets import image_hashes
 from assets.ingest.assets import raw_images
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.blob_store import LocalBlobStore
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.images import encode, photo
 from tests.support.services import REPO
 

@@ -42,7 +42,7 @@ def _derived_key_columns() -> set[str]:
     column is compared after normalisation (``<home>``); its hash, taken before, would differ
     between two runs in two folders although the content is the same."""
     import assets.tables
-    from resources.warehouse import TableSpec
+    from resources.warehouse.schema import TableSpec
 
     specs = [v for v in vars(assets.tables).values() if isinstance(v, TableSpec)]
     return {c.name for spec in specs for c in spec.columns if c.derived_from}

@@ -162,8 +162,14 @@ def _reaches(module: str, modules: dict[str, Path], forbidden: tuple[str, ...]) 
             if imported.split(".")[0] in forbidden:
                 return [*chain, imported]
             target = _internal(imported, modules)
-            if target is not None:
-                stack.append((target, [*chain, target]))
+            if target is None:
+                continue
+            # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+            parts = target.split(".")
+            for end in range(1, len(parts) + 1):
+                package = ".".join(parts[:end])
+                if package in modules:
+                    stack.append((package, [*chain, package]))
     return []
 
 

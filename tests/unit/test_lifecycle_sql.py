@@ -4,7 +4,7 @@ the reviewed label before the catalogued one."""
 import sqlglot
 
 from assets.splits.assets import group_members_sql
-from resources.warehouse import DUCKDB, TSQL
+from resources.warehouse.dialects import DUCKDB, TSQL
 
 
 def test_the_split_members_query_is_valid_tsql_and_prefers_reviewed_labels():

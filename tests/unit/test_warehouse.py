@@ -6,14 +6,12 @@ import pandas as pd
 import pytest
 import sqlglot
 
-from resources.warehouse import (
-    STAGED_TSQL,
-    TSQL,
+from resources.warehouse.azure_sql_warehouse import AzureSqlWarehouse
+from resources.warehouse.dialects import STAGED_TSQL, TSQL
+from resources.warehouse.schema import Column, TableSpec
+from resources.warehouse.sql import (
     TSQL_MAX_PARAMS,
     TSQL_MAX_ROWS_PER_INSERT,
-    AzureSqlWarehouse,
-    Column,
-    TableSpec,
     ddl,
     delete_keys_sql,
     delete_where_sql,
