@@ -46,16 +46,9 @@ import numpy as np
 import PIL
 from PIL import Image
 
-from assets.decode import (
-    DEFAULT_POLICY,
-    EXIF_TRANSPOSE,
-    DecodePolicy,
-    GrayImage,
-    UndecodableImageError,
-    decode_gray_stored,
-    transpose_region,
-)
+from assets.decode import DEFAULT_POLICY, DecodePolicy, UndecodableImageError, orient
 from assets.hashing import kernels
+from assets.hashing.gray import GrayImage, decode_gray_stored, transpose_region
 
 Mode = Literal["exact", "fast"]
 MODES: tuple[str, ...] = ("exact", "fast")
@@ -373,7 +366,7 @@ def _hash_gray(
         # Only for absurd shapes; a fast-mode bias is not applied on this path.
         oriented = pixels
         if orientation != 1:
-            oriented = np.asarray(Image.fromarray(pixels).transpose(EXIF_TRANSPOSE[orientation]))
+            oriented = np.asarray(orient(Image.fromarray(pixels), orientation))
         rows, cols = _pillow_words(oriented, outs, region)
         STATS.count("pillow")
         return rows, cols, "pillow", None

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from assets.decode import DecodePolicy, UndecodableImageError, decode_gray, probe_image
+from assets.decode import DecodePolicy, UndecodableImageError, probe_image
+from assets.hashing.gray import decode_gray
 from tests.support.images import encode, photo
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from assets.decode import (
-    DecodePolicy,
+from assets.decode import DecodePolicy
+from assets.hashing.gray import (
     decode_gray,
     decode_gray_image,
     decode_gray_stored,
@@ -90,7 +90,7 @@ def _multi_block_rgb(rng: np.random.Generator) -> Image.Image:
 
 
 def test_the_compiled_rgb_conversion_equals_pillows_and_falls_back_on_split_memory():
-    from assets.decode import _gray_pixels, _rgb_to_l_compiled
+    from assets.hashing.gray import _gray_pixels, _rgb_to_l_compiled
 
     rng = np.random.default_rng(7)
     # Every channel value against every other: the fixed-point rounding edges are all hit.
@@ -126,7 +126,7 @@ def _mpo(rng: np.random.Generator) -> bytes:
 def test_rgb_jpegs_decoded_into_the_reused_buffer_equal_pillows_greyscale():
     from concurrent.futures import ThreadPoolExecutor
 
-    from assets.decode import _DIRECT_BUFFER_MAX_BYTES, _direct_buffers
+    from assets.hashing.gray import _DIRECT_BUFFER_MAX_BYTES, _direct_buffers
 
     rng = np.random.default_rng(11)
     # Big, small, big again (the buffer is reused and must not leak old pixels), odd widths,

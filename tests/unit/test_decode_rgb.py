@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assets.decode import DecodePolicy, UndecodableImageError, decode_gray, decode_rgb
+from assets.decode import DecodePolicy, UndecodableImageError, decode_rgb
+from assets.hashing.gray import decode_gray
 
 
 def _save(image: Image.Image, fmt: str, **kwargs) -> bytes:

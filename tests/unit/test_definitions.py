@@ -105,6 +105,7 @@ HEAVY_MODULES = (
     "assets.hashing.kernels",
     "assets.hashing.engine",
     "assets.decode",
+    "assets.hashing.gray",
     "PIL",
     "pandas",
     "numpy",

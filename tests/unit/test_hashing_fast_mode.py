@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assets.decode import decode_gray_stored, jpeg_dc_rounding_bias
 from assets.hashing import engine
+from assets.hashing.gray import decode_gray_stored, jpeg_dc_rounding_bias
 
 SIZES = tuple(range(1, 9))
 

@@ -22,6 +22,7 @@ KERNELS = (
     "assets.plots",
     "assets.hashing",
     "assets.hashing.engine",
+    "assets.hashing.gray",
     "assets.hashing.kernels",
     "assets.classifier",
     "assets.demo.collection",
