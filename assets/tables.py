@@ -119,6 +119,38 @@ QUARANTINED_IMAGES = TableSpec(
     primary_key=("image_id", "source_key", "stage"),
 )
 
+# Longer explanations (a decoder's message on hostile bytes) are cut to this many characters.
+MAX_QUARANTINE_DETAIL = 2000
+
+
+def quarantine_row(
+    *,
+    image_id: str,
+    source_uri: str,
+    stage: str,
+    reason: str,
+    detail: str,
+    at: datetime,
+    name: str | None = None,
+    label: str | None = None,
+    byte_size: int | None = None,
+    last_modified: datetime | None = None,
+) -> dict:
+    """One row of ``quarantined_images``: the input a stage could not use, and why."""
+    return {
+        "image_id": image_id,
+        "source_uri": source_uri,
+        "stage": stage,
+        "name": name,
+        "label": label,
+        "byte_size": byte_size,
+        "last_modified": last_modified,
+        "reason": reason,
+        "detail": detail[:MAX_QUARANTINE_DETAIL],
+        "quarantined_at": at,
+    }
+
+
 HASH_SIZES = tuple(range(1, 9))
 
 # The content box (the picture inside solid borders) and its size-8 hash: see

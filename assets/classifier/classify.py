@@ -9,9 +9,7 @@ A file that cannot be decoded never fails the batch: its result is an ``Undecoda
 with a reason code, in its place in the input order.
 """
 
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, TypeVar
@@ -23,6 +21,7 @@ from assets.classifier.preprocess import to_layout, try_preprocess_image
 from assets.classifier.registry import load_version
 from assets.classifier.spec import ModelSpec, model_version
 from assets.decode import DEFAULT_POLICY, DecodePolicy, UndecodableImageError
+from assets.ordered import OrderedExecutor
 
 K = TypeVar("K")
 
@@ -258,24 +257,11 @@ class Classifier:
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        iterator = iter(items)
-        if self.decode_threads == 1:
-            while chunk := list(islice(iterator, batch_size)):
-                yield from self._finish(chunk, [self.prepare(data) for _, data in chunk])
-            return
-        with ThreadPoolExecutor(max_workers=self.decode_threads) as pool:
-            pending: deque[tuple[list[tuple[K, bytes]], list[Future]]] = deque()
-
-            def submit_next() -> None:
-                chunk = list(islice(iterator, batch_size))
-                if chunk:
-                    pending.append((chunk, [pool.submit(self.prepare, d) for _, d in chunk]))
-
-            submit_next()
-            while pending:
-                chunk, futures = pending.popleft()
-                submit_next()  # decoded by the pool while this batch is waited for and classified
-                yield from self._finish(chunk, [f.result() for f in futures])
+        # The next batch decodes while this one is classified: at most two batches in memory.
+        with OrderedExecutor(self.decode_threads, max_in_flight=batch_size) as pool:
+            prepared = pool.map(lambda item: (item, self.prepare(item[1])), items)
+            while chunk := list(islice(prepared, batch_size)):
+                yield from self._finish([item for item, _ in chunk], [p for _, p in chunk])
 
     def _finish(
         self,

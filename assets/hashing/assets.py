@@ -17,6 +17,7 @@ from assets.tables import (
     RAW_IMAGES,
     image_hash_row,
     image_hashes_frame,
+    quarantine_row,
 )
 from resources.blob_store import BlobStore
 from resources.warehouse.base import Warehouse, table_schema
@@ -275,18 +276,18 @@ def image_hashes(
         if isinstance(result, UndecodableImageError):
             context.log.warning(f"cannot hash {entry.source_uri}: {result.reason}")
             bad.append(
-                {
-                    "image_id": entry.image_id,
-                    "source_uri": entry.source_uri,
-                    "stage": "hash",
-                    "name": entry.name,
-                    "label": entry.label,
-                    "byte_size": entry.byte_size,
-                    "last_modified": entry.last_modified,
-                    "reason": result.reason,
-                    "detail": f"[{version}] {result.detail}"[:2000],
-                    "quarantined_at": now,
-                }
+                quarantine_row(
+                    image_id=entry.image_id,
+                    source_uri=entry.source_uri,
+                    stage="hash",
+                    reason=result.reason,
+                    detail=f"[{version}] {result.detail}",
+                    at=now,
+                    name=entry.name,
+                    label=entry.label,
+                    byte_size=entry.byte_size,
+                    last_modified=entry.last_modified,
+                )
             )
         else:
             rows.append(image_hash_row(entry.image_id, result, now))

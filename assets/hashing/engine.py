@@ -36,9 +36,7 @@ for size 7 and 128 for size 8.
 
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -49,6 +47,7 @@ from PIL import Image
 from assets.decode import DEFAULT_POLICY, DecodePolicy, UndecodableImageError, orient
 from assets.hashing import kernels
 from assets.hashing.gray import GrayImage, decode_gray_stored, transpose_region
+from assets.ordered import OrderedExecutor
 
 Mode = Literal["exact", "fast"]
 MODES: tuple[str, ...] = ("exact", "fast")
@@ -551,24 +550,13 @@ def hash_many(
     norm = normalize_sizes(sizes)
     _check_mode(mode)
     n_workers = default_workers() if workers is None else max(1, int(workers))
-    if n_workers == 1:
-        for key, source in items:
-            yield key, _hash_source(source, norm, mode, policy, content)
-        return
-    window = max(n_workers, max_in_flight if max_in_flight is not None else 4 * n_workers)
-    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="dhash")
-    pending: deque[tuple[_T, Future]] = deque()
-    try:
-        for key, source in items:
-            pending.append((key, pool.submit(_hash_source, source, norm, mode, policy, content)))
-            if len(pending) >= window:
-                done_key, future = pending.popleft()
-                yield done_key, future.result()
-        while pending:
-            done_key, future = pending.popleft()
-            yield done_key, future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+
+    def one(item: tuple[_T, Source]) -> tuple[_T, HashResult | UndecodableImageError]:
+        key, source = item
+        return key, _hash_source(source, norm, mode, policy, content)
+
+    with OrderedExecutor(n_workers, max_in_flight, thread_name_prefix="dhash") as pool:
+        yield from pool.map(one, items)
 
 
 def enable_pillow_block_cache(max_blocks: int = 16) -> None:

@@ -15,6 +15,7 @@ from assets.tables import (
     IMAGE_PROBABILITIES,
     PUBLISHED_IMAGES,
     QUARANTINED_IMAGES,
+    quarantine_row,
 )
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
@@ -242,18 +243,17 @@ def nightly_classifications(
         if image_id in failed:
             error = failed[image_id]
             quarantine.append(
-                {
-                    "image_id": image_id,
-                    "source_uri": blob_store.url(incoming.container, name),
-                    "stage": "classify",
-                    "name": name.rsplit("/", 1)[-1],
-                    "label": None,
-                    "byte_size": len(data),
-                    "last_modified": info.last_modified,
-                    "reason": error.reason,
-                    "detail": error.detail[:2000],
-                    "quarantined_at": now,
-                }
+                quarantine_row(
+                    image_id=image_id,
+                    source_uri=blob_store.url(incoming.container, name),
+                    stage="classify",
+                    reason=error.reason,
+                    detail=error.detail,
+                    at=now,
+                    name=name.rsplit("/", 1)[-1],
+                    byte_size=len(data),
+                    last_modified=info.last_modified,
+                )
             )
             continue
         probs = fresh.get(image_id)

@@ -3,11 +3,11 @@
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import islice, repeat
+from functools import partial
+from itertools import islice
 from typing import Any
 
 from assets.decode import (
@@ -19,6 +19,8 @@ from assets.decode import (
     probe_image,
 )
 from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, SourceEntry, SourceReader
+from assets.ordered import OrderedExecutor
+from assets.tables import quarantine_row
 from resources.retries import with_retries
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,14 +109,9 @@ def catalog_one(
     }
 
     def quarantine(image_id: str, reason: str, detail: str) -> tuple[None, dict[str, Any]]:
-        return None, {
-            **base,
-            "image_id": image_id,
-            "stage": "catalog",
-            "reason": reason,
-            "detail": detail[:2000],
-            "quarantined_at": now,
-        }
+        return None, quarantine_row(
+            image_id=image_id, stage="catalog", reason=reason, detail=detail, at=now, **base
+        )
 
     if entry.size > max_bytes:
         return quarantine(
@@ -197,22 +194,20 @@ def catalog_entries(
     iterator = iter(entries)
     workers = max(1, workers)
     slots = threading.Semaphore(workers) if readers > 0 else None
-    with ThreadPoolExecutor(max_workers=workers + max(0, readers)) as pool:
+    with OrderedExecutor(workers + max(0, readers), max_in_flight=batch_size) as pool:
         while chunk := list(islice(iterator, batch_size)):
-            now = datetime.now(tz=UTC)
             batch = CatalogBatch()
-            results = pool.map(
+            one = partial(
                 catalog_one,
-                chunk,
-                repeat(read),
-                repeat(policy),
-                repeat(now),
-                repeat(max_bytes),
-                repeat(hasher),
-                repeat(slots),
-                repeat(retries),
+                read=read,
+                policy=policy,
+                now=datetime.now(tz=UTC),
+                max_bytes=max_bytes,
+                hasher=hasher,
+                compute_slots=slots,
+                retries=retries,
             )
-            for row, bad in results:
+            for row, bad in pool.map(one, chunk):
                 if row is not None:
                     batch.rows.append(row)
                 if bad is not None:

@@ -19,6 +19,7 @@ KERNELS = (
     "assets.decode",
     "assets.tables",
     "assets.metadata",
+    "assets.ordered",
     "assets.plots",
     "assets.hashing",
     "assets.hashing.engine",
