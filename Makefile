@@ -36,9 +36,10 @@ demo: install instance  ## build the demo collection and materialise every asset
 test: install-test lint  ## the whole test suite (starts Azurite on a free loopback port)
 	$(RUN) pytest
 
-lint:
+lint:  ## ruff (style, imports, docstrings) and mypy (types of assets/ and resources/)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) mypy
 
 dev: install instance  ## the Dagster UI on http://127.0.0.1:3000
 	$(RUN) dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -223,7 +223,7 @@ def photo_facts(image: Image.Image) -> PhotoFacts:
         gps = exif.get_ifd(GPS_IFD)
         latitude, longitude = _degrees(gps.get(2), gps.get(1)), _degrees(gps.get(4), gps.get(3))
         facts["has_gps"] = latitude is not None and longitude is not None
-        if facts["has_gps"] and latitude <= 90:
+        if latitude is not None and longitude is not None and latitude <= 90:
             facts["gps_latitude"], facts["gps_longitude"] = latitude, longitude
         else:
             facts["has_gps"] = False

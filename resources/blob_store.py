@@ -28,12 +28,15 @@ from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlparse
 from urllib.request import url2pathname
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+
+if TYPE_CHECKING:  # the Azure SDK loads on first use, not with the code location
+    from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from resources.blobs import (
     BlobInfo,
@@ -327,18 +330,20 @@ class AzureBlobStore(BlobStore):
     _client: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
-    def _service(self):
+    def _service(self) -> "BlobServiceClient":
         # One service client per resource instance: it pools connections and is thread-safe.
         with self._lock:
             if self._client is None:
                 from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
-                retry = ExponentialRetry(
-                    initial_backoff=self.retry_initial_backoff_seconds,
-                    increment_base=self.retry_increment_base_seconds,
-                    retry_total=self.retry_total,
-                    random_jitter_range=self.retry_jitter_seconds,
-                )
+                # The SDK computes with these waits as floats (the outage tests use fractions of a
+                # second) although its signature annotates them int.
+                waits: dict[str, Any] = {
+                    "initial_backoff": self.retry_initial_backoff_seconds,
+                    "increment_base": self.retry_increment_base_seconds,
+                    "random_jitter_range": self.retry_jitter_seconds,
+                }
+                retry = ExponentialRetry(retry_total=self.retry_total, **waits)
                 self._client = BlobServiceClient(
                     account_url=self.account_url,
                     credential=self._credential(),
@@ -353,7 +358,7 @@ class AzureBlobStore(BlobStore):
 
         return DefaultAzureCredential()
 
-    def _container(self, container: str):
+    def _container(self, container: str) -> "ContainerClient":
         return self._service().get_container_client(validate_container(container))
 
     def ensure_container(self, container: str, public: bool = False) -> None:
@@ -460,7 +465,7 @@ class AzureBlobStore(BlobStore):
         blob.upload_blob(
             data,
             overwrite=True,
-            content_settings=ContentSettings(content_type=content_type, content_md5=md5),
+            content_settings=ContentSettings(content_type=content_type, content_md5=bytearray(md5)),
             metadata=_clean_metadata(metadata),
             max_concurrency=self.max_concurrency,
         )

@@ -215,7 +215,9 @@ class Classifier:
         """Probabilities [N, n_classes] for preprocessed (height, width, channels) arrays."""
         if len(arrays) == 0:
             return np.zeros((0, len(self.spec.class_names)), dtype=np.float32)
-        tensor = to_layout(arrays, self.spec.layout).astype(self._input_dtype, copy=False)
+        tensor: np.ndarray = to_layout(arrays, self.spec.layout).astype(
+            self._input_dtype, copy=False
+        )
         fixed = self._fixed_batch
         if fixed is None:
             return self._run(tensor)
@@ -269,8 +271,9 @@ class Classifier:
         prepared: list[np.ndarray | UndecodableImageError],
     ) -> Iterator[tuple[K, Prediction | UndecodableImageError]]:
         good = [i for i, p in enumerate(prepared) if not isinstance(p, UndecodableImageError)]
-        predictions = self._predictions(self.predict_arrays([prepared[i] for i in good]))
+        arrays = [p for p in prepared if not isinstance(p, UndecodableImageError)]
+        predictions = self._predictions(self.predict_arrays(arrays))
         by_position: dict[int, Prediction] = dict(zip(good, predictions, strict=True))
         for position, (key, _) in enumerate(chunk):
-            result = by_position.get(position)
-            yield key, result if result is not None else prepared[position]
+            item = prepared[position]
+            yield key, item if isinstance(item, UndecodableImageError) else by_position[position]

@@ -212,7 +212,8 @@ def build_dbt_project(settings: Settings) -> DbtProject:
 
 def build_dbt_resource(settings: Settings, project: DbtProject) -> WarehouseDbtCliResource:
     return WarehouseDbtCliResource(
-        project_dir=project,
+        # DbtCliResource takes a DbtProject and keeps its folder; the field itself is typed str.
+        project_dir=project,  # type: ignore[arg-type]
         target=dbt_target(settings),
         dbt_executable=dbt_executable(),
         duckdb_path=dbt_environment(settings).get(DUCKDB_PATH_ENV),

@@ -113,7 +113,7 @@ def near_duplicate_hashes(
 
     # Lay clusters out over the first rows (shuffled at the end): base, then its variants.
     target = int(n * cluster_fraction)
-    sizes = []
+    sizes: list[int] = []
     while sum(sizes) < target:
         sizes.append(1 + int(rng.integers(1, max_variants + 1)))
     sizes[-1] -= sum(sizes) - target

@@ -97,7 +97,10 @@ def _variants(photo: Photo, image: Image.Image, index: int) -> Iterator[tuple[st
     yield f"{photo.name}.jpg", _jpeg(image, 92)
     kinds = index % 4
     # Every photo gets at least two near-duplicates; the mix rotates so all kinds appear.
-    yield f"{photo.name}_small.jpg", _jpeg(image.resize((w // 2, h // 2), Image.LANCZOS), 85)
+    yield (
+        f"{photo.name}_small.jpg",
+        _jpeg(image.resize((w // 2, h // 2), Image.Resampling.LANCZOS), 85),
+    )
     if kinds in (0, 2):
         yield f"{photo.name}_q35.jpg", _jpeg(image, 35)
     if kinds in (1, 3):
@@ -106,7 +109,10 @@ def _variants(photo: Photo, image: Image.Image, index: int) -> Iterator[tuple[st
     if kinds in (0, 1):
         yield f"{photo.name}_bright.jpg", _jpeg(ImageEnhance.Brightness(image).enhance(1.2), 90)
     if kinds in (2, 3):
-        yield f"{photo.name}_copy.png", _png(image.resize((w * 3 // 4, h * 3 // 4), Image.BICUBIC))
+        yield (
+            f"{photo.name}_copy.png",
+            _png(image.resize((w * 3 // 4, h * 3 // 4), Image.Resampling.BICUBIC)),
+        )
     if index % 5 == 0:
         # Stored rotated with an EXIF tag that rotates it back: same picture when displayed.
         exif = Image.Exif()

@@ -67,6 +67,7 @@ def materialize_everything(settings: Settings) -> int:
     for dead in release_dead_runs(instance):
         print(f"failed run {dead.run_id} ({dead.job_name}): its process is gone; slots freed")
     yesterday = (datetime.now(ZoneInfo(settings.timezone)) - timedelta(days=1)).date()
+    assert defs.resources is not None  # the code location always carries its resources
     store = defs.resources["blob_store"]
     arrivals = f"{settings.incoming.container}/{settings.incoming.prefix}{yesterday:%Y/%m/%d}/"
     on_demand = {"ops": {"classify_images": {"config": {"paths": [arrivals]}}}}
@@ -98,7 +99,11 @@ def materialize_everything(settings: Settings) -> int:
             run_config=run_config, instance=instance, partition_key=partition, raise_on_error=False
         )
         keys = sorted(
-            {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+            {
+                e.asset_key.to_user_string()
+                for e in result.get_asset_materialization_events()
+                if e.asset_key is not None
+            }
         )
         checks = result.get_asset_check_evaluations()
         failed_checks = [c.check_name for c in checks if not c.passed]

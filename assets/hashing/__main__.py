@@ -58,7 +58,7 @@ def iter_files(paths: Sequence[str]) -> Iterator[tuple[str, Path | None]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = []
+            found: list[Path] = []
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 found.extend(Path(root) / name for name in files)

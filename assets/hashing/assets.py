@@ -3,7 +3,7 @@
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 from pydantic import Field
@@ -110,7 +110,7 @@ def _count_pending(warehouse: Warehouse, versions: list[str]) -> int:
 
 def pending_images(
     warehouse: Warehouse, versions: list[str], page_size: int = 10_000
-) -> Iterator[tuple]:
+) -> Iterator[Any]:
     """The contents to hash (one catalog location each), in ``image_id`` order, read a page at a
     time (keyset on ``image_id``), so a collection of millions is never held in memory."""
     _ensure_tables(warehouse)

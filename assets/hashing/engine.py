@@ -577,10 +577,12 @@ def warm_up() -> None:
     pixels = (np.arange(36 * 41, dtype=np.uint32) * 37 % 256).astype(np.uint8).reshape(36, 41)
     for stored in (pixels, pixels.T.copy()):
         rows, cols, _, gray8 = _hash_gray(stored, DEFAULT_SIZES, None, 0.0, 1)
+        assert gray8 is not None  # size 8 is among the defaults, computed by the kernels
         height, width = stored.shape
         content_of(stored, (0, 0, width, height), 0.0, 1, rows[-1], cols[-1], gray8)
     # A bordered image: the trimmed hash's own plans, kernels and flatness test.
     bordered = np.pad(pixels, 9)
     height, width = bordered.shape
     rows, cols, _, gray8 = _hash_gray(bordered, DEFAULT_SIZES, None, 0.0, 1)
+    assert gray8 is not None
     content_of(bordered, (0, 0, width, height), 0.0, 1, rows[-1], cols[-1], gray8)

@@ -82,7 +82,7 @@ def decode_gray_stored(
         if applied is not None:
             drafted = True
             region = tuple(float(v) for v in applied[1])  # type: ignore[assignment]
-            if image.mode == "L" and image.decoderconfig[:1] == (8,):
+            if image.mode == "L" and getattr(image, "decoderconfig", ())[:1] == (8,):
                 bias = jpeg_dc_rounding_bias(image)
     pixels = None
     if not drafted and fmt in DIRECT_RGB_FORMATS and image.mode == "RGB":

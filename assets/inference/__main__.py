@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from assets.classifier.classify import Classifier
 from assets.decode import UndecodableImageError
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = classifier.spec.class_names
     inputs = resolve_inputs(args.paths, store, local_files=True)
     classified = 0
-    records = []
+    records: list[dict[str, Any]] = []
     if args.format == "csv":
         import csv
 

@@ -258,7 +258,7 @@ def nightly_classifications(
             continue
         probs = fresh.get(image_id)
         reused = probs is None
-        if reused:
+        if probs is None:
             probs = reuse[image_id]
         best = probs.loc[probs.probability.idxmax()]
         predictions.append(
@@ -280,10 +280,10 @@ def nightly_classifications(
     # unless the user asks to clear them: a rerun never empties a night silently.
     previous = _day_rows(warehouse, IMAGE_PREDICTIONS, day)
     present = {f"{incoming.container}/{name}" for name in contents}
-    kept, error = vanished_results(previous, present, version, config.clear_vanished)
+    kept, refusal = vanished_results(previous, present, version, config.clear_vanished)
     dropped = int((~previous.blob_path.isin(present)).sum()) - len(kept)
-    if error:
-        raise dg.Failure(description=error, metadata={"day": day.isoformat()})
+    if refusal:
+        raise dg.Failure(description=refusal, metadata={"day": day.isoformat()})
     if len(kept):
         context.log.warning(
             f"{len(kept)} images classified earlier on {day} are no longer in "

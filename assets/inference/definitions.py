@@ -1,11 +1,20 @@
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from assets.inference.assets import nightly_classifications, nightly_partitions
 from assets.inference.jobs import classify_images_job
 from assets.inference.windows import NIGHTLY_HOUR
 
+if TYPE_CHECKING:
+    from dagster._core.definitions.partitions.partitioned_schedule import (
+        UnresolvedPartitionedAssetScheduleDefinition,
+    )
 
-def nightly_schedule(job) -> dg.ScheduleDefinition:
+
+def nightly_schedule(
+    job,
+) -> "dg.ScheduleDefinition | UnresolvedPartitionedAssetScheduleDefinition":
     """23:00 in the partitions' timezone, requesting the evening that is just ending."""
     return dg.build_schedule_from_partitioned_job(
         job,

@@ -71,7 +71,7 @@ def _blob_reader(store, container: str, name: str) -> Callable[[], bytes]:
 
 def _file_inputs(path: Path, display: str) -> list[Input]:
     if path.is_dir():
-        files = []
+        files: list[Path] = []
         for root, dirs, names in os.walk(path):
             dirs.sort()
             files.extend(Path(root) / n for n in names)

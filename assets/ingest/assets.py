@@ -5,7 +5,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
 from pydantic import Field
@@ -126,7 +126,7 @@ def _hashing_settings(context: dg.AssetExecutionContext) -> dict | None:
     """image_hashes' config in this run, when image_hashes runs after this step; else None."""
     if dg.AssetKey(IMAGE_HASHES.name) not in context.job_def.asset_layer.selected_asset_keys:
         return None
-    ops = context.run.run_config.get("ops") or {}
+    ops: dict[str, Any] = cast(dict, context.run.run_config.get("ops") or {})
     return dict((ops.get(IMAGE_HASHES.name) or {}).get("config") or {})
 
 
@@ -259,7 +259,7 @@ def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
 
     d, staged = warehouse.dialect, warehouse.staged
     sql = move_sql(d, staged)
-    parts = [
+    parts: list[tuple[TableSpec, pd.DataFrame, list[tuple[str, list]]]] = [
         (RAW_IMAGES_HISTORY, moves.history, [(_insert_new(warehouse, RAW_IMAGES_HISTORY), [])]),
         (RAW_IMAGES, moves.removed, [(delete_keys_sql(RAW_IMAGES, staged, d), [])]),
         (

@@ -100,7 +100,7 @@ def catalog_one(
     stream and quarantined (unidentified_format) without being held whole.
     """
     now = now or datetime.now(tz=UTC)
-    base = {
+    base: dict[str, Any] = {
         "source_uri": entry.uri,
         "name": entry.name,
         "label": entry.label,

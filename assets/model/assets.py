@@ -1,7 +1,7 @@
 """The image_classifier asset: train (or accept) an ONNX model, evaluate it, store a version."""
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -212,7 +212,7 @@ def image_classifier(
         context.log.warning(
             f"{model.version} {reason}; current model stays {gate.baseline_version}"
         )
-    metadata = {
+    metadata: dict[str, Any] = {
         "model_version": model.version,
         "source": model.spec.source,
         "classes": len(class_names),

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import onnx
@@ -88,7 +89,7 @@ class TrainedModel:
 
     onnx_bytes: bytes
     spec: ModelSpec
-    pipeline: object  # sklearn.pipeline.Pipeline on feature vectors
+    pipeline: Any  # sklearn.pipeline.Pipeline on feature vectors (scikit-learn has no types)
     skipped: list[tuple[str, UndecodableImageError]]
 
     def sklearn_probabilities(self, images: np.ndarray) -> np.ndarray:

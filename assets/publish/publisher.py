@@ -18,6 +18,7 @@ Idempotent and resumable by construction:
 * uploads run on a bounded thread pool and retry transient errors with exponential backoff.
 """
 
+import functools
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -236,6 +237,6 @@ def publish_side(
         keep = {r["blob_name"] for r in report.rows if r["status"] == "published"}
         ours = set(prev_etag)
         for name in sorted((ours - keep) & set(existing)):
-            with_retries(lambda n=name: store.delete(container, n), retry_attempts)
+            with_retries(functools.partial(store.delete, container, name), retry_attempts)
             report.removed.append(name)
     return report

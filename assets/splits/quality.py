@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from assets.hashing.engine import LINKABLE_CONTENT
+from assets.hashing.engine import LINKABLE_CONTENT, Mode
 from assets.splits.split import TEST, TRAIN, assign_splits
 
 ANCHOR_FAMILIES = ("original", "tile")
@@ -52,7 +52,7 @@ class Rule:
     loose_threshold: int | None = None
 
 
-def _words(df: pd.DataFrame, column: str) -> np.ndarray:
+def _words(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     values = df[column]
     if values.dtype.kind == "f":
         raise ValueError(f"{column} is a float column: 64-bit hashes would be rounded")
@@ -266,7 +266,7 @@ def summary_row(q: Quality) -> dict:
 
 def family_table(qualities: list[Quality]) -> pd.DataFrame:
     """Recall per family (rows) for each rule (columns), with the number of copies."""
-    table = None
+    table: pd.DataFrame | None = None
     for q in qualities:
         col = q.by_family.set_index("family")
         part = pd.DataFrame({q.rule.name: col.recall.round(3)})
@@ -274,11 +274,13 @@ def family_table(qualities: list[Quality]) -> pd.DataFrame:
             table = pd.DataFrame({"copies": col.copies}).join(part)
         else:
             table = table.join(part)
+    if table is None:
+        raise ValueError("family_table needs at least one rule's quality")
     return table.reset_index()
 
 
 def hash_labelled(
-    root, manifest: pd.DataFrame, mode: str = "exact", workers: int = 2
+    root, manifest: pd.DataFrame, mode: Mode = "exact", workers: int = 2
 ) -> pd.DataFrame:
     """The labelled files under ``root`` (manifest columns ``file``, ``group``, ``family``,
     ``strength``) hashed with the platform's engine, in the columns ``image_hashes`` stores.

@@ -20,6 +20,7 @@ from resources.warehouse.sql import (
 
 if TYPE_CHECKING:  # pandas is imported by the methods that use it, not with the code location
     import pandas as pd
+    import pyarrow as pa
 
 
 def table_schema(spec: TableSpec) -> dg.TableSchema:
@@ -57,7 +58,7 @@ def _python_value(value: Any) -> Any:
     return value
 
 
-def _arrow_table(df: "pd.DataFrame"):
+def _arrow_table(df: "pd.DataFrame") -> "pa.Table":
     import pyarrow as pa
 
     return pa.Table.from_pandas(df, preserve_index=False)
@@ -105,7 +106,9 @@ class Warehouse(dg.ConfigurableResource, ABC):
         changed."""
         raise NotImplementedError
 
-    def _write(self, spec: TableSpec, df: "pd.DataFrame", statements) -> int:
+    def _write(
+        self, spec: TableSpec, df: "pd.DataFrame", statements: list[tuple[str, list]]
+    ) -> int:
         return self._write_all([(spec, df, statements)])[0]
 
     @abstractmethod
@@ -137,7 +140,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
         table = spec.qualified(self.dialect)
         old = self.query_df(f"SELECT * FROM {table}")
         new = reshape(old) if reshape is not None else spec.conform(old)
-        statements = [
+        statements: list[tuple[str, list]] = [
             (f"DROP TABLE {table}", []),
             *((sql, []) for sql in ddl(spec, self.dialect)),
             (insert_all_sql(spec, self.staged, self.dialect), []),
