@@ -1,20 +1,17 @@
-"""Sensors that move newly arrived images through the platform without anyone launching runs.
+"""The sensor that moves newly arrived images through the platform without anyone launching runs.
 
-* ``new_blobs_sensor`` watches the incoming container (``IMAGE_PLATFORM_INCOMING``) and requests
-  one ``curation_job`` run per batch of new or overwritten blobs: the batch is catalogued (label
-  NULL, no listing of the container), hashed, and the dedup tables and the split are refreshed.
-* ``early_classification_sensor`` requests ``nightly_classifications`` for a day as soon as that
-  day's partition exists (right after midnight in ``IMAGE_PLATFORM_TIMEZONE``) and incoming
-  batches that arrived on it were catalogued, instead of waiting for the 23:00 schedule the next
-  evening; an incoming batch catalogued for a day that was already classified classifies that day
-  again (a day's rows are replaced exactly).
+``new_blobs_sensor`` watches the incoming container (``IMAGE_PLATFORM_INCOMING``) and requests
+one ``curation_job`` run per batch of new or overwritten blobs: the batch is catalogued (label
+NULL, no listing of the container), hashed, and the dedup tables and the split are refreshed.
 
-Both are stopped by default; the nightly schedule stays the default way to classify.
+It drives ``curation_job``, which spans the stages from ingest to splits, so it lives here, on
+top of them. It is stopped by default. The runs it requests carry the tags in
+``assets.run_tags``, which ``early_classification_sensor`` (beside the nightly classification,
+in ``assets.inference.sensors``) reads.
 """
 
-import json
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -26,18 +23,17 @@ from assets.automation.cursor import (
     plan_tick,
 )
 from assets.automation.retries import BatchRun, plan_retries
-from assets.inference.assets import NIGHTLY_START_DATE
-from assets.inference.windows import evening_window
+from assets.run_tags import (
+    ARRIVAL_DAYS_TAG,
+    ATTEMPT_TAG,
+    BATCH_SIZE_TAG,
+    BATCH_TAG,
+    CURATION_JOB,
+    TRIGGER_TAG,
+)
 from resources.blob_store import BlobStore
 from resources.environment import get_settings
 
-CURATION_JOB = "curation_job"
-NIGHTLY_JOB = "nightly_classification_job"
-BATCH_TAG = "image-platform/incoming-batch"
-TRIGGER_TAG = "image-platform/trigger"
-ARRIVAL_DAYS_TAG = "image-platform/arrival-days"
-BATCH_SIZE_TAG = "image-platform/batch-blobs"
-ATTEMPT_TAG = "image-platform/attempt"
 MAX_RUNS_PER_TICK = 10
 MAX_RETRY_DELAY_SECONDS = 3600.0
 # How far back the sensor looks for failed batches to retry (and to report as given up).
@@ -192,72 +188,3 @@ def _retry_requests(context: dg.SensorEvaluationContext, settings) -> list[dg.Ru
             )
         )
     return requests
-
-
-def day_is_complete(day: date, timezone: str, now: datetime) -> bool:
-    """An evening can be classified in full once its window has closed (23:00 that day in the
-    partitions' timezone); the partition then exists."""
-    if day < date.fromisoformat(NIGHTLY_START_DATE):
-        return False
-    return evening_window(day, timezone)[1] <= now
-
-
-@dg.sensor(
-    name="early_classification_sensor",
-    job_name=NIGHTLY_JOB,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description=(
-        "Optional, off by default: classifies an evening's late arrivals once its window has "
-        "closed. After new_blobs_sensor's curation runs succeed, it requests "
-        "nightly_classifications for each arrival evening whose window (23:00 the day before up "
-        "to 23:00, IMAGE_PLATFORM_TIMEZONE) is over; evenings still open wait for their 23:00 "
-        "run. A batch catalogued after its evening was classified (e.g. an upload at 22:59 "
-        "curated at 23:01) reclassifies that evening (its rows are replaced exactly). The "
-        "nightly schedule stays the default."
-    ),
-)
-def early_classification_sensor(context: dg.SensorEvaluationContext):
-    settings = get_settings()
-    state = json.loads(context.cursor) if context.cursor else {}
-    after = datetime.fromtimestamp(state.get("after", 0.0), tz=UTC)
-    pending = set(state.get("pending", []))
-    records = context.instance.get_run_records(
-        filters=dg.RunsFilter(
-            job_name=CURATION_JOB,
-            statuses=[dg.DagsterRunStatus.SUCCESS],
-            tags={TRIGGER_TAG: "new_blobs_sensor"},
-            updated_after=after,
-        ),
-        order_by="update_timestamp",
-        ascending=True,
-        limit=500,
-    )
-    for record in records:
-        days = record.dagster_run.tags.get(ARRIVAL_DAYS_TAG, "")
-        pending.update(d for d in days.split(",") if d)
-        after = max(after, record.update_timestamp)
-    now = datetime.now(tz=UTC)
-    ready = sorted(
-        d for d in pending if day_is_complete(date.fromisoformat(d), settings.timezone, now)
-    )
-    cursor = json.dumps(
-        {"after": after.timestamp(), "pending": sorted(pending - set(ready))}, separators=(",", ":")
-    )
-    if not ready:
-        waiting = ", ".join(sorted(pending)) or "none"
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"no completed arrival day to classify (waiting: {waiting})"),
-            cursor=cursor,
-        )
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"early-{day}-{after.timestamp():.6f}",
-                partition_key=day,
-                tags={TRIGGER_TAG: "early_classification_sensor"},
-            )
-            for day in ready
-        ],
-        cursor=cursor,
-    )

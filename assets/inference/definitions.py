@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.inference.assets import nightly_classifications, nightly_partitions
 from assets.inference.jobs import classify_images_job
+from assets.inference.sensors import early_classification_sensor
 from assets.inference.windows import NIGHTLY_HOUR
 
 if TYPE_CHECKING:
@@ -48,4 +49,5 @@ defs = dg.Definitions(
     assets=[nightly_classifications],
     jobs=[nightly_classification_job, classify_images_job],
     schedules=[nightly_classification_schedule],
+    sensors=[early_classification_sensor],
 )

@@ -2,7 +2,7 @@
 
 from datetime import UTC, date, datetime
 
-from assets.automation.sensors import day_is_complete
+from assets.inference.sensors import day_is_complete
 
 
 def test_an_evening_is_complete_at_23_00_in_the_partitions_timezone():

@@ -9,10 +9,11 @@ import dagster as dg
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from assets.automation.sensors import BATCH_TAG, new_blobs_sensor
+from assets.automation.sensors import new_blobs_sensor
 from assets.dedup.assets import DEDUP_PROJECT
 from assets.dedup.project import build_dbt_resource
 from assets.ingest.assets import raw_images
+from assets.run_tags import BATCH_TAG
 from assets.tables import IMAGE_HASHES, RAW_IMAGES, RAW_IMAGES_HISTORY
 from resources.environment import get_settings
 from tests.support.images import encode, photo

@@ -9,8 +9,9 @@ import dagster as dg
 import pytest
 
 from assets.automation.retries import BatchRun, backoff_seconds, plan_retries
-from assets.automation.sensors import ATTEMPT_TAG, BATCH_TAG, new_blobs_sensor
+from assets.automation.sensors import new_blobs_sensor
 from assets.ingest.assets import raw_images
+from assets.run_tags import ATTEMPT_TAG, BATCH_TAG
 from assets.tables import RAW_IMAGES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse

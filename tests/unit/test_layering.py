@@ -20,6 +20,7 @@ KERNELS = (
     "assets.tables",
     "assets.metadata",
     "assets.ordered",
+    "assets.run_tags",
     "assets.plots",
     "assets.hashing",
     "assets.hashing.engine",
