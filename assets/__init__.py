@@ -1,0 +1,1 @@
+"""The code location: one sub-package per stage, merged in ``assets.definitions``."""

@@ -40,6 +40,8 @@ DEFAULT_MAX_PIXELS = 89_478_485
 
 @dataclass(frozen=True)
 class DecodePolicy:
+    """How every stage decodes pixels: EXIF orientation applied or not, and the pixel limit."""
+
     apply_exif_orientation: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -78,6 +80,8 @@ class PhotoFacts:
 
 @dataclass(frozen=True)
 class ImageProbe:
+    """What a file's header says, without decoding pixels."""
+
     width: int
     height: int
     format: str

@@ -1,0 +1,1 @@
+"""Resources and the one environment switch they derive from."""

@@ -18,11 +18,13 @@ MAX_BLOB_NAME = 1024
 
 
 class BlobNotFoundError(FileNotFoundError):
-    pass
+    """The blob (or its container) does not exist."""
 
 
 @dataclass(frozen=True)
 class BlobInfo:
+    """A blob's name, size, last-modified time and etag, as listed."""
+
     container: str
     name: str
     size: int
@@ -34,6 +36,7 @@ class BlobInfo:
 
 
 def validate_container(container: str) -> str:
+    """The container name, if Azure accepts it; else ValueError saying the rule."""
     if not _CONTAINER_RE.match(container or ""):
         raise ValueError(
             f"invalid container name {container!r}: 3-63 lowercase letters, digits and single "
@@ -43,6 +46,7 @@ def validate_container(container: str) -> str:
 
 
 def validate_blob_name(name: str) -> str:
+    """The blob name, if both stores can hold it; else ValueError saying why."""
     if not name or len(name) > 1024:
         raise ValueError(f"invalid blob name {name!r}: empty or longer than 1024 characters")
     if name.startswith("/") or "\\" in name or _CONTROL_RE.search(name):

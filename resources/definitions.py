@@ -14,6 +14,7 @@ AZURITE_ACCOUNT_URL = "http://127.0.0.1:10000/devstoreaccount1"
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
+    """The environment's blob store: a local folder, Azurite (ci) or Azure Blob (prod)."""
     if settings.env == Environment.LOCAL:
         return LocalBlobStore(root=str(settings.local_blob_root))
     default_url = AZURITE_ACCOUNT_URL if settings.env == Environment.CI else None
@@ -31,6 +32,7 @@ def build_blob_store(settings: Settings) -> BlobStore:
 
 
 def build_warehouse(settings: Settings) -> Warehouse:
+    """The environment's warehouse: DuckDB (local, ci) or Azure SQL (prod, secrets as EnvVar)."""
     if settings.env == Environment.PROD:
         return AzureSqlWarehouse(
             server=dg.EnvVar("IMAGE_PLATFORM_SQL_SERVER"),
@@ -42,6 +44,7 @@ def build_warehouse(settings: Settings) -> Warehouse:
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+    """Every resource the code location binds, derived from the settings."""
     settings = settings or get_settings()
     return {
         "warehouse": build_warehouse(settings),

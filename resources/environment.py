@@ -23,6 +23,8 @@ ENV_PREFIX = "IMAGE_PLATFORM_"
 
 
 class Environment(StrEnum):
+    """Where the platform runs: local, ci or prod; every resource derives from it."""
+
     LOCAL = "local"
     CI = "ci"
     PROD = "prod"
@@ -34,6 +36,7 @@ def _get(name: str, default: str | None = None) -> str | None:
 
 
 def get_environment() -> Environment:
+    """The environment IMAGE_PLATFORM_ENV names (default local); ValueError on others."""
     raw = (_get("ENV", Environment.LOCAL.value) or "").strip().lower()
     try:
         return Environment(raw)
@@ -77,6 +80,7 @@ class SourceSpec:
 
 
 def parse_source(spec: str) -> SourceSpec:
+    """A source spec: a folder path, or ``blob://<container>/<prefix>``."""
     spec = spec.strip()
     if spec.startswith("blob://"):
         rest = spec[len("blob://") :]
@@ -92,6 +96,7 @@ def parse_source(spec: str) -> SourceSpec:
 
 
 def get_source() -> SourceSpec:
+    """Where raw images come from (IMAGE_PLATFORM_SOURCE, default the demo collection)."""
     return parse_source(_get("SOURCE") or str(get_home() / "demo-collection"))
 
 
@@ -136,6 +141,7 @@ class Settings:
 
 
 def get_settings() -> Settings:
+    """Every setting, read once from the environment variables."""
     return Settings(
         env=get_environment(),
         home=get_home(),

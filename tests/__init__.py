@@ -1,0 +1,1 @@
+"""The test suite: real services, no mocks (see the folders' own docstrings)."""

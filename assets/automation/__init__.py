@@ -1,0 +1,1 @@
+"""Sensors that start runs: new blobs, early classification, dead runs."""

@@ -30,6 +30,9 @@ _HIDDEN = ("Thumbs.db", "desktop.ini", "__MACOSX")
 
 @dataclass(frozen=True)
 class BlobCursor:
+    """Where new_blobs_sensor has read up to: a last-modified mark and the (name, etag) pairs taken
+    within the look-back window."""
+
     low_water: datetime | None = None
     seen: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
@@ -62,6 +65,8 @@ class BlobCursor:
 
 @dataclass(frozen=True)
 class TickPlan:
+    """What one tick requests: batches of new blobs, the cursor after them and what waits."""
+
     batches: list[list[BlobInfo]]
     cursor: BlobCursor
     considered: int  # blobs listed inside the window

@@ -1,3 +1,5 @@
+"""The sensors of the code location, with the ones each environment turns on by default."""
+
 import dagster as dg
 
 from assets.automation.runs import dead_runs_sensor

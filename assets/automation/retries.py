@@ -31,6 +31,8 @@ class BatchRun:
 
 @dataclass(frozen=True)
 class RetryPlan:
+    """Failed batches to request again now, those waiting out their back-off, those given up."""
+
     retry: list[BatchRun]  # the last failed run of each batch to request again
     waiting: dict[str, float]  # batch -> seconds until its next attempt
     given_up: list[str]

@@ -35,6 +35,8 @@ _WORKER_EVENTS = (
 
 @dataclass(frozen=True)
 class DeadRun:
+    """A run whose processes are gone, failed by the check, and the pool slots it freed."""
+
     run_id: str
     job_name: str
     pids: tuple[int, ...]

@@ -23,6 +23,8 @@ MODEL_NAME = "image-classifier"
 
 @dataclass(frozen=True)
 class StoredModel:
+    """A stored classifier version: its ONNX bytes and the spec they were exported with."""
+
     onnx_bytes: bytes
     spec: ModelSpec
 

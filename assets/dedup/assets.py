@@ -58,6 +58,8 @@ class DedupTranslator(DagsterDbtTranslator):
 
 
 class DedupConfig(dg.Config):
+    """Run configuration of the dbt dedup models."""
+
     dbt_vars: str = Field(
         default="",
         description=(

@@ -1,3 +1,5 @@
+"""The dedup stage's definitions: the dbt models as assets, their dbt resource, the review."""
+
 import dagster as dg
 
 from assets.dedup.assets import DEDUP_PROJECT, dedup_tables

@@ -21,6 +21,8 @@ UNREADABLE = (235, 225, 225)
 
 @dataclass(frozen=True)
 class Tile:
+    """One thumbnail of a contact sheet, with its caption lines and whether it is the kept copy."""
+
     image_id: str
     lines: tuple[str, ...]
     kept: bool
@@ -28,6 +30,8 @@ class Tile:
 
 @dataclass(frozen=True)
 class SheetRow:
+    """One row of a contact sheet: a title and its thumbnails."""
+
     title: str
     tiles: tuple[Tile, ...]
 

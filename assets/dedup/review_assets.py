@@ -81,7 +81,7 @@ def duplicate_review(
         "pairs_shown": len(pair_rows),
     }
     for name, png in sheets.items():
-        path = f"dedup/{context.run_id}/{name}.png"
+        path = f"dedup/{context.run.run_id}/{name}.png"
         blob_store.write_bytes(REVIEW_CONTAINER, path, png, content_type="image/png")
         metadata[f"{name}_sheet"] = dg.MetadataValue.md(md_image(png, f"{name} contact sheet"))
         metadata[f"{name}_png"] = dg.MetadataValue.url(blob_store.url(REVIEW_CONTAINER, path))

@@ -51,6 +51,8 @@ NEGATIVE_FAMILIES = ("original", "tile", "mirror", "rotate90", "degenerate")
 
 @dataclass(frozen=True)
 class Item:
+    """One file of the labelled dedup benchmark: its transform family and strength."""
+
     name: str
     family: str
     strength: str

@@ -20,6 +20,8 @@ from PIL import Image, ImageEnhance
 
 @dataclass(frozen=True)
 class Photo:
+    """A photograph shipped inside an installed package, with the label it gets in the demo."""
+
     label: str
     name: str
     path: Path

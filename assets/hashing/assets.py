@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the engine (numba, Pillow) loads with the step, not with th
 
 
 class ImageHashesConfig(dg.Config):
+    """Run configuration of ``image_hashes``."""
+
     mode: Literal["exact", "fast"] = Field(
         default="exact",
         description=(

@@ -1,3 +1,5 @@
+"""The hashing stage's definitions: ``image_hashes``."""
+
 import dagster as dg
 
 from assets.hashing.assets import image_hashes

@@ -49,6 +49,8 @@ nightly_partitions = nightly_partitions_def()
 
 
 class NightlyConfig(dg.Config):
+    """Run configuration of ``nightly_classifications``."""
+
     batch_size: int = Field(default=64, ge=1, description="Images per inference batch.")
     intra_op_threads: int = Field(default=1, ge=1, description="onnxruntime threads.")
     decode_threads: int = Field(default=2, ge=1, description="Threads decoding images.")

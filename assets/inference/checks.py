@@ -18,6 +18,8 @@ MIN_IMAGES_FOR_MIX = 20  # fewer predictions say nothing about a class mix
 
 @dataclass(frozen=True)
 class NightHealth:
+    """The numbers behind a night's asset checks."""
+
     predictions: int
     low_confidence: int
     class_mix_distance: float | None

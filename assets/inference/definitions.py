@@ -1,3 +1,5 @@
+"""The inference stage's definitions: the nightly asset, its job and 23:00 schedule."""
+
 from typing import TYPE_CHECKING
 
 import dagster as dg

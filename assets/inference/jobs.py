@@ -16,6 +16,8 @@ SHOWN = 100  # rows with a thumbnail in the metadata; the table lists every imag
 
 
 class ClassifyImagesConfig(dg.Config):
+    """Run configuration of ``classify_images_job``: what to classify, with which model."""
+
     paths: list[str] = Field(
         description=(
             "Blobs to classify: '<container>/<name>' for one blob, '<container>/<prefix>/' for "

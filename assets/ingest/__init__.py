@@ -1,0 +1,1 @@
+"""The catalog stage: sources listed, files looked at, catalogued or quarantined."""

@@ -44,6 +44,8 @@ CHECK_EVERY_FILE_ACCOUNTED = "every_source_file_accounted_for"
 
 
 class RawImagesConfig(dg.Config):
+    """Run configuration of ``raw_images``."""
+
     source: str = Field(
         default="",
         description=(

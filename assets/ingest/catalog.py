@@ -67,6 +67,8 @@ def seen_key(uri: str, size: int, last_modified: datetime) -> tuple[str, int, in
 
 @dataclass
 class CatalogBatch:
+    """Catalog rows and quarantine rows of one batch of files, written together."""
+
     rows: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
 

@@ -1,3 +1,5 @@
+"""The catalog stage's definitions: ``raw_images`` and ``catalog_job``."""
+
 import dagster as dg
 
 from assets.ingest.assets import raw_images

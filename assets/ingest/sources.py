@@ -31,8 +31,8 @@ SYSTEM_FILES = frozenset({"Thumbs.db", "desktop.ini", "__MACOSX", "$RECYCLE.BIN"
 
 
 def printable(text: str) -> str:
-    """``text`` as valid Unicode: bytes a Linux file name may hold that are not UTF-8 (decoded
-    by Python as lone surrogates) are shown as ``\\xNN`` escapes."""
+    r"""``text`` as valid Unicode: bytes a Linux file name may hold that are not UTF-8 (decoded
+    by Python as lone surrogates) are shown as ``\xNN`` escapes."""
     try:
         text.encode("utf-8")
         return text
@@ -194,6 +194,8 @@ class SourceReader:
 
 
 class FolderReader(SourceReader):
+    """Reads catalogued files from a folder source, never outside it."""
+
     def __init__(self, root: Path):
         self.root = root.resolve()
 
@@ -218,6 +220,8 @@ class FolderReader(SourceReader):
 
 
 class BlobReader(SourceReader):
+    """Reads catalogued files from a blob container source."""
+
     def __init__(self, store: "BlobStore", container: str, prefix: str):
         self.store, self.container, self.prefix = store, container, prefix
 

@@ -34,6 +34,8 @@ CHECK_NO_WORSE = "no_worse_than_current_model"
 
 
 class ClassifierConfig(dg.Config):
+    """Run configuration of ``image_classifier``: training, a user's model, the promotion gate."""
+
     user_model_blob: str = Field(
         default="",
         description=(

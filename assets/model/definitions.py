@@ -1,3 +1,5 @@
+"""The model stage's definitions: ``image_classifier`` and the promotion job."""
+
 import dagster as dg
 
 from assets.model.assets import image_classifier

@@ -17,6 +17,8 @@ from resources.warehouse.base import Warehouse
 
 
 class PromoteModelConfig(dg.Config):
+    """Run configuration of ``promote_model_job``."""
+
     action: str = Field(
         default=PROMOTE,
         description="promote: make `version` current. rollback: return to `version`, or when "

@@ -170,6 +170,8 @@ def latest_evaluation(warehouse, version: str) -> dict | None:
 
 @dataclass(frozen=True)
 class Promotion:
+    """One change of the current model: when, from and to which version, who and why."""
+
     promoted_at: datetime
     model_version: str
     previous_version: str | None

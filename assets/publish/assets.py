@@ -42,6 +42,8 @@ MANIFEST_COLUMNS = [
 
 
 class PublishConfig(dg.Config):
+    """Run configuration of ``published_images``."""
+
     container: str = Field(default="", description="Target container; empty = configured.")
     prefix: str = Field(
         default="", description="Path prefix; empty = IMAGE_PLATFORM_PUBLISH_PREFIX"

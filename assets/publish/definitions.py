@@ -1,3 +1,5 @@
+"""The publishing stage's definitions: ``published_images`` and ``publish_job``."""
+
 import dagster as dg
 
 from assets.publish.assets import published_images, split_partitions

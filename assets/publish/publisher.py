@@ -124,6 +124,8 @@ def plan_names(
 
 @dataclass
 class PublishReport:
+    """What one publish did: a row per planned image and the counts the metadata shows."""
+
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per planned image
     uploaded: int = 0
     unchanged: int = 0

@@ -1,0 +1,1 @@
+"""Labels people confirm or correct, recorded for the next split."""

@@ -24,6 +24,8 @@ REVIEWS_CONTAINER = "reviews"
 
 
 class LabelReviewsConfig(dg.Config):
+    """Run configuration of ``label_reviews``: where review files are read."""
+
     container: str = Field(
         default=REVIEWS_CONTAINER, description="Where people drop review files (CSV, Parquet)."
     )
@@ -195,6 +197,8 @@ def _conflicts(
 
 
 class ConfirmLabelConfig(dg.Config):
+    """Run configuration of ``confirm_label_job``: one image and its right label."""
+
     image: str = Field(description="The image: its image_id, or its blob path (container/name).")
     label: str = Field(description="The right label.")
     reviewer: str = Field(default="", description="Who reviews (recorded).")
@@ -222,9 +226,9 @@ def confirm_label(
             get_settings().models_container,
             config.image,
             config.label,
-            config.reviewer or f"confirm_label_job run {context.run_id}",
+            config.reviewer or f"confirm_label_job run {context.run.run_id}",
             config.note,
-            f"confirm_label_job run {context.run_id}",
+            f"confirm_label_job run {context.run.run_id}",
             config.allow_new_labels,
         )
     except ValueError as exc:

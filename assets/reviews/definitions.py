@@ -1,3 +1,5 @@
+"""The review stage's definitions: ``label_reviews`` and its two jobs."""
+
 import dagster as dg
 
 from assets.reviews.assets import confirm_label_job, label_reviews

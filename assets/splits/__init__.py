@@ -1,0 +1,1 @@
+"""The train/test split and the dedup quality measured on labelled pairs."""

@@ -20,6 +20,8 @@ CHECK_TRAIN_SHARE = "train_share_per_label_near_target"
 
 
 class SplitConfig(dg.Config):
+    """Run configuration of ``train_test_split``."""
+
     train_ratio: float = Field(default=0.8, gt=0.0, lt=1.0, description="Target train share.")
     seed: int = Field(default=0, description="Seed of the stored per-group random values.")
     tolerance: float = Field(
@@ -182,6 +184,8 @@ def no_duplicate_crosses_the_split(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 @dataclass(frozen=True)
 class Leakage:
+    """Duplicate groups and near-duplicate pairs found on both sides of the split."""
+
     groups: list[str]
     pairs: int
 

@@ -1,3 +1,5 @@
+"""The split stage's definitions: ``train_test_split``, its checks, ``dedup_quality``."""
+
 import dagster as dg
 
 from assets.splits.assets import (

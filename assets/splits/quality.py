@@ -123,6 +123,8 @@ def components(links: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Quality:
+    """How one dedup rule scored on a labelled set: pairs, precision, recall, leakage."""
+
     rule: Rule
     images: int
     true_pairs: int

@@ -23,6 +23,8 @@ CHECK_RECALL = "dedup_recall_at_least_floor"
 
 
 class DedupQualityConfig(dg.Config):
+    """Run configuration of ``dedup_quality``."""
+
     labelled_pairs: str = Field(
         default="",
         description=(

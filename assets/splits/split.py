@@ -34,6 +34,8 @@ def seeded_random(seed: int, key: str) -> float:
 
 @dataclass(frozen=True)
 class SplitOutcome:
+    """The split's assignments and what changed since the previous split."""
+
     assignments: pd.DataFrame  # image_id, group_id, label, is_representative, split, random_value
     new_images: int
     moved_images: int

@@ -101,6 +101,7 @@ DIALECTS: dict[str, Dialect] = {
 
 
 def get_dialect(name: str) -> Dialect:
+    """The dialect named ``duckdb`` or ``tsql``; ValueError on others."""
     try:
         return DIALECTS[name]
     except KeyError:
@@ -108,4 +109,5 @@ def get_dialect(name: str) -> Dialect:
 
 
 def quote(identifier: str, dialect: str) -> str:
+    """``identifier`` quoted for ``dialect``."""
     return get_dialect(dialect).quote(identifier)

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # pandas is imported by the methods that use it, not with the
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a warehouse table: name, type, meaning, nullability."""
+
     name: str
     type: str
     description: str = ""
@@ -36,6 +38,8 @@ class Column:
 
 @dataclass(frozen=True)
 class TableSpec:
+    """A warehouse table the Python assets write: columns, keys, indexes, meaning."""
+
     name: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()

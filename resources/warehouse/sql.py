@@ -82,6 +82,7 @@ def delete_where_sql(spec: TableSpec, columns: Sequence[str], dialect: str, para
 
 
 def delete_keys_sql(spec: TableSpec, staged: str, dialect: str) -> str:
+    """Delete the rows whose primary key is in the staged table."""
     key_match = " AND ".join(
         f"t.{quote(k, dialect)} = s.{quote(k, dialect)}" for k in spec.primary_key
     )
@@ -91,6 +92,7 @@ def delete_keys_sql(spec: TableSpec, staged: str, dialect: str) -> str:
 
 
 def insert_all_sql(spec: TableSpec, staged: str, dialect: str) -> str:
+    """Insert every staged row."""
     cols = ", ".join(quote(c, dialect) for c in spec.column_names)
     return f"INSERT INTO {spec.qualified(dialect)} ({cols}) SELECT {cols} FROM {staged}"
 
@@ -109,6 +111,7 @@ def row_limit(n: int, dialect: str) -> tuple[str, str]:
 
 
 def head_sql(spec: TableSpec, columns: Sequence[str], order_by: str, n: int, dialect: str) -> str:
+    """The first ``n`` rows of ``columns`` in ``order_by`` order."""
     cols = ", ".join(quote(c, dialect) for c in columns)
     top, limit = row_limit(n, dialect)
     return f"SELECT {top}{cols} FROM {spec.qualified(dialect)} ORDER BY {order_by}{limit}"

@@ -26,6 +26,8 @@ T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 
 class Collection:
+    """A synthetic catalog and its hashes, built picture by picture with what each one is."""
+
     def __init__(self, seed: int = 11):
         self.rng = np.random.default_rng(seed)
         self.catalog: list[dict] = []

@@ -249,6 +249,8 @@ def expected_groups(hashes: pd.DataFrame, pairs) -> dict[str, str]:
 
 @dataclass
 class Build:
+    """The dedup tables built twice on one collection, with what each run returned."""
+
     collection: Collection
     path: Path
     hashes: pd.DataFrame

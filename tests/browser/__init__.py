@@ -1,0 +1,1 @@
+"""The Dagster UI in headless Chromium, on a demo-materialised instance."""

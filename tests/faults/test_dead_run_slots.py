@@ -55,6 +55,8 @@ def _wait(predicate, timeout: float, what: str, poll: float = 0.25):
 
 
 class Daemon:
+    """A real dagster-daemon on a Dagster home, started and stopped by PID."""
+
     def __init__(self, home: Path, log: Path):
         self.home, self.log = home, log
         self.proc = None

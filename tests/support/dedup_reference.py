@@ -14,6 +14,8 @@ from assets.dedup.synthetic import hamming
 
 
 class UnionFind:
+    """Components of linked image ids, each named by its smallest id."""
+
     def __init__(self, items: Iterable[str]):
         self.parent = {i: i for i in items}
 

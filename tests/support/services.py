@@ -35,6 +35,8 @@ def azurite_binary() -> str:
 
 @dataclass(frozen=True)
 class Postgres:
+    """Where the tests' throwaway PostgreSQL server listens, and its login."""
+
     host: str
     port: int
     user: str
