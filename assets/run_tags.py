@@ -12,3 +12,5 @@ TRIGGER_TAG = "image-platform/trigger"
 ARRIVAL_DAYS_TAG = "image-platform/arrival-days"
 BATCH_SIZE_TAG = "image-platform/batch-blobs"
 ATTEMPT_TAG = "image-platform/attempt"
+# How many new blobs the tick left out by the listing policy (hidden files, system files).
+SKIPPED_TAG = "image-platform/skipped-by-policy"

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from assets.inference.windows import evening_of
+from assets.ingest.sources import path_skip_reason
 from resources.blobs import BlobInfo
 
 CURSOR_VERSION = 1
-_HIDDEN = ("Thumbs.db", "desktop.ini", "__MACOSX")
 
 
 @dataclass(frozen=True)
@@ -71,15 +71,18 @@ class TickPlan:
     cursor: BlobCursor
     considered: int  # blobs listed inside the window
     waiting: int  # new blobs left for the next tick (more than the tick may request)
+    # New blobs left out by the catalog's listing policy (hidden files and folders, OS
+    # droppings): (name, reason), reported once; the cursor records them as seen.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _hidden(name: str, prefix: str) -> bool:
+def _policy_skip(name: str, prefix: str) -> str | None:
+    """Why the catalog's policy leaves this blob out (``assets.ingest.sources.skip_reason``),
+    or None. Folder markers are not files and are ignored without a word."""
     rel = name[len(prefix) :]
-    return (
-        not rel
-        or rel.endswith("/")
-        or any(p.startswith(".") or p in _HIDDEN for p in rel.split("/"))
-    )
+    if not rel or rel.endswith("/"):
+        return "folder"
+    return path_skip_reason(rel)
 
 
 def plan_tick(
@@ -94,24 +97,39 @@ def plan_tick(
     since = cursor.low_water - lookback if cursor.low_water else None
     considered = 0
     new: list[BlobInfo] = []
+    skipped: list[BlobInfo] = []
+    reasons: dict[str, str] = {}
     for blob in listing:
         if since is not None and blob.last_modified < since:
             continue
-        if _hidden(blob.name, prefix):
+        reason = _policy_skip(blob.name, prefix)
+        if reason == "folder":
+            continue
+        if reason is not None:
+            taken = cursor.seen.get(blob.name)
+            if taken is None or taken[0] != blob.etag:
+                skipped.append(blob)
+                reasons[blob.name] = reason
             continue
         considered += 1
         taken = cursor.seen.get(blob.name)
         if taken is None or taken[0] != blob.etag:
             new.append(blob)
     new.sort(key=lambda b: (b.last_modified, b.name))
+    skipped.sort(key=lambda b: (b.last_modified, b.name))
+    reported = [(b.name, reasons[b.name]) for b in skipped]
+    # Skipped blobs count as seen, so each is reported once, not on every tick of its window.
+    seen = {**cursor.seen, **{b.name: (b.etag, b.last_modified) for b in skipped}}
     chosen = new[: max_batch * max_batches]
     if not chosen:
-        return TickPlan([], _pruned(cursor.low_water, cursor.seen, lookback), considered, 0)
+        return TickPlan([], _pruned(cursor.low_water, seen, lookback), considered, 0, reported)
     newest = chosen[-1].last_modified
     low = max(cursor.low_water, newest) if cursor.low_water else newest
-    seen = {**cursor.seen, **{b.name: (b.etag, b.last_modified) for b in chosen}}
+    seen |= {b.name: (b.etag, b.last_modified) for b in chosen}
     batches = [chosen[i : i + max_batch] for i in range(0, len(chosen), max_batch)]
-    return TickPlan(batches, _pruned(low, seen, lookback), considered, len(new) - len(chosen))
+    return TickPlan(
+        batches, _pruned(low, seen, lookback), considered, len(new) - len(chosen), reported
+    )
 
 
 def _pruned(

@@ -29,6 +29,7 @@ from assets.run_tags import (
     BATCH_SIZE_TAG,
     BATCH_TAG,
     CURATION_JOB,
+    SKIPPED_TAG,
     TRIGGER_TAG,
 )
 from resources.blob_store import BlobStore
@@ -81,39 +82,49 @@ def new_blobs_sensor(context: dg.SensorEvaluationContext, blob_store: BlobStore)
         f"{time.monotonic() - started:.2f}s; {plan.considered} inside the window, "
         f"{sum(map(len, plan.batches))} new, {plan.waiting} left for the next tick"
     )
+    skipped = ""
+    if plan.skipped:
+        # Left out by the catalog's own policy, and said so: in this tick's log and skip reason,
+        # and in the metadata of the tick's first curation run (skipped_by_policy).
+        shown = ", ".join(f"{name!r} ({reason})" for name, reason in plan.skipped[:20])
+        more = f" and {len(plan.skipped) - 20} more" if len(plan.skipped) > 20 else ""
+        skipped = f"; {len(plan.skipped)} new blobs skipped by policy: {shown}{more}"
+        context.log.warning(
+            f"{len(plan.skipped)} new blobs in {incoming.uri} are hidden or system files and are "
+            f"not catalogued (the catalog's listing policy): {shown}{more}"
+        )
     retries = _retry_requests(context, settings)
     if not plan.batches and not retries:
         return dg.SensorResult(
             skip_reason=dg.SkipReason(
-                f"no new blobs in {incoming.uri} since {cursor.low_water or 'the start'}"
+                f"no new blobs in {incoming.uri} since {cursor.low_water or 'the start'}" + skipped
             ),
             cursor=plan.cursor.to_json(),
         )
     requests = list(retries)
-    for batch in plan.batches:
+    for i, batch in enumerate(plan.batches):
         bid = batch_id(batch)
         days = arrival_days(batch, settings.timezone)
+        config = {
+            "source": incoming.uri,
+            "blob_names": [b.name for b in batch],
+            "require_label": False,
+        }
+        tags = {
+            BATCH_TAG: bid,
+            TRIGGER_TAG: "new_blobs_sensor",
+            BATCH_SIZE_TAG: str(len(batch)),
+            ARRIVAL_DAYS_TAG: ",".join(d.isoformat() for d in days),
+            ATTEMPT_TAG: "1",
+        }
+        if i == 0 and plan.skipped:
+            config["skipped_by_policy_blobs"] = [name for name, _ in plan.skipped]
+            tags[SKIPPED_TAG] = str(len(plan.skipped))
         requests.append(
             dg.RunRequest(
                 run_key=f"incoming-{bid}",
-                run_config={
-                    "ops": {
-                        "raw_images": {
-                            "config": {
-                                "source": incoming.uri,
-                                "blob_names": [b.name for b in batch],
-                                "require_label": False,
-                            }
-                        }
-                    }
-                },
-                tags={
-                    BATCH_TAG: bid,
-                    TRIGGER_TAG: "new_blobs_sensor",
-                    BATCH_SIZE_TAG: str(len(batch)),
-                    ARRIVAL_DAYS_TAG: ",".join(d.isoformat() for d in days),
-                    ATTEMPT_TAG: "1",
-                },
+                run_config={"ops": {"raw_images": {"config": config}}},
+                tags=tags,
             )
         )
     return dg.SensorResult(run_requests=requests, cursor=plan.cursor.to_json())

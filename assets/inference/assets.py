@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.inference.windows import evening_window
+from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, Skipped, path_skip_reason
 from assets.metadata import md_image, md_table
 from assets.tables import (
     IMAGE_PREDICTIONS,
@@ -18,19 +19,23 @@ from assets.tables import (
     quarantine_row,
 )
 from resources.blob_store import BlobStore
+from resources.blobs import BlobInfo
 from resources.environment import get_settings
+from resources.retries import with_retries
 from resources.warehouse.base import Warehouse, table_schema
 
 if TYPE_CHECKING:  # onnxruntime, pandas and matplotlib load with the step that classifies
     import pandas as pd
 
     from assets.inference.checks import NightHealth
+    from assets.ingest.catalog import Unread
 
 NIGHTLY_START_DATE = "2026-01-01"
 CHECK_LOW_CONFIDENCE = "low_confidence_share"
 CHECK_CLASS_MIX = "class_mix_near_train"
 CHECK_QUARANTINE_RATE = "quarantine_rate"
 CHECK_ONE_MODEL = "one_model_version_per_evening"
+RETRY_BASE_DELAY_SECONDS = 1.0
 
 
 def nightly_partitions_def(timezone: str | None = None) -> dg.DailyPartitionsDefinition:
@@ -71,6 +76,20 @@ class NightlyConfig(dg.Config):
     max_quarantine_rate: float = Field(
         default=0.05, ge=0, le=1, description="Warn when more arrivals than this are undecodable."
     )
+    max_file_bytes: int = Field(
+        default=DEFAULT_MAX_FILE_BYTES,
+        ge=1,
+        description=(
+            "Arrivals larger than this are quarantined as too_large without being read. Every "
+            "arrival is looked at (its first 64 KiB) before it is read whole, so a large file "
+            "that is not an image is hashed as a stream and never held in memory."
+        ),
+    )
+    retry_attempts: int = Field(
+        default=4,
+        ge=1,
+        description="Tries of each download when the blob store fails transiently, with backoff.",
+    )
     clear_vanished: bool = Field(
         default=False,
         description=(
@@ -81,13 +100,23 @@ class NightlyConfig(dg.Config):
     )
 
 
-def arrivals(store: BlobStore, container: str, prefix: str, start: datetime, end: datetime):
-    """Blobs under ``prefix`` last modified in [start, end)."""
-    return [
-        info
-        for info in store.list_blobs(container, prefix)
-        if start <= info.last_modified < end and not info.name.endswith("/")
-    ]
+def arrivals(
+    store: BlobStore, container: str, prefix: str, start: datetime, end: datetime
+) -> "tuple[list[BlobInfo], list[Skipped]]":
+    """Blobs under ``prefix`` last modified in [start, end), and those of them skipped by the
+    platform's one listing policy (hidden files and folders, OS droppings: as the catalog and
+    the new-blobs sensor skip them), which the run counts and lists instead of classifying."""
+    arrived, skipped = [], []
+    for info in store.list_blobs(container, prefix):
+        if not start <= info.last_modified < end or info.name.endswith("/"):
+            continue
+        relpath = info.name[len(prefix) :]
+        reason = path_skip_reason(relpath)
+        if reason:
+            skipped.append(Skipped(store.url(container, info.name), relpath, reason))
+        else:
+            arrived.append(info)
+    return arrived, skipped
 
 
 def _day_rows(warehouse: Warehouse, spec, day) -> "pd.DataFrame":
@@ -196,7 +225,7 @@ def nightly_classifications(
     migrated = migrate_to_evening_windows(warehouse, blob_store, settings)
     if migrated:
         context.log.info(f"moved {migrated} rows of calendar-day partitions to their evenings")
-    arrived = arrivals(
+    arrived, skipped = arrivals(
         blob_store, incoming.container, incoming.prefix, start.astimezone(UTC), end.astimezone(UTC)
     )
     window = f"{start.isoformat()} .. {end.isoformat()}"
@@ -209,12 +238,14 @@ def nightly_classifications(
         context.log.info(f"{len(arrived)} images arrived in {window}; model {version}")
     else:
         context.log.warning(f"no images arrived in {window} in {incoming.uri}; model {version}")
+    if skipped:
+        context.log.warning(
+            f"{len(skipped)} arrivals left out by policy (hidden files and folders, system "
+            "files): listed in the metadata as skipped_by_policy"
+        )
 
     now = datetime.now(tz=UTC)
-    contents = {}
-    for info in arrived:
-        data = blob_store.read_bytes(incoming.container, info.name)
-        contents[info.name] = (hashlib.sha256(data).hexdigest(), data, info)
+    contents, unread = _read_arrivals(blob_store, incoming.container, arrived, config)
 
     known = _previous_results(warehouse, version)
     reuse = {image_id: grp for image_id, grp in known.groupby("image_id")}
@@ -240,6 +271,20 @@ def nightly_classifications(
     elapsed = time.monotonic() - started
 
     predictions, probabilities, quarantine = [], [], []
+    for name, (info, why) in unread.items():
+        quarantine.append(
+            quarantine_row(
+                image_id=why.image_id,
+                source_uri=blob_store.url(incoming.container, name),
+                stage="classify",
+                reason=why.reason,
+                detail=why.detail,
+                at=now,
+                name=name.rsplit("/", 1)[-1],
+                byte_size=why.byte_size,
+                last_modified=info.last_modified,
+            )
+        )
     for name, (image_id, data, info) in contents.items():
         blob_path = f"{incoming.container}/{name}"
         if image_id in failed:
@@ -281,7 +326,7 @@ def nightly_classifications(
     # Earlier results of blobs that have since vanished (retention, a mistyped prefix) are kept
     # unless the user asks to clear them: a rerun never empties a night silently.
     previous = _day_rows(warehouse, IMAGE_PREDICTIONS, day)
-    present = {f"{incoming.container}/{name}" for name in contents}
+    present = {f"{incoming.container}/{info.name}" for info in arrived}
     kept, refusal = vanished_results(previous, present, version, config.clear_vanished)
     dropped = int((~previous.blob_path.isin(present)).sum()) - len(kept)
     if refusal:
@@ -359,6 +404,14 @@ def nightly_classifications(
             "classified": len(fresh),
             "reused": int(pred_df.reused.sum()) if len(pred_df) else 0,
             "quarantined": len(quarantine),
+            "quarantined_unread": len(unread),
+            "skipped_by_policy_count": len(skipped),
+            "skipped_by_policy": dg.MetadataValue.md(
+                md_table(
+                    pd.DataFrame([(s.reason, s.name) for s in skipped], columns=["reason", "path"]),
+                    50,
+                )
+            ),
             "kept_vanished": len(kept),
             "dropped_vanished": dropped,
             "model_version": version,
@@ -373,6 +426,34 @@ def nightly_classifications(
             "review_template_csv": dg.MetadataValue.url(blob_store.url(container, template)),
         },
     )
+
+
+def _read_arrivals(
+    store: BlobStore, container: str, arrived: "list[BlobInfo]", config: NightlyConfig
+) -> "tuple[dict[str, tuple[str, bytes, BlobInfo]], dict[str, tuple[BlobInfo, Unread]]]":
+    """Each arrival's (image_id, bytes, info), read whole only after the catalog's look at its
+    size and first bytes; and the arrivals quarantined without being read whole (too_large,
+    unidentified_format). Memory per arrival is bounded by ``max_file_bytes``."""
+    from assets.ingest.catalog import look_before_reading, streamed_sha256
+
+    def retried(fn):
+        return with_retries(fn, config.retry_attempts, RETRY_BASE_DELAY_SECONDS)
+
+    contents, unread = {}, {}
+    for info in arrived:
+        name = info.name
+        why = look_before_reading(
+            info.size,
+            lambda n, name=name: retried(lambda: store.read_range(container, name, 0, n)),
+            lambda name=name: retried(lambda: streamed_sha256(store.iter_chunks(container, name))),
+            config.max_file_bytes,
+        )
+        if why is not None:
+            unread[name] = (info, why)
+            continue
+        data = retried(lambda name=name: store.read_bytes(container, name))
+        contents[name] = (hashlib.sha256(data).hexdigest(), data, info)
+    return contents, unread
 
 
 def _check_results(health: "NightHealth", config: NightlyConfig) -> list[dg.AssetCheckResult]:

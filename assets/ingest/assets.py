@@ -15,6 +15,7 @@ from assets.ingest.sources import (
     Skipped,
     SourceReader,
     open_source,
+    path_skip_reason,
     source_root_uri,
 )
 from assets.metadata import md_table
@@ -81,6 +82,14 @@ class RawImagesConfig(dg.Config):
             "Blob sources only: catalogue exactly these blobs (full names under the source "
             "prefix) instead of listing the source, e.g. one batch of new arrivals. Blobs deleted "
             "in the meantime are skipped. Null means the whole source."
+        ),
+    )
+    skipped_by_policy_blobs: list[str] | None = Field(
+        default=None,
+        description=(
+            "Set by new_blobs_sensor: blobs (full names) its tick left out by the listing policy "
+            "(hidden files and folders, system files), listed in this run's metadata as "
+            "skipped_by_policy as a full listing lists them."
         ),
     )
     max_file_bytes: int = Field(
@@ -362,6 +371,10 @@ def raw_images(
         )
 
     listed, read = with_retries(listing, retries.attempts, retries.base_delay_s, on_retry=retrying)
+    for name in config.skipped_by_policy_blobs or []:
+        relpath = name[len(spec.prefix) :]
+        reason = path_skip_reason(relpath) or "skipped_by_sensor"
+        skipped.append(Skipped(blob_store.url(spec.container, name), relpath, reason))
     if config.blob_names is not None:
         context.log.info(
             f"{len(config.blob_names)} blobs named, {len(listed)} still there to catalogue"

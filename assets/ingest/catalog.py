@@ -73,12 +73,58 @@ class CatalogBatch:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _streamed_sha256(reader: SourceReader, entry: SourceEntry) -> tuple[str, int]:
+def streamed_sha256(chunks: Iterable[bytes]) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file read as a stream of chunks."""
     digest, size = hashlib.sha256(), 0
-    for chunk in reader.chunks(entry):
+    for chunk in chunks:
         digest.update(chunk)
         size += len(chunk)
     return digest.hexdigest(), size
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A file quarantined without being read whole: what is known of it, and why."""
+
+    image_id: str
+    reason: str
+    detail: str
+    byte_size: int
+
+
+def look_before_reading(
+    size: int,
+    head: Callable[[int], bytes] | None,
+    digest: Callable[[], tuple[str, int]],
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> Unread | None:
+    """Whether a file of ``size`` bytes is quarantined before it is read whole (``Unread``), or
+    must be read (None). One rule for every stage that reads images (the catalog, the nightly):
+
+    * above ``max_bytes``: ``too_large``, nothing read (its image_id is that of no bytes);
+    * above HEAD_BYTES, when its first HEAD_BYTES (``head``) are nothing an image format could
+      start with: ``unidentified_format``, with the SHA-256 and size ``digest`` computes as a
+      stream (``streamed_sha256``), never held whole.
+
+    ``head`` None: the reader cannot read a prefix, and the file is read whole.
+    """
+    if size > max_bytes:
+        return Unread(
+            UNREAD_IMAGE_ID,
+            "too_large",
+            f"{size} bytes exceeds the limit of {max_bytes} bytes (max_file_bytes); not read",
+            size,
+        )
+    if head is None or size <= HEAD_BYTES or may_be_image(head(HEAD_BYTES)):
+        return None
+    image_id, streamed = digest()
+    return Unread(
+        image_id,
+        "unidentified_format",
+        f"no image format starts like its first {HEAD_BYTES} bytes; "
+        "hashed as a stream, never held in memory",
+        streamed,
+    )
 
 
 def catalog_one(
@@ -115,27 +161,21 @@ def catalog_one(
             image_id=image_id, stage="catalog", reason=reason, detail=detail, at=now, **base
         )
 
-    if entry.size > max_bytes:
-        return quarantine(
-            UNREAD_IMAGE_ID,
-            "too_large",
-            f"{entry.size} bytes exceeds the limit of {max_bytes} bytes (max_file_bytes); not read",
-        )
-
     def retried(fn):
         return with_retries(fn, retries.attempts, retries.base_delay_s)
 
     try:
-        if isinstance(read, SourceReader) and entry.size > HEAD_BYTES:
-            if not may_be_image(retried(lambda: read.head(entry, HEAD_BYTES))):
-                image_id, size = retried(lambda: _streamed_sha256(read, entry))
-                base["byte_size"] = size
-                return quarantine(
-                    image_id,
-                    "unidentified_format",
-                    f"no image format starts like its first {HEAD_BYTES} bytes; "
-                    "hashed as a stream, never held in memory",
-                )
+        unread = look_before_reading(
+            entry.size,
+            (lambda n: retried(lambda: read.head(entry, n)))
+            if isinstance(read, SourceReader)
+            else None,
+            lambda: retried(lambda: streamed_sha256(read.chunks(entry))),
+            max_bytes,
+        )
+        if unread is not None:
+            base["byte_size"] = unread.byte_size
+            return quarantine(unread.image_id, unread.reason, unread.detail)
         data = retried(lambda: read(entry))
     except FileNotFoundError as exc:
         return quarantine(UNREAD_IMAGE_ID, "vanished", f"removed before it could be read: {exc}")

@@ -84,6 +84,11 @@ def skip_reason(part: str) -> str | None:
     return None
 
 
+def path_skip_reason(relpath: str) -> str | None:
+    """Why a ``/``-separated path under a source root is skipped by policy, or None."""
+    return next((r for p in relpath.split("/") if (r := skip_reason(p))), None)
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -143,7 +148,7 @@ def list_blob_prefix(
         relpath = info.name[len(prefix) :]
         if not relpath or relpath.endswith("/"):
             continue  # a folder marker, not a file
-        reason = next((r for p in relpath.split("/") if (r := skip_reason(p))), None)
+        reason = path_skip_reason(relpath)
         if reason:
             skipped.append(Skipped(store.url(container, info.name), relpath, reason))
             continue

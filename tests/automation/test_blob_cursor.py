@@ -65,10 +65,31 @@ def test_batches_are_capped_and_what_is_left_comes_on_the_next_tick_exactly_once
     assert sorted(taken) == [b.name for b in listing]
 
 
-def test_hidden_files_and_folder_markers_are_ignored():
-    listing = [blob("drop/.tmp-1", 0), blob("drop/x/", 0), blob("drop/y.jpg", 0)]
+def test_hidden_files_are_skipped_and_reported_once_and_folder_markers_are_ignored():
+    listing = [
+        blob("drop/.tmp-1", 0),
+        blob("drop/.cache/z.jpg", 0),
+        blob("drop/Thumbs.db", 0),
+        blob("drop/x/", 0),
+        blob("drop/y.jpg", 0),
+    ]
     plan = plan_tick(listing, BlobCursor(), LOOKBACK, 500, 10, prefix="drop/")
     assert names(plan) == ["drop/y.jpg"]
+    assert plan.skipped == [
+        ("drop/.cache/z.jpg", "hidden"),
+        ("drop/.tmp-1", "hidden"),
+        ("drop/Thumbs.db", "system_file"),
+    ]
+    # Reported once: the next tick over the same listing has nothing to say.
+    again = plan_tick(listing, plan.cursor, LOOKBACK, 500, 10, prefix="drop/")
+    assert again.batches == [] and again.skipped == []
+    # Hidden blobs alone are reported too, and an overwritten one is reported again.
+    alone = plan_tick([blob("drop/.x.jpg", 1)], plan.cursor, LOOKBACK, 500, 10, prefix="drop/")
+    assert alone.batches == [] and alone.skipped == [("drop/.x.jpg", "hidden")]
+    changed = [blob("drop/.x.jpg", 2, etag="e2")]
+    assert plan_tick(changed, alone.cursor, LOOKBACK, 500, 10, prefix="drop/").skipped == [
+        ("drop/.x.jpg", "hidden")
+    ]
 
 
 def test_the_batch_id_depends_on_names_and_etags_not_on_order():

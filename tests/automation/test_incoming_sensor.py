@@ -13,7 +13,7 @@ from assets.automation.sensors import new_blobs_sensor
 from assets.dedup.assets import DEDUP_PROJECT
 from assets.dedup.project import build_dbt_resource
 from assets.ingest.assets import raw_images
-from assets.run_tags import BATCH_TAG
+from assets.run_tags import BATCH_TAG, SKIPPED_TAG
 from assets.tables import IMAGE_HASHES, RAW_IMAGES, RAW_IMAGES_HISTORY
 from resources.environment import get_settings
 from tests.support.images import encode, photo
@@ -167,3 +167,36 @@ def test_a_tick_on_a_container_of_ten_thousand_blobs_stays_under_ten_seconds(
     assert steady < 10, f"tick took {steady:.1f}s"
     # Azurite serves a 10,000-blob listing in several seconds; still far inside the 60 s limit.
     assert full_listing < 30, f"full-listing tick took {full_listing:.1f}s"
+
+
+def test_hidden_and_system_blobs_are_counted_and_listed_not_dropped_silently(incoming, warehouse):
+    store = incoming
+    cat = encode(photo("chelsea.png"), quality=90)
+    store.write_bytes("arrivals", "drop/2026/07/01/cat.jpg", cat)
+    store.write_bytes("arrivals", "drop/2026/07/01/.cat-copy.jpg", cat)
+    store.write_bytes("arrivals", "drop/2026/07/01/Thumbs.db", b"thumbs")
+    instance = dg.DagsterInstance.ephemeral()
+
+    first = _tick(instance, store, None)
+    (request,) = first.run_requests
+    assert request.tags[SKIPPED_TAG] == "2"
+    result = dg.materialize(
+        [raw_images],
+        run_config=request.run_config,
+        tags=request.tags,
+        instance=instance,
+        resources={"warehouse": warehouse, "blob_store": store},
+    )
+    assert _catalogued(warehouse) == {"cat.jpg": 1}
+    (mat,) = result.asset_materializations_for_node("raw_images")
+    assert mat.metadata["skipped_by_policy_count"].value == 2
+    listed = mat.metadata["skipped_by_policy"].value
+    assert ".cat-copy.jpg" in listed and "Thumbs.db" in listed and "system_file" in listed
+
+    # Reported once; a hidden blob arriving alone is named in the tick's skip reason.
+    assert _tick(instance, store, first.cursor).run_requests == []
+    store.write_bytes("arrivals", "drop/2026/07/01/.DS_Store", b"\0\0\0\1Bud1")
+    alone = _tick(instance, store, first.cursor)
+    assert alone.run_requests == []
+    assert "1 new blobs skipped by policy" in alone.skip_reason.skip_message
+    assert ".DS_Store" in alone.skip_reason.skip_message

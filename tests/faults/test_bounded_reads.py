@@ -2,15 +2,21 @@
 
 import hashlib
 import tracemalloc
+from datetime import UTC, datetime, time
+from pathlib import Path
 
+import dagster as dg
 import numpy as np
 from PIL import Image
 
+from assets.inference.assets import NightlyConfig, nightly_classifications
 from assets.ingest.catalog import UNREAD_IMAGE_ID, catalog_one
 from assets.ingest.sources import BlobReader, FolderReader, SourceEntry, list_folder
-from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
+from assets.tables import IMAGE_PREDICTIONS, QUARANTINED_IMAGES, RAW_IMAGES
+from tests.assets.test_classification import DAY, trained  # noqa: F401
+from tests.assets.test_split_and_publish import prepared  # noqa: F401
 from tests.support.images import encode, photo
-from tests.support.sources import catalog, put_raw
+from tests.support.sources import catalog, put_raw, set_mtime
 
 MB = 1024 * 1024
 
@@ -138,3 +144,45 @@ def test_no_symlink_leads_out_of_a_folder_source(tmp_path, warehouse, local_blob
     (root / "cats" / "cat.jpg").symlink_to(outside / "secret.jpg")
     row, bad = catalog_one(entry, FolderReader(root))
     assert row is None and bad["reason"] == "unreadable" and "outside" in bad["detail"]
+
+
+def test_a_nights_large_arrivals_are_looked_at_before_they_are_read(trained):  # noqa: F811
+    """The nightly reads incoming blobs with the catalog's rule: a 100 MB non-image is hashed
+    as a stream, a 200 MB file above max_file_bytes is never read, the others are classified."""
+    warehouse, store, _ = trained
+    noon = datetime.combine(DAY, time(12), tzinfo=UTC)
+    folder = Path(store.root) / "incoming" / "2026" / "03" / "14"
+    movie = _sparse_non_image(folder / "movie.jpg", 100 * MB)
+    huge = folder / "huge.png"
+    with huge.open("wb") as handle:  # starts like a PNG: only its size keeps it unread
+        handle.write(encode(photo("chelsea.png").resize((40, 30)), "PNG"))
+        handle.truncate(200 * MB)
+    put_raw(store, "incoming", "2026/03/14/cat.jpg", encode(photo("chelsea.png"), quality=80))
+    for path in folder.iterdir():
+        set_mtime(path, noon.timestamp())
+
+    result, peak = _peak_bytes(
+        lambda: dg.materialize(
+            [nightly_classifications],
+            partition_key=DAY.isoformat(),
+            resources={"warehouse": warehouse, "blob_store": store},
+            run_config=dg.RunConfig(
+                {"nightly_classifications": NightlyConfig(max_file_bytes=150 * MB)}
+            ),
+        )
+    )
+
+    assert result.success
+    assert list(warehouse.read_table(IMAGE_PREDICTIONS).blob_path) == [
+        "incoming/2026/03/14/cat.jpg"
+    ]
+    quarantine = warehouse.read_table(QUARANTINED_IMAGES)
+    quarantine = quarantine[quarantine.stage == "classify"].set_index("name")
+    assert quarantine.loc["huge.png", "reason"] == "too_large"
+    assert quarantine.loc["huge.png", "image_id"] == UNREAD_IMAGE_ID
+    assert quarantine.loc["huge.png", "byte_size"] == 200 * MB
+    assert quarantine.loc["movie.jpg", "reason"] == "unidentified_format"
+    assert quarantine.loc["movie.jpg", "image_id"] == movie
+    (mat,) = result.asset_materializations_for_node("nightly_classifications")
+    assert mat.metadata["quarantined_unread"].value == 2
+    assert peak < 64 * MB, f"peak {peak / MB:.1f} MB for a night with 300 MB of arrivals"

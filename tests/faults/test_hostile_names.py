@@ -114,10 +114,22 @@ def test_a_night_with_hostile_blob_names_classifies_every_image(trained):  # noq
     put_raw(store, "incoming", "2026/03/14/broken\n.jpg", _image(0)[:300])
     set_mtime(Path(store.root) / "incoming/2026/03/14/broken\n.jpg", noon.timestamp())
 
+    # Hidden files and folders and OS droppings are skipped by the catalog's policy, and listed.
+    hidden = ["2026/03/14/.hidden.jpg", "2026/03/14/.thumbnails/cat.jpg", "2026/03/14/Thumbs.db"]
+    for name in hidden:
+        put_raw(store, "incoming", name, _image(7))
+        set_mtime(Path(store.root) / "incoming" / name, noon.timestamp())
+
     result = _classify(warehouse, store)
 
     assert result.success
     predictions = warehouse.read_table(IMAGE_PREDICTIONS)
-    assert sorted(predictions.blob_path) == sorted(f"incoming/2026/03/14/{n}" for n in names)
+    classified = [n for n in names if not n.startswith(".")]
+    assert sorted(predictions.blob_path) == sorted(f"incoming/2026/03/14/{n}" for n in classified)
+    (mat,) = result.asset_materializations_for_node("nightly_classifications")
+    assert mat.metadata["skipped_by_policy_count"].value == 4
+    listed = mat.metadata["skipped_by_policy"].value
+    for shown in (".dotted.jpg", ".hidden.jpg", ".thumbnails/cat.jpg", "Thumbs.db"):
+        assert shown in listed
     quarantine = warehouse.read_table(QUARANTINED_IMAGES)
     assert list(quarantine[quarantine.stage == "classify"].name) == ["broken\n.jpg"]
