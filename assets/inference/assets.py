@@ -2,8 +2,10 @@
 
 import hashlib
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -436,22 +438,25 @@ def _read_arrivals(
     unidentified_format). Memory per arrival is bounded by ``max_file_bytes``."""
     from assets.ingest.catalog import look_before_reading, streamed_sha256
 
-    def retried(fn):
+    def retried(fn: Callable[[], Any]) -> Any:
         return with_retries(fn, config.retry_attempts, RETRY_BASE_DELAY_SECONDS)
 
-    contents, unread = {}, {}
+    contents: dict[str, tuple[str, bytes, BlobInfo]] = {}
+    unread: dict[str, tuple[BlobInfo, Unread]] = {}
     for info in arrived:
         name = info.name
-        why = look_before_reading(
-            info.size,
-            lambda n, name=name: retried(lambda: store.read_range(container, name, 0, n)),
-            lambda name=name: retried(lambda: streamed_sha256(store.iter_chunks(container, name))),
-            config.max_file_bytes,
-        )
+
+        def head(n: int, name: str = name) -> bytes:
+            return retried(lambda: store.read_range(container, name, 0, n))
+
+        def digest(name: str = name) -> tuple[str, int]:
+            return retried(lambda: streamed_sha256(store.iter_chunks(container, name)))
+
+        why = look_before_reading(info.size, head, digest, config.max_file_bytes)
         if why is not None:
             unread[name] = (info, why)
             continue
-        data = retried(lambda name=name: store.read_bytes(container, name))
+        data: bytes = retried(partial(store.read_bytes, container, name))
         contents[name] = (hashlib.sha256(data).hexdigest(), data, info)
     return contents, unread
 

@@ -95,7 +95,7 @@ class Unread:
 def look_before_reading(
     size: int,
     head: Callable[[int], bytes] | None,
-    digest: Callable[[], tuple[str, int]],
+    digest: Callable[[], tuple[str, int]] | None,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Unread | None:
     """Whether a file of ``size`` bytes is quarantined before it is read whole (``Unread``), or
@@ -106,7 +106,8 @@ def look_before_reading(
       start with: ``unidentified_format``, with the SHA-256 and size ``digest`` computes as a
       stream (``streamed_sha256``), never held whole.
 
-    ``head`` None: the reader cannot read a prefix, and the file is read whole.
+    ``head`` or ``digest`` None: the reader cannot read a prefix or stream, and the file is read
+    whole.
     """
     if size > max_bytes:
         return Unread(
@@ -115,7 +116,7 @@ def look_before_reading(
             f"{size} bytes exceeds the limit of {max_bytes} bytes (max_file_bytes); not read",
             size,
         )
-    if head is None or size <= HEAD_BYTES or may_be_image(head(HEAD_BYTES)):
+    if head is None or digest is None or size <= HEAD_BYTES or may_be_image(head(HEAD_BYTES)):
         return None
     image_id, streamed = digest()
     return Unread(
@@ -161,18 +162,21 @@ def catalog_one(
             image_id=image_id, stage="catalog", reason=reason, detail=detail, at=now, **base
         )
 
-    def retried(fn):
+    def retried(fn: Callable[[], Any]) -> Any:
         return with_retries(fn, retries.attempts, retries.base_delay_s)
 
+    head = digest = None
+    if isinstance(read, SourceReader):
+        reader = read
+
+        def head(n: int) -> bytes:
+            return retried(lambda: reader.head(entry, n))
+
+        def digest() -> tuple[str, int]:
+            return retried(lambda: streamed_sha256(reader.chunks(entry)))
+
     try:
-        unread = look_before_reading(
-            entry.size,
-            (lambda n: retried(lambda: read.head(entry, n)))
-            if isinstance(read, SourceReader)
-            else None,
-            lambda: retried(lambda: streamed_sha256(read.chunks(entry))),
-            max_bytes,
-        )
+        unread = look_before_reading(entry.size, head, digest, max_bytes)
         if unread is not None:
             base["byte_size"] = unread.byte_size
             return quarantine(unread.image_id, unread.reason, unread.detail)
