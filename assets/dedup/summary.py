@@ -146,10 +146,26 @@ def _border_trimmed_pairs(
     }
 
 
+def _multi_size_pairs(
+    warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]
+) -> Metadata:
+    by_distance = warehouse.query_df(
+        f"SELECT distance, COUNT(*) AS pairs FROM {relation} GROUP BY distance ORDER BY distance"
+    )
+    return {
+        "dagster/row_count": int(by_distance.pairs.sum()) if len(by_distance) else 0,
+        "near_duplicate_confirm_size": int(dbt_vars["near_duplicate_confirm_size"]),
+        "near_duplicate_confirm_distance": int(dbt_vars["near_duplicate_confirm_distance"]),
+        "near_duplicate_loose_threshold": int(dbt_vars["near_duplicate_loose_threshold"]),
+        "pairs_by_distance": dg.MetadataValue.md(md_table(_ints(by_distance), 200)),
+    }
+
+
 SUMMARIES: dict[str, Callable[[Warehouse, str, Mapping[str, Any]], Metadata]] = {
     "stg_images": _stg_images,
     "near_duplicate_pairs": _near_duplicate_pairs,
     "border_trimmed_pairs": _border_trimmed_pairs,
+    "multi_size_pairs": _multi_size_pairs,
     "duplicate_groups": _duplicate_groups,
     "unique_images": _unique_images,
     "unique_counts_by_label": _unique_counts_by_label,

@@ -332,12 +332,18 @@ def rule_from_vars(variables: dict, name: str = "shipped defaults") -> Rule:
     """The rule duplicate_groups applies with these dbt variables (dbt_project.yml ``vars``)."""
     same_link = bool(variables.get("dedup_same_hash_link", True))
     trim = variables.get("near_duplicate_trim_threshold")
+    confirm = int(variables.get("near_duplicate_confirm_distance", -1))
     return Rule(
         name,
         same_size=int(variables["dedup_hash_size"]) if same_link else None,
         threshold=int(variables["near_duplicate_threshold"]),
         trim_threshold=None if trim is None or int(trim) < 0 else int(trim),
         guard=True,
+        confirm_size=int(variables["near_duplicate_confirm_size"]) if confirm >= 0 else None,
+        confirm_distance=max(confirm, 0),
+        loose_threshold=(
+            int(variables["near_duplicate_loose_threshold"]) if confirm >= 0 else None
+        ),
     )
 
 

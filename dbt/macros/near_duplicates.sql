@@ -17,9 +17,11 @@
     picture: a flat region (sky, background) fixes a few bits of every band instead of all bits of
     one band, which keeps the exact-match buckets small.
 
+    word_bits: bits of each of the two words (64 at size 8; s * s at size s, e.g. 25 at size 5).
+
     Returns [(row_mask, col_mask), ...] as signed 64-bit integers (the hashes' BIGINT form).
 -#}
-{% macro near_duplicate_band_masks(threshold, agreement=1) %}
+{% macro near_duplicate_band_masks(threshold, agreement=1, word_bits=64) %}
     {%- if threshold < 0 or threshold > 16 -%}
         {{ exceptions.raise_compiler_error(
             "near_duplicate_threshold must be 0..16, got " ~ threshold ~ ": above 16 the bands "
@@ -33,11 +35,11 @@
     {%- set bands = [] -%}
     {%- for band in range(n_bands) -%}
         {%- set m = namespace(row=0, col=0) -%}
-        {%- for bit in range(band, 128, n_bands) -%}
-            {%- if bit < 64 -%}
+        {%- for bit in range(band, 2 * word_bits, n_bands) -%}
+            {%- if bit < word_bits -%}
                 {%- set m.row = m.row + 2 ** bit -%}
             {%- else -%}
-                {%- set m.col = m.col + 2 ** (bit - 64) -%}
+                {%- set m.col = m.col + 2 ** (bit - word_bits) -%}
             {%- endif -%}
         {%- endfor -%}
         {%- do bands.append((m.row, m.col)) -%}

@@ -34,7 +34,9 @@ class Collection:
         self.hashes: list[dict] = []
         self.ids: dict[str, str] = {}
 
-    def add(self, name, width, hash8, trim=None, content="whole", hash3=None) -> None:
+    def add(
+        self, name, width, hash8, trim=None, content="whole", hash3=None, hash5=None
+    ) -> None:
         image_id = hashlib.sha256(name.encode()).hexdigest()
         self.ids[name] = image_id
         self.catalog.append(
@@ -59,6 +61,8 @@ class Collection:
         sizes[8] = hash8
         if hash3 is not None:
             sizes[3] = hash3
+        if hash5 is not None:
+            sizes[5] = hash5
         self.hashes.append(image_hashes_row(image_id, sizes, content=content, trim=trim))
 
 
@@ -87,6 +91,15 @@ def groups(tmp_path_factory) -> tuple[Collection, pd.DataFrame]:
     c.add("blank_black", 640, zero, content="blank", hash3=(0, 0))
     c.add("flat_grey", 640, zero, content="flat", hash3=(0, 0))
     c.add("one_pixel_wide", 1, zero, content="too_small", hash3=(0, 0))
+    # A cropped copy: size-8 hash 14 bits away (beyond the size-8 threshold), size-5 hash 1 bit
+    # away: the multi-size link. A look-alike with the photo's coarse size-5 hash but a far
+    # size-8 hash, and one 14 bits away at size 8 with an unrelated size-5 hash, stay apart.
+    p5 = random_hash(rng, 5)
+    c.add("photo5", 1100, (r8 := random_hash(rng, 8)), hash5=p5)
+    c.add("cropped", 900, flip_bits(r8, range(0, 128, 9)[:14]), hash5=(p5[0] ^ 4, p5[1]))
+    c.add("coarse_lookalike", 800, far(r8, rng), hash5=p5)
+    c.add("loose_only", 700, flip_bits(r8, range(1, 128, 9)[:14]))
+    c.add("blank_coarse", 640, zero, content="blank", hash5=p5)
     # A bordered copy whose box was too small to hash: only its plain link may join it.
     c.add("small_box", 600, flip_bits(q, [3]), content="small_box")
     for i in range(40):
@@ -125,6 +138,18 @@ def test_letterboxed_and_framed_copies_join_their_photo_by_the_border_trimmed_li
         assert row.reason == f"border_trimmed (distance {distance}) of {photo}"
     assert table.loc[photo].reason_code == "representative"
     assert table.loc[photo].group_size == 3
+
+
+def test_a_cropped_copy_joins_its_photo_by_the_multi_size_link_and_names_it(groups):
+    c, table = groups
+    photo = c.ids["photo5"]
+    row = table.loc[c.ids["cropped"]]
+    assert row.representative_image_id == photo
+    assert row.reason_code == "multi_size"
+    assert row.reason == f"multi_size (distance 14) of {photo}"
+    # one size alone links nothing: the coarse look-alike and the 14-bit stranger stay apart
+    for name in ("coarse_lookalike", "loose_only", "blank_coarse"):
+        assert table.loc[c.ids[name]].group_size == 1, name
 
 
 def test_equal_size_3_hashes_alone_do_not_make_duplicates(groups):

@@ -25,6 +25,7 @@ MODELS = {
     "stg_images",
     "near_duplicate_pairs",
     "border_trimmed_pairs",
+    "multi_size_pairs",
     "duplicate_groups",
     "unique_images",
     "unique_counts_by_label",
@@ -48,6 +49,7 @@ def test_the_code_location_loads_with_the_dedup_models_downstream_of_catalog_and
         dg.AssetKey("stg_images"),
         dg.AssetKey("near_duplicate_pairs"),
         dg.AssetKey("border_trimmed_pairs"),
+        dg.AssetKey("multi_size_pairs"),
     }
 
 

@@ -82,7 +82,8 @@ def repro(tmp_path_factory) -> Path:
             "ALTER TABLE stg_images ADD COLUMN dhash8_trim_row BIGINT; "
             "ALTER TABLE stg_images ADD COLUMN dhash8_trim_col BIGINT; "
             "ALTER TABLE stg_images ADD COLUMN unlinkable_id VARCHAR; "
-            "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
+            "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
+            "CREATE TABLE multi_size_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
         )
     return path
 

@@ -48,6 +48,7 @@ TABLES = {
     "stg_images": ["image_id"],
     "near_duplicate_pairs": ["image_id_a", "image_id_b"],
     "border_trimmed_pairs": ["image_id_a", "image_id_b"],
+    "multi_size_pairs": ["image_id_a", "image_id_b"],
     "duplicate_groups": ["image_id"],
     "unique_images": ["image_id"],
     "unique_counts_by_label": ["label"],

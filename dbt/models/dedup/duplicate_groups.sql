@@ -8,7 +8,9 @@
         var('dedup_same_hash_link') is on; off (the default), equal size-8 hashes;
       * near_duplicate_pairs (size-8 hashes within var('near_duplicate_threshold') bits);
       * border_trimmed_pairs (content-box hashes within var('near_duplicate_trim_threshold')
-        bits: the same picture with padding or letterbox bars).
+        bits: the same picture with padding or letterbox bars);
+      * multi_size_pairs (size-5 hashes within var('near_duplicate_confirm_distance') bits and
+        size-8 hashes within var('near_duplicate_loose_threshold'): small crops and rotations).
     Images that may take no hash link (stg_images.unlinkable_id: blank, flat, tiny) are a
     bucket of their own and in no link model, so they always stay alone.
     Images with equal hashes are collapsed first (each hash bucket is represented by its
@@ -72,6 +74,9 @@ links as (
     union all
     select image_id_a, image_id_b, distance, 'border_trimmed' as link
     from {{ ref('border_trimmed_pairs') }}
+    union all
+    select image_id_a, image_id_b, distance, 'multi_size' as link
+    from {{ ref('multi_size_pairs') }}
 ),
 
 pair_ends as (
@@ -172,6 +177,8 @@ decided as (
             when bucket_key = representative_bucket_key then '{{ same_hash }}'
             when distance_to_representative <= {{ threshold }} then 'near_duplicate'
             when trim_distance_to_representative <= {{ trim_threshold }} then 'border_trimmed'
+            when neighbour_link = 'multi_size' and neighbour_id = representative_image_id
+                then 'multi_size'
             else 'transitive'
         end as reason_code,
         case
@@ -208,6 +215,11 @@ select
         when 'border_trimmed' then
             concat(
                 'border_trimmed (distance ', {{ to_text('trim_distance_to_representative') }},
+                ') of ', linked_image_id
+            )
+        when 'multi_size' then
+            concat(
+                'multi_size (distance ', {{ to_text('neighbour_distance') }},
                 ') of ', linked_image_id
             )
         else
