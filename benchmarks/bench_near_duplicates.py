@@ -14,7 +14,10 @@ popcount). The machine load (``os.getloadavg``) is recorded around each run.
     python benchmarks/bench_near_duplicates.py                     # 100k, 1M, 10M
     python benchmarks/bench_near_duplicates.py --sizes 100k,1M --thresholds 6,8 --agreements 2
     python benchmarks/bench_near_duplicates.py --sizes 1M --agreements 2 \
-        --models near_duplicate_pairs,border_trimmed_pairs
+        --models near_duplicate_pairs,border_trimmed_pairs,multi_size_pairs
+
+multi_size_pairs searches the size-5 words (synthetic: shared within a cluster, 0 or 1 bit
+flipped) at the shipped confirmation distance; its threshold column is that distance.
 """
 
 import argparse
@@ -50,12 +53,38 @@ def human(n: int) -> str:
     return str(n)
 
 
+def coarse_hashes(hashes, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Size-5 words (25 bits each) for the multi-size link: uniformly random, except that the
+    members of a near-duplicate cluster share one coarse picture, each with 0 or 1 bit flipped
+    (within the shipped 1-bit confirmation, so every cluster is a candidate of that search)."""
+    rng = np.random.default_rng(seed + 1)
+    n = len(hashes)
+    row = rng.integers(0, 1 << 25, size=n, dtype=np.int64)
+    col = rng.integers(0, 1 << 25, size=n, dtype=np.int64)
+    cluster = hashes.cluster.to_numpy()
+    member = cluster >= 0
+    ids, first = np.unique(cluster[member], return_index=True)
+    base = np.flatnonzero(member)[first]
+    at = np.searchsorted(ids, cluster[member])
+    row[member], col[member] = row[base][at], col[base][at]
+    flip = member & (rng.random(n) < 0.5)
+    bit = rng.integers(0, 50, size=n)
+    row[flip & (bit < 25)] ^= np.left_shift(1, bit[flip & (bit < 25)])
+    col[flip & (bit >= 25)] ^= np.left_shift(1, bit[flip & (bit >= 25)] - 25)
+    return row, col
+
+
 def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndarray:
-    """Write ``stg_images`` (the columns near_duplicate_pairs reads); return the hashes by index."""
+    """Write ``stg_images`` (the columns the link models read); return the size-8 hashes by
+    index."""
     hashes = near_duplicate_hashes(n, threshold, seed=seed)
+    hashes["dhash5_row"], hashes["dhash5_col"] = coarse_hashes(hashes, seed)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(db_path)) as con:
-        con.register("synthetic", hashes[["image_index", "dhash8_row", "dhash8_col"]])
+        con.register(
+            "synthetic",
+            hashes[["image_index", "dhash8_row", "dhash8_col", "dhash5_row", "dhash5_col"]],
+        )
         # image_id: a SHA-256 like the catalog's; image_key numbers them in image_id order, as
         # the staging model does. Every image may link (unlinkable_id null) and has no border
         # (its content-box hash is its size-8 hash).
@@ -63,7 +92,8 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
             "CREATE OR REPLACE TABLE stg_images AS "
             "SELECT row_number() OVER (ORDER BY image_id) AS image_key, * FROM ("
             "  SELECT sha256(CAST(image_index AS VARCHAR)) AS image_id, image_index,"
-            "         dhash8_row, dhash8_col, dhash8_row AS dhash8_trim_row,"
+            "         dhash8_row, dhash8_col, dhash5_row, dhash5_col,"
+            "         dhash8_row AS dhash8_trim_row,"
             "         dhash8_col AS dhash8_trim_col, CAST(NULL AS VARCHAR) AS unlinkable_id,"
             "         TRUE AS is_linkable FROM synthetic)"
         )
@@ -174,13 +204,19 @@ def measure(
     if child.returncode != 0:
         raise RuntimeError(child.stderr)
     result = json.loads(child.stdout.strip().splitlines()[-1])
+    bits, search = 128, threshold
+    if model == "multi_size_pairs":
+        # its search runs over the size-k words at the confirmation distance (agreement 2)
+        variables = dbt_vars()
+        k = int(variables["near_duplicate_confirm_size"])
+        bits, search, agreement = 2 * k * k, int(variables["near_duplicate_confirm_distance"]), 2
     row = {
         "model": model,
         "rows": n,
-        "threshold": threshold,
+        "threshold": search,
         "agreement": agreement,
-        "keys": keys(threshold, agreement),
-        "key_bits": agreement * 128 / (threshold + agreement),
+        "keys": keys(search, agreement),
+        "key_bits": agreement * bits / (search + agreement),
         "pairs": result["pairs"],
         "seconds": result["seconds"],
         "peak_rss_mb": result["peak_kb"] / 1024,
@@ -191,7 +227,7 @@ def measure(
         "true_pairs": None,
         "false_pairs": None,
     }
-    if truth is not None:
+    if truth is not None and model != "multi_size_pairs":
         found = found_pairs(db_path)
         row["true_pairs"] = len(truth)
         row["recall"] = len(found & truth) / len(truth) if truth else 1.0

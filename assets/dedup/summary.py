@@ -146,9 +146,7 @@ def _border_trimmed_pairs(
     }
 
 
-def _multi_size_pairs(
-    warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]
-) -> Metadata:
+def _multi_size_pairs(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
     by_distance = warehouse.query_df(
         f"SELECT distance, COUNT(*) AS pairs FROM {relation} GROUP BY distance ORDER BY distance"
     )

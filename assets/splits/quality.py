@@ -39,6 +39,8 @@ class Rule:
     also within this many bits. ``confirm_size`` / ``confirm_distance`` / ``loose_threshold``:
     size-8 (or trimmed) hashes up to ``loose_threshold`` bits apart link when the size-
     ``confirm_size`` hashes are at most ``confirm_distance`` bits apart (two sizes agreeing).
+    ``other_size`` / ``other_threshold``: size-k hashes alone within a threshold (measured as a
+    candidate only: no exact search of it scales, see benchmarks/README.md).
     """
 
     name: str
@@ -50,6 +52,8 @@ class Rule:
     confirm_size: int | None = None
     confirm_distance: int = 0
     loose_threshold: int | None = None
+    other_size: int | None = None
+    other_threshold: int = 0
 
 
 def _words(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +100,9 @@ def link_matrix(df: pd.DataFrame, rule: Rule) -> np.ndarray:
     if rule.confirm_size is not None and rule.loose_threshold is not None:
         dist, valid = _pair_distances(df, f"dhash{rule.confirm_size}")
         links |= valid & (dist <= rule.confirm_distance) & (nearest <= rule.loose_threshold)
+    if rule.other_size is not None:
+        dist, valid = _pair_distances(df, f"dhash{rule.other_size}")
+        links |= valid & (dist <= rule.other_threshold)
     if rule.guard and "content" in df.columns:
         ok = df.content.isin(LINKABLE_CONTENT).to_numpy()
         links &= ok[:, None] & ok[None, :]

@@ -34,9 +34,7 @@ class Collection:
         self.hashes: list[dict] = []
         self.ids: dict[str, str] = {}
 
-    def add(
-        self, name, width, hash8, trim=None, content="whole", hash3=None, hash5=None
-    ) -> None:
+    def add(self, name, width, hash8, trim=None, content="whole", hash3=None, hash5=None) -> None:
         image_id = hashlib.sha256(name.encode()).hexdigest()
         self.ids[name] = image_id
         self.catalog.append(

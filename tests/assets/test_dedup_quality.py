@@ -1,11 +1,14 @@
 """Dedup quality on labelled images: the benchmark's rules scored, and the dedup_quality asset
 on a user's labelled pairs of catalogued images."""
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 import pytest
 from PIL import Image, ImageOps
 
+from assets.dedup.project import dbt_vars
 from assets.demo.benchmark import FAMILIES, MANIFEST, build_benchmark
 from assets.demo.collection import source_photos
 from assets.hashing.assets import image_hashes
@@ -19,6 +22,7 @@ from assets.splits.quality_assets import (
 )
 
 NEW = quality.Rule("new", same_size=None, threshold=8, trim_threshold=12, guard=True)
+SHIPPED = quality.rule_from_vars(dbt_vars())
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,17 @@ def test_the_benchmark_has_every_family_at_several_strengths_and_the_negatives(l
 def test_images_without_a_picture_are_never_grouped_with_anything(labelled):
     for rule in (
         NEW,
-        quality.Rule("loose", same_size=3, threshold=16, trim_threshold=16, guard=True),
+        SHIPPED,
+        quality.Rule(
+            "loose",
+            same_size=3,
+            threshold=16,
+            trim_threshold=16,
+            guard=True,
+            confirm_size=5,
+            confirm_distance=3,
+            loose_threshold=32,
+        ),
     ):
         q = quality.evaluate(labelled, rule)
         degenerate = labelled.index[labelled.family == "degenerate"]
@@ -61,16 +75,30 @@ def test_the_trimmed_link_finds_bordered_copies_the_previous_defaults_missed(lab
     assert new.false_links.empty
 
 
+def test_the_multi_size_link_adds_copies_without_a_false_link(labelled):
+    without = quality.evaluate(labelled, replace(SHIPPED, confirm_size=None))
+    shipped = quality.evaluate(labelled, SHIPPED)
+    assert SHIPPED.confirm_size == 5 and SHIPPED.loose_threshold is not None
+    assert shipped.false_links.empty
+    assert shipped.recall >= without.recall
+    assert len(shipped.missed) <= len(without.missed)
+
+
 def test_rule_from_vars_reads_the_links_duplicate_groups_applies():
-    rule = quality.rule_from_vars(
-        {
-            "dedup_hash_size": 3,
-            "near_duplicate_threshold": 8,
-            "near_duplicate_trim_threshold": 12,
-            "dedup_same_hash_link": False,
-        }
-    )
+    variables = {
+        "dedup_hash_size": 3,
+        "near_duplicate_threshold": 8,
+        "near_duplicate_trim_threshold": 12,
+        "dedup_same_hash_link": False,
+        "near_duplicate_confirm_size": 5,
+        "near_duplicate_confirm_distance": 1,
+        "near_duplicate_loose_threshold": 20,
+    }
+    rule = quality.rule_from_vars(variables)
     assert (rule.same_size, rule.threshold, rule.trim_threshold, rule.guard) == (None, 8, 12, True)
+    assert (rule.confirm_size, rule.confirm_distance, rule.loose_threshold) == (5, 1, 20)
+    off = quality.rule_from_vars({**variables, "near_duplicate_confirm_distance": -1})
+    assert off.confirm_size is None and off.loose_threshold is None
 
 
 def _jpeg(image: Image.Image, path) -> None:
