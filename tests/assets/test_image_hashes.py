@@ -137,7 +137,7 @@ def test_a_file_that_no_longer_decodes_is_quarantined_once_and_not_retried(
 def test_pending_images_come_a_page_at_a_time_in_id_order_each_once(
     collection, warehouse, local_blob_store
 ):
-    from assets.hashing.assets import pending_images
+    from assets.hashing.bookkeeping import pending_images
 
     versions = [HASH_ALGORITHM_VERSION]
     ids = sorted(warehouse.read_table(RAW_IMAGES, ["image_id"]).image_id)
@@ -156,7 +156,7 @@ def test_the_azure_sql_page_query_is_a_tsql_top_query():
     import pandas as pd
     import sqlglot
 
-    from assets.hashing.assets import pending_images
+    from assets.hashing.bookkeeping import pending_images
     from resources.warehouse.base import Warehouse
     from resources.warehouse.dialects import TSQL
 
@@ -188,7 +188,7 @@ def test_the_azure_sql_page_query_is_a_tsql_top_query():
 def test_the_distinct_hash_counts_are_portable_tsql():
     import sqlglot
 
-    from assets.hashing.assets import distinct_hashes_sql
+    from assets.hashing.bookkeeping import distinct_hashes_sql
 
     parsed = sqlglot.parse_one(distinct_hashes_sql(), read="tsql")
     assert [e.alias for e in parsed.expressions] == [f"size_{s}" for s in range(8, 0, -1)]
