@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from assets.inference.assets import nightly_classifications, nightly_partitions
+from assets.inference.assets import nightly_classifications
 from assets.inference.jobs import classify_images_job
 from assets.inference.sensors import early_classification_sensor
 from assets.inference.windows import NIGHTLY_HOUR
@@ -32,11 +32,11 @@ def nightly_schedule(
     )
 
 
-def nightly_job(asset=nightly_classifications, partitions=nightly_partitions):
+def nightly_job(asset=nightly_classifications):
+    # The job's partitions (and so the schedule's cron and timezone) come from the asset.
     return dg.define_asset_job(
         "nightly_classification_job",
         selection=dg.AssetSelection.assets(asset),
-        partitions_def=partitions,
         description=(
             "Classify the images that arrived in the incoming container in one evening's window "
             "(23:00 the day before up to 23:00)."

@@ -2,12 +2,11 @@
 
 import dagster as dg
 
-from assets.publish.assets import published_images, split_partitions
+from assets.publish.assets import published_images
 
 publish_job = dg.define_asset_job(
     "publish_job",
     selection=dg.AssetSelection.assets(published_images),
-    partitions_def=split_partitions,
     description="Publish one side (train or test) of the split to blob storage.",
 )
 

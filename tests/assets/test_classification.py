@@ -149,7 +149,9 @@ def test_the_23_00_tick_requests_the_evening_that_is_ending_in_the_configured_ti
     @dg.asset(name="nightly_classifications", partitions_def=partitions)
     def stand_in() -> None: ...
 
-    schedule = nightly_schedule(nightly_job(stand_in, partitions))
+    job = nightly_job(stand_in)
+    defs = dg.Definitions(assets=[stand_in], jobs=[job], schedules=[nightly_schedule(job)])
+    schedule = defs.resolve_schedule_def("nightly_classification_schedule")
     assert schedule.cron_schedule == "0 23 * * *" and schedule.execution_timezone == tz
     with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
