@@ -1,7 +1,5 @@
 """Resources derived from the one environment switch (``IMAGE_PLATFORM_ENV``)."""
 
-import os
-
 import dagster as dg
 
 from resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
@@ -18,7 +16,7 @@ def build_blob_store(settings: Settings) -> BlobStore:
     if settings.env == Environment.LOCAL:
         return LocalBlobStore(root=str(settings.local_blob_root))
     default_url = AZURITE_ACCOUNT_URL if settings.env == Environment.CI else None
-    account_url = os.environ.get("IMAGE_PLATFORM_AZURE_ACCOUNT_URL") or default_url
+    account_url = settings.azure_account_url or default_url
     if not account_url:
         raise ValueError(
             "IMAGE_PLATFORM_AZURE_ACCOUNT_URL must be set when IMAGE_PLATFORM_ENV=prod"
@@ -26,7 +24,7 @@ def build_blob_store(settings: Settings) -> BlobStore:
     # A shared key when one is provided (ci: Azurite's published development key), otherwise the
     # workload's managed identity through DefaultAzureCredential.
     key = None
-    if os.environ.get("IMAGE_PLATFORM_AZURE_STORAGE_KEY") or settings.env == Environment.CI:
+    if settings.azure_storage_key_set or settings.env == Environment.CI:
         key = dg.EnvVar("IMAGE_PLATFORM_AZURE_STORAGE_KEY")
     return AzureBlobStore(account_url=account_url, account_key=key)
 

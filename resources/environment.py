@@ -126,6 +126,10 @@ class Settings:
     incoming_date_folders: str = ""
     incoming_max_attempts: int = 6
     incoming_retry_delay_seconds: float = 60.0
+    # Azure Blob Storage (ci, prod): the account, and whether a shared key is configured (the key
+    # itself is only ever read through dg.EnvVar, when the resource is initialised).
+    azure_account_url: str | None = None
+    azure_storage_key_set: bool = False
 
     @property
     def duckdb_path(self) -> Path:
@@ -157,4 +161,6 @@ def get_settings() -> Settings:
         incoming_date_folders=_get("INCOMING_DATE_FOLDERS", "") or "",
         incoming_max_attempts=int(_get("INCOMING_MAX_ATTEMPTS", "6") or 6),
         incoming_retry_delay_seconds=float(_get("INCOMING_RETRY_DELAY_SECONDS", "60") or 60),
+        azure_account_url=_get("AZURE_ACCOUNT_URL"),
+        azure_storage_key_set=_get("AZURE_STORAGE_KEY") is not None,
     )
