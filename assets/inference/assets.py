@@ -10,15 +10,24 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
+from assets.inference.nightly import (
+    assemble_night,
+    day_rows,
+    night_frames,
+    predicted_labels_per_night,
+    previous_results,
+    published_train_labels,
+    split_results,
+    to_classify,
+    vanished_results,
+)
 from assets.inference.windows import evening_window
 from assets.ingest.sources import DEFAULT_MAX_FILE_BYTES, Skipped, path_skip_reason
 from assets.metadata import md_image, md_table
 from assets.tables import (
     IMAGE_PREDICTIONS,
     IMAGE_PROBABILITIES,
-    PUBLISHED_IMAGES,
     QUARANTINED_IMAGES,
-    quarantine_row,
 )
 from resources.blob_store import BlobStore
 from resources.blobs import BlobInfo
@@ -27,8 +36,6 @@ from resources.retries import with_retries
 from resources.warehouse.base import Warehouse, table_schema
 
 if TYPE_CHECKING:  # onnxruntime, pandas and matplotlib load with the step that classifies
-    import pandas as pd
-
     from assets.inference.checks import NightHealth
     from assets.ingest.catalog import Unread
 
@@ -121,50 +128,6 @@ def arrivals(
     return arrived, skipped
 
 
-def _day_rows(warehouse: Warehouse, spec, day) -> "pd.DataFrame":
-    import pandas as pd
-
-    if not warehouse.table_exists(spec):
-        return pd.DataFrame(columns=spec.column_names)
-    cols = ", ".join(spec.column_names)
-    return warehouse.query_df(f"SELECT {cols} FROM {spec.name} WHERE partition_date = ?", [day])
-
-
-def vanished_results(
-    previous: "pd.DataFrame", present: set[str], version: str, clear: bool
-) -> "tuple[pd.DataFrame, str | None]":
-    """The day's earlier predictions whose blob is no longer listed, and what to do with them.
-
-    Returns ``(rows to keep, error)``: every vanished row is kept when the same model classifies
-    the day again; none when ``clear`` is set; and an error message (nothing is written) when
-    keeping them would mix two model versions in one night.
-    """
-    gone = previous[~previous.blob_path.isin(present)]
-    if gone.empty or clear:
-        return gone.iloc[0:0], None
-    others = sorted(set(gone.model_version) - {version})
-    if others:
-        return gone.iloc[0:0], (
-            f"{len(gone)} images classified earlier for this day are no longer in the incoming "
-            f"container (e.g. {gone.blob_path.iloc[0]}); their results come from model "
-            f"{', '.join(others)} and cannot be recomputed with {version}. Rerun with "
-            f"model_version={others[0]} to keep them, or with clear_vanished=true to drop them."
-        )
-    return gone, None
-
-
-def _previous_results(warehouse: Warehouse, version: str) -> "pd.DataFrame":
-    import pandas as pd
-
-    if not warehouse.table_exists(IMAGE_PROBABILITIES):
-        return pd.DataFrame(columns=["image_id", "label", "probability"])
-    return warehouse.query_df(
-        f"SELECT DISTINCT image_id, label, probability FROM {IMAGE_PROBABILITIES.name} "
-        f"WHERE model_version = ?",
-        [version],
-    )
-
-
 @dg.asset(
     group_name="inference",
     kinds={"onnx", "python", "duckdb"},
@@ -201,7 +164,6 @@ def nightly_classifications(
     import pandas as pd
 
     from assets.classifier.classify import Classifier
-    from assets.decode import UndecodableImageError
     from assets.inference.checks import night_health
     from assets.inference.migrate import migrate_to_evening_windows
     from assets.inference.outputs import write_parquet_copies
@@ -249,85 +211,33 @@ def nightly_classifications(
     now = datetime.now(tz=UTC)
     contents, unread = _read_arrivals(blob_store, incoming.container, arrived, config)
 
-    known = _previous_results(warehouse, version)
-    reuse = {image_id: grp for image_id, grp in known.groupby("image_id")}
-    todo = {}
-    for image_id, data, _ in contents.values():
-        if image_id not in reuse and image_id not in todo:
-            todo[image_id] = data
+    reuse = {i: g for i, g in previous_results(warehouse, version).groupby("image_id")}
+    todo = to_classify(contents, reuse)
 
     started = time.monotonic()
-    fresh: dict[str, pd.DataFrame] = {}
-    failed: dict[str, UndecodableImageError] = {}
-    for image_id, result in classifier.classify_bytes(todo.items(), config.batch_size):
-        if isinstance(result, UndecodableImageError):
-            failed[image_id] = result
-        else:
-            fresh[image_id] = pd.DataFrame(
-                {
-                    "image_id": image_id,
-                    "label": list(result.class_names),
-                    "probability": result.probabilities.astype(float),
-                }
-            )
+    fresh, failed = split_results(classifier.classify_bytes(todo.items(), config.batch_size))
     elapsed = time.monotonic() - started
 
-    predictions, probabilities, quarantine = [], [], []
-    for name, (info, why) in unread.items():
-        quarantine.append(
-            quarantine_row(
-                image_id=why.image_id,
-                source_uri=blob_store.url(incoming.container, name),
-                stage="classify",
-                reason=why.reason,
-                detail=why.detail,
-                at=now,
-                name=name.rsplit("/", 1)[-1],
-                byte_size=why.byte_size,
-                last_modified=info.last_modified,
-            )
-        )
-    for name, (image_id, data, info) in contents.items():
-        blob_path = f"{incoming.container}/{name}"
-        if image_id in failed:
-            error = failed[image_id]
-            quarantine.append(
-                quarantine_row(
-                    image_id=image_id,
-                    source_uri=blob_store.url(incoming.container, name),
-                    stage="classify",
-                    reason=error.reason,
-                    detail=error.detail,
-                    at=now,
-                    name=name.rsplit("/", 1)[-1],
-                    byte_size=len(data),
-                    last_modified=info.last_modified,
-                )
-            )
-            continue
-        probs = fresh.get(image_id)
-        reused = probs is None
-        if probs is None:
-            probs = reuse[image_id]
-        best = probs.loc[probs.probability.idxmax()]
-        predictions.append(
-            {
-                "partition_date": day,
-                "blob_path": blob_path,
-                "image_id": image_id,
-                "predicted_label": best.label,
-                "probability": float(best.probability),
-                "model_version": version,
-                "reused": reused,
-                "last_modified": info.last_modified,
-                "classified_at": now,
-            }
-        )
-        probabilities.append(probs.assign(partition_date=day, model_version=version))
-
+    night = assemble_night(
+        day,
+        version,
+        now,
+        incoming.container,
+        partial(blob_store.url, incoming.container),
+        contents,
+        unread,
+        fresh,
+        reuse,
+        failed,
+    )
+    predictions, probabilities, quarantine = (
+        night.predictions,
+        night.probabilities,
+        night.quarantine,
+    )
     # Earlier results of blobs that have since vanished (retention, a mistyped prefix) are kept
     # unless the user asks to clear them: a rerun never empties a night silently.
-    previous = _day_rows(warehouse, IMAGE_PREDICTIONS, day)
+    previous = day_rows(warehouse, IMAGE_PREDICTIONS, day)
     present = {f"{incoming.container}/{info.name}" for info in arrived}
     kept, refusal = vanished_results(previous, present, version, config.clear_vanished)
     dropped = int((~previous.blob_path.isin(present)).sum()) - len(kept)
@@ -338,7 +248,7 @@ def nightly_classifications(
             f"{len(kept)} images classified earlier on {day} are no longer in "
             f"{incoming.uri}: their results are kept (clear_vanished=true drops them)"
         )
-        previous_probs = _day_rows(warehouse, IMAGE_PROBABILITIES, day)
+        previous_probs = day_rows(warehouse, IMAGE_PROBABILITIES, day)
         probabilities.append(
             previous_probs[
                 previous_probs.image_id.isin(kept.image_id)
@@ -352,14 +262,7 @@ def nightly_classifications(
             f"longer in {incoming.uri}"
         )
 
-    pred_df = pd.DataFrame(predictions, columns=IMAGE_PREDICTIONS.column_names)
-    prob_df = (
-        pd.concat(p[IMAGE_PROBABILITIES.column_names] for p in probabilities).drop_duplicates(
-            ["image_id", "label"]
-        )
-        if probabilities
-        else pd.DataFrame(columns=IMAGE_PROBABILITIES.column_names)
-    )
+    pred_df, prob_df = night_frames(predictions, probabilities)
     # Both tables of the night in one transaction, with one model version.
     warehouse.replace_partition(
         [(IMAGE_PREDICTIONS, pred_df), (IMAGE_PROBABILITIES, prob_df)], {"partition_date": day}
@@ -387,14 +290,13 @@ def nightly_classifications(
         if len(pred_df)
         else pd.DataFrame(columns=["predicted_label", "images"])
     )
-    nights = warehouse.query_df(
-        f"SELECT partition_date, predicted_label FROM {IMAGE_PREDICTIONS.name}"
-    )
-    written = _day_rows(warehouse, IMAGE_PREDICTIONS, day)
-    train = warehouse.read_table(PUBLISHED_IMAGES, ["split", "label", "blob_name"])
-    train_labels = train[(train.split == "train") & train.blob_name.notna()].label
+    nights = predicted_labels_per_night(warehouse)
     health = night_health(
-        written, train_labels, len(quarantine), len(arrived), config.low_confidence_below
+        day_rows(warehouse, IMAGE_PREDICTIONS, day),
+        published_train_labels(warehouse),
+        len(quarantine),
+        len(arrived),
+        config.low_confidence_below,
     )
     return dg.MaterializeResult(
         check_results=_check_results(health, config),
