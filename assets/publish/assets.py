@@ -15,7 +15,7 @@ from assets.publish.publisher import (
     plan_names,
     publish_side,
 )
-from assets.splits.assets import find_leakage
+from assets.splits.membership import find_leakage
 from assets.tables import IMAGE_HASHES, PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
 from resources.blob_store import BlobStore
 from resources.environment import get_settings

@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.metadata import md_image, md_table
-from assets.splits.assets import group_members, label_conflicts
+from assets.splits.membership import group_members, label_conflicts
 from assets.tables import LABEL_REVIEWS, REVIEW_FILES
 from resources.blob_store import BlobStore
 from resources.environment import get_settings

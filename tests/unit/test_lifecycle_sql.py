@@ -3,7 +3,7 @@ the reviewed label before the catalogued one."""
 
 import sqlglot
 
-from assets.splits.assets import group_members_sql
+from assets.splits.membership import group_members_sql
 from resources.warehouse.dialects import DUCKDB, TSQL
 
 
