@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
-from assets.dedup.project import DUCKDB_PATH_ENV, build_dbt_resource, dbt_vars
+from assets.dedup.project import build_dbt_resource, dbt_vars
 from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
 from assets.splits import quality
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.support.services import local_environment
 
 VARS = dbt_vars()
 THRESHOLD = int(VARS["near_duplicate_threshold"])
@@ -104,10 +105,7 @@ def groups(tmp_path_factory) -> tuple[Collection, pd.DataFrame]:
         c.add(f"unrelated{i}", 640, random_hash(rng, 8))
 
     home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("IMAGE_PLATFORM_HOME", str(home))
-        env.setenv("IMAGE_PLATFORM_ENV", "local")
-        env.delenv(DUCKDB_PATH_ENV, raising=False)
+    with local_environment(home):
         settings = get_settings()
         warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
         # Catalog columns this test does not care about (EXIF capture data ...) stay empty.

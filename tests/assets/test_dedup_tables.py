@@ -18,7 +18,6 @@ import pytest
 
 from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
 from assets.dedup.project import (
-    DUCKDB_PATH_ENV,
     WarehouseDbtCliResource,
     build_dbt_resource,
     dbt_executable,
@@ -34,6 +33,7 @@ from assets.tables import IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.dedup_reference import expand_links
+from tests.support.services import local_environment
 
 THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
 K = int(dbt_vars()["dedup_hash_size"])
@@ -273,11 +273,8 @@ def read_tables(path: Path) -> dict[str, pd.DataFrame]:
 def build(tmp_path_factory) -> Build:
     home = tmp_path_factory.mktemp("home")
     collection = build_collection()
-    with pytest.MonkeyPatch.context() as env:
-        # The path dbt writes must come from the environment switch alone: the home folder.
-        env.setenv("IMAGE_PLATFORM_HOME", str(home))
-        env.setenv("IMAGE_PLATFORM_ENV", "local")
-        env.delenv(DUCKDB_PATH_ENV, raising=False)
+    # The path dbt writes must come from the environment switch alone: the home folder.
+    with local_environment(home):
         settings = get_settings()
         warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
         warehouse.insert_new(RAW_IMAGES, pd.DataFrame(collection.catalog))

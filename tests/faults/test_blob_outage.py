@@ -18,6 +18,7 @@ from tests.assets.test_split_and_publish import _split
 from tests.support.chain import write_source
 from tests.support.dedup_tables import seed_dedup_tables
 from tests.support.harness import Azurite, assert_same, blob_snapshot, table_snapshot
+from tests.support.services import local_environment
 
 pytestmark = pytest.mark.slow
 
@@ -84,10 +85,7 @@ def outage(tmp_path_factory):
     """One Azurite and one clean publish for the module; each test publishes to its own
     container."""
     root = tmp_path_factory.mktemp("outage")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("IMAGE_PLATFORM_ENV", "local")
-        env.setenv("IMAGE_PLATFORM_HOME", str(root / "home"))
-        env.delenv("IMAGE_PLATFORM_SOURCE", raising=False)
+    with local_environment(root / "home"):
         source = write_source(root / "source")
         azurite = Azurite(root / "azurite").start()
         store = azurite.store()

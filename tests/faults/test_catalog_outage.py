@@ -19,6 +19,7 @@ from resources.blob_store import AzureBlobStore
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.chain import write_source
 from tests.support.harness import Azurite, assert_same, table_snapshot
+from tests.support.services import local_environment
 from tests.support.sources import put_raw
 
 pytestmark = pytest.mark.slow
@@ -87,10 +88,7 @@ def _state(warehouse) -> dict:
 def source(tmp_path_factory):
     """One Azurite holding a labelled collection, and its clean catalog."""
     root = tmp_path_factory.mktemp("catalog-outage")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("IMAGE_PLATFORM_ENV", "local")
-        env.setenv("IMAGE_PLATFORM_HOME", str(root / "home"))
-        env.delenv("IMAGE_PLATFORM_SOURCE", raising=False)
+    with local_environment(root / "home"):
         azurite = Azurite(root / "azurite").start()
         store = azurite.store()
         files = write_source(root / "source")

@@ -24,6 +24,7 @@ from tests.assets.test_split_and_publish import GROUPS, _collection, _publish, _
 from tests.support.dedup_tables import seed_dedup_tables
 from tests.support.harness import assert_same, table_snapshot
 from tests.support.images import encode, photo
+from tests.support.services import local_environment
 
 NOON = datetime.combine(DAY, time(12), tzinfo=UTC)
 
@@ -70,10 +71,7 @@ def _parquet(store, filename):
 def night_template(tmp_path_factory):
     """A catalogued, published and trained platform with one classified night (built once)."""
     root = tmp_path_factory.mktemp("night")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("IMAGE_PLATFORM_ENV", "local")
-        env.setenv("IMAGE_PLATFORM_HOME", str(root / "home"))
-        env.delenv("IMAGE_PLATFORM_SOURCE", raising=False)
+    with local_environment(root / "home"):
         warehouse = DuckDBWarehouse(path=str(root / "warehouse.duckdb"))
         store = LocalBlobStore(root=str(root / "blobs"))
         resources = {"warehouse": warehouse, "blob_store": store}

@@ -5,8 +5,12 @@ import glob
 import os
 import shutil
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,3 +64,15 @@ def as_server_user(argv: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return argv
     return ["runuser", "-u", "postgres", "--", *argv]
+
+
+@contextmanager
+def local_environment(home: Path) -> Iterator[pytest.MonkeyPatch]:
+    """The local environment on a private IMAGE_PLATFORM_HOME, for fixtures wider than a test
+    (the ``platform_home`` fixture is the per-test one): no source or DuckDB path inherited."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("IMAGE_PLATFORM_ENV", "local")
+        env.setenv("IMAGE_PLATFORM_HOME", str(home))
+        env.delenv("IMAGE_PLATFORM_SOURCE", raising=False)
+        env.delenv("IMAGE_PLATFORM_DUCKDB_PATH", raising=False)
+        yield env
