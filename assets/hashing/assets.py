@@ -49,14 +49,12 @@ class ImageHashesConfig(dg.Config):
     kinds={"numba", "python", "duckdb"},
     pool="warehouse",
     deps=["raw_images"],
+    # The table's meaning is written once, in assets/tables.py; here only what the asset does.
     description=(
-        "Difference hashes (the dhash package's algorithm) of every catalogued image at sizes "
-        "1..8: DHashHex1..DHashHex8 exactly as the lab computed them, plus integer row/column "
-        "forms for Hamming distances in SQL, and the size-8 hash of the content box (the picture "
+        f"{IMAGE_HASHES.description} Also the size-8 hash of the content box (the picture "
         "inside solid borders; `content` says which links an image may take). Only images "
         "without a hash of the current algorithm version are hashed; a new version re-hashes "
-        "everything. Images that fail to decode are "
-        "quarantined (stage 'hash') with the reason."
+        "everything. Images that fail to decode are quarantined (stage 'hash') with the reason."
     ),
     metadata={
         "dagster/column_schema": table_schema(IMAGE_HASHES),

@@ -309,12 +309,11 @@ def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
     group_name="ingest",
     kinds={"python", "pillow", "duckdb"},
     pool="warehouse",
+    # The table's meaning is written once, in assets/tables.py; here only what the asset does.
     description=(
-        "The image catalog: one row per image content found at the source "
-        "(IMAGE_PLATFORM_SOURCE) with its SHA-256 image_id, label (its folder), size, format, "
-        "colour mode, EXIF orientation and frame count. Incremental: files already catalogued "
-        "(same location, size and modification time) are not read again. Files that cannot be "
-        "decoded go to quarantined_images with a reason instead of failing the run."
+        f"{RAW_IMAGES.description} Read from IMAGE_PLATFORM_SOURCE. Incremental: files already "
+        "catalogued (same location, size and modification time) are not read again. Files that "
+        "cannot be decoded go to quarantined_images with a reason instead of failing the run."
     ),
     metadata={"dagster/column_schema": table_schema(RAW_IMAGES), "table": RAW_IMAGES.name},
     check_specs=[

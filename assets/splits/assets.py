@@ -37,13 +37,13 @@ class SplitConfig(dg.Config):
     kinds={"python", "duckdb"},
     pool="warehouse",
     deps=["duplicate_groups", "near_duplicate_pairs", "label_reviews"],
+    # The table's meaning is written once, in assets/tables.py; here only what the asset does.
     description=(
-        "Train or test for every image. The lab's idea — a stored random value cut at 0.8 — "
-        "made stratified by label and duplicate-group aware: a whole duplicate group (the kept "
-        "image and every copy it stands for) lands on one side, so no near-duplicate sits on "
-        "both. Reruns and new images never move earlier assignments. Groups without any "
-        "labelled member (unlabelled arrivals) stay out; a group whose kept image is unlabelled "
-        "takes a labelled member's label."
+        f"{TRAIN_TEST_SPLIT.description} The lab's stored random value cut at 0.8, made "
+        "duplicate-group aware: a whole group (the kept image and every copy it stands for) lands "
+        "on one side, so no near-duplicate sits on both. Groups without any labelled member "
+        "(unlabelled arrivals) stay out; a group whose kept image is unlabelled takes a labelled "
+        "member's label."
     ),
     metadata={
         "dagster/column_schema": table_schema(TRAIN_TEST_SPLIT),

@@ -101,3 +101,21 @@ def test_a_broken_link_and_a_missing_heading_are_caught(tmp_path):
         "missing.md (no such file)",
         "other.md#nowhere (no such heading)",
     ]
+
+
+def test_an_asset_that_writes_a_table_describes_it_with_the_tables_own_words():
+    """The meaning of a table is written once (assets/tables.py) and reused by its asset."""
+    import assets.tables
+    from assets.definitions import defs
+    from resources.warehouse.schema import TableSpec
+
+    specs = {v.name: v for v in vars(assets.tables).values() if isinstance(v, TableSpec)}
+    graph = defs.resolve_asset_graph()
+    checked = []
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        table = (node.metadata or {}).get("table")
+        if table in specs:
+            assert (node.description or "").startswith(specs[table].description), key
+            checked.append(key.to_user_string())
+    assert {"raw_images", "image_hashes", "train_test_split"} <= set(checked)
