@@ -65,10 +65,15 @@ def train_test_split(
     table = outcome.assignments.assign(
         seed=config.seed,
         train_ratio=config.train_ratio,
-        assigned_at=lambda d: pd.to_datetime(
-            d.image_id.map(dict(zip(previous.image_id, previous.assigned_at, strict=False))),
-            utc=True,
-        ).fillna(now),
+        # Microseconds, as `now` has them (a coarser stored unit cannot take it as a fill value).
+        assigned_at=lambda d: (
+            pd.to_datetime(
+                d.image_id.map(dict(zip(previous.image_id, previous.assigned_at, strict=False))),
+                utc=True,
+            )
+            .astype("datetime64[us, UTC]")
+            .fillna(pd.Timestamp(now))
+        ),
     )
     warehouse.replace_where(TRAIN_TEST_SPLIT, table, {})
     if outcome.moved_images:

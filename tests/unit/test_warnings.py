@@ -1,5 +1,5 @@
-"""The test run's warning policy (pyproject's filterwarnings): a warning raised from the project's
-own modules fails the test, a third-party one is left to its explicit, reasoned filter."""
+"""The test run's warning policy (pyproject's filterwarnings): a deprecation raised from the
+project's own modules fails the test, a third-party one is left to its explicit, reasoned filter."""
 
 import warnings
 
