@@ -470,3 +470,25 @@ REVIEW_FILES = TableSpec(
     ),
     primary_key=("name_key", "etag"),
 )
+
+DEDUP_REFRESHES = TableSpec(
+    name="dedup_refreshes",
+    description=(
+        "Every complete refresh of the dedup tables (all dbt models built and tested): full or "
+        "incremental, and the catalogue and hash marks it covered. The next refresh is "
+        "incremental from these marks when only additions happened since (assets/dedup/"
+        "refresh.py)."
+    ),
+    columns=(
+        Column("refresh_id", "string", "The Dagster run that refreshed.", False, 64),
+        Column("refreshed_at", "timestamp", "When the refresh finished (UTC)."),
+        Column("mode", "string", "full or incremental."),
+        Column("reason", "string", "Why that mode."),
+        Column("catalog_mark", "timestamp", "Newest raw_images.ingested_at it covered."),
+        Column("hash_mark", "timestamp", "Newest image_hashes.hashed_at it covered."),
+        Column("catalog_rows", "int64", "raw_images rows at or before catalog_mark."),
+        Column("hash_rows", "int64", "image_hashes rows at or before hash_mark."),
+        Column("fingerprint", "string", "Digest of the dbt models, macros and variables."),
+    ),
+    primary_key=("refresh_id",),
+)

@@ -1,11 +1,12 @@
 """The dedup tables: the dbt models of dbt/ as Dagster assets, downstream of the catalog and
 the hashes, with their dbt tests as asset checks."""
 
-import json
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 import yaml
 from dagster_dbt import (
     DagsterDbtTranslator,
@@ -24,10 +25,18 @@ from assets.dedup.project import (
     prune_invocation_targets,
     remove_invocation_target,
 )
+from assets.dedup.refresh import (
+    LastRefresh,
+    Marks,
+    RefreshPlan,
+    plan_refresh,
+    project_fingerprint,
+)
 from assets.dedup.summary import model_relations, summarize
-from assets.tables import IMAGE_HASHES, RAW_IMAGES
+from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse.base import Warehouse
+from resources.warehouse.schema import TableSpec
 
 GROUP_NAME = "dedup"
 
@@ -60,6 +69,15 @@ class DedupTranslator(DagsterDbtTranslator):
 class DedupConfig(dg.Config):
     """Run configuration of the dbt dedup models."""
 
+    full_refresh: bool = Field(
+        default=False,
+        description=(
+            "Rebuild every dedup table from the whole collection. Off: refresh from the images "
+            "added since the last complete refresh when only additions happened (a removed, "
+            "overwritten or re-hashed image, or changed models or variables, rebuild in full "
+            "anyway)."
+        ),
+    )
     dbt_vars: str = Field(
         default="",
         description=(
@@ -77,23 +95,121 @@ def run_vars(config: DedupConfig) -> dict[str, Any]:
     return overrides
 
 
+def _marks_now(warehouse: Warehouse) -> Marks:
+    catalog = warehouse.query_df(
+        f"SELECT MAX(ingested_at) AS mark, COUNT(*) AS n FROM {RAW_IMAGES.name}"
+    ).iloc[0]
+    hashes = warehouse.query_df(
+        f"SELECT MAX(hashed_at) AS mark, COUNT(*) AS n FROM {IMAGE_HASHES.name}"
+    ).iloc[0]
+    return Marks(_timestamp(catalog.mark), _timestamp(hashes.mark), int(catalog.n), int(hashes.n))
+
+
+def _timestamp(value: Any) -> datetime | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+
+def _rows_at(warehouse: Warehouse, spec: TableSpec, column: str, mark: datetime | None) -> int:
+    if mark is None:
+        return 0
+    return int(
+        warehouse.query_df(
+            f"SELECT COUNT(*) AS n FROM {spec.name} WHERE {column} <= ?", [mark]
+        ).n.iloc[0]
+    )
+
+
+def _last_refresh(warehouse: Warehouse) -> LastRefresh | None:
+    rows = warehouse.query_df(
+        f"SELECT catalog_mark, hash_mark, catalog_rows, hash_rows, fingerprint "
+        f"FROM {DEDUP_REFRESHES.name} ORDER BY refreshed_at DESC"
+    )
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    marks = Marks(
+        _timestamp(row.catalog_mark),
+        _timestamp(row.hash_mark),
+        int(row.catalog_rows),
+        int(row.hash_rows),
+    )
+    return LastRefresh(marks, str(row.fingerprint))
+
+
+def plan_dedup_refresh(
+    warehouse: Warehouse,
+    models: list[str],
+    requested_full: bool,
+    overrides: Mapping[str, Any],
+) -> tuple[RefreshPlan, Marks, str]:
+    """The refresh to run, the marks it will cover (read before dbt starts, so images arriving
+    during the build are new next time) and the project's fingerprint."""
+    for spec in (RAW_IMAGES, IMAGE_HASHES, DEDUP_REFRESHES):
+        warehouse.ensure_table(spec)
+    marks = _marks_now(warehouse)
+    fingerprint = project_fingerprint(
+        DEDUP_PROJECT.project_dir, {**dbt_vars(DEDUP_PROJECT.project_dir), **overrides}
+    )
+    last = _last_refresh(warehouse)
+    rows = None
+    if last is not None:
+        rows = (
+            _rows_at(warehouse, RAW_IMAGES, "ingested_at", last.marks.catalog_mark),
+            _rows_at(warehouse, IMAGE_HASHES, "hashed_at", last.marks.hash_mark),
+        )
+    exist = all(warehouse.table_exists(TableSpec(name=m, columns=())) for m in models)
+    plan = plan_refresh(
+        requested_full=requested_full,
+        last=last,
+        rows_at_last_marks=rows,
+        fingerprint=fingerprint,
+        tables_exist=exist,
+    )
+    return plan, marks, fingerprint
+
+
+def _record_refresh(
+    warehouse: Warehouse, run_id: str, plan: RefreshPlan, marks: Marks, fingerprint: str
+) -> None:
+    row = {
+        "refresh_id": run_id,
+        "refreshed_at": datetime.now(tz=UTC),
+        "mode": "full" if plan.full else "incremental",
+        "reason": plan.reason,
+        "catalog_mark": marks.catalog_mark,
+        "hash_mark": marks.hash_mark,
+        "catalog_rows": marks.catalog_rows,
+        "hash_rows": marks.hash_rows,
+        "fingerprint": fingerprint,
+    }
+    warehouse.upsert(DEDUP_REFRESHES, pd.DataFrame([row]))
+
+
 def _build_dedup_tables(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     warehouse: Warehouse,
     config: DedupConfig,
 ) -> Iterator[Any]:
-    """Build the dedup tables and run their tests (``dbt build``), then describe each table."""
+    """Build the dedup tables and run their tests (``dbt build``), then describe each table.
+
+    Incremental from the images added since the last complete refresh when that is exact, in
+    full otherwise or when ``full_refresh`` is set (dedup_full_refresh_job)."""
     # The catalog and the hashes are dbt sources: on a fresh warehouse (a job or a subset without
     # raw_images / image_hashes) they exist empty, and the tables build empty instead of failing.
-    for source in (RAW_IMAGES, IMAGE_HASHES):
-        warehouse.ensure_table(source)
+    models = [key.path[-1] for key in context.assets_def.keys]
+    overrides = run_vars(config)
+    plan, marks, fingerprint = plan_dedup_refresh(
+        warehouse, models, config.full_refresh, overrides
+    )
+    mode = "full" if plan.full else "incremental"
+    context.log.info(f"dedup refresh: {mode} ({plan.reason})")
     pruned = prune_invocation_targets(DEDUP_PROJECT.project_dir / "target")
     if pruned:
         context.log.info(f"removed {pruned} dbt target folders left by runs that did not finish")
-    overrides = run_vars(config)
-    args = ["build", *(["--vars", json.dumps(overrides)] if overrides else [])]
-    invocation = dbt.cli(args, context=context, raise_on_error=False)
+    invocation = dbt.cli(
+        ["build", *plan.dbt_args(overrides)], context=context, raise_on_error=False
+    )
     # DuckDB lets one process open the file for writing: read the tables only after dbt exits,
     # so the events are collected first and released with their metadata.
     events = list(invocation.stream())
@@ -109,10 +225,11 @@ def _build_dedup_tables(
     except Exception as exc:  # the tables are built: a summary query must not undo that
         context.log.warning(f"could not summarise the dedup tables: {exc!r}")
         extra = {}
+    refresh = {"dedup_refresh": mode, "dedup_refresh_reason": plan.reason}
     for event in events:
         if isinstance(event, dg.Output):
             model = context.asset_key_for_output(event.output_name).path[-1]
-            event = event.with_metadata({**event.metadata, **extra.get(model, {})})
+            event = event.with_metadata({**event.metadata, **extra.get(model, {}), **refresh})
         yield event
     error = None if invocation.is_successful() else invocation.get_error()
     failed = not invocation.is_successful()
@@ -120,6 +237,10 @@ def _build_dedup_tables(
     remove_invocation_target(invocation.target_path)
     if failed:
         raise error or dg.Failure("dbt build failed")
+    # Only a refresh of every table moves the marks: after a subset, the next refresh still
+    # covers everything since the last complete one.
+    if built == set(models):
+        _record_refresh(warehouse, context.run.run_id, plan, marks, fingerprint)
 
 
 with default_selection_from_manifest():

@@ -86,7 +86,7 @@
     its own columns; duplicate_groups takes the union of the link models (see its docstring).
 -#}
 {% macro near_duplicate_links(relation, row_column, col_column, threshold, agreement,
-                              id_column='image_id') %}
+                              id_column='image_id', changed=none) %}
 {%- set masks = near_duplicate_band_masks(threshold, agreement) -%}
 with hashed as (
     select
@@ -108,21 +108,45 @@ distinct_hashes as (
     from hashed
     where image_id = centre_id
 ),
+{%- if changed is none %}
+
+searched as (
+    select * from distinct_hashes
+),
+{%- else %}
+
+searched as (
+    -- incremental: only the hash values of changed images are searched, against all of them
+    select d.*
+    from distinct_hashes as d
+    where exists (
+        select 1
+        from hashed as h
+        where h.hash_row = d.hash_row
+            and h.hash_col = d.hash_col
+            and h.image_id in ({{ changed }})
+    )
+),
+{%- endif %}
 
 candidates as (
     {%- for row_mask, col_mask in masks %}
     select
-        a.hash_key as hash_key_a,
-        b.hash_key as hash_key_b,
+        case when a.hash_key < b.hash_key then a.hash_key else b.hash_key end as hash_key_a,
+        case when a.hash_key < b.hash_key then b.hash_key else a.hash_key end as hash_key_b,
         {{ hamming_distance('a.hash_row', 'a.hash_col', 'b.hash_row', 'b.hash_col') }}
             as distance
-    from distinct_hashes as a
+    from searched as a
     inner join distinct_hashes as b
         on (a.hash_row & {{ bigint_literal(row_mask) }})
             = (b.hash_row & {{ bigint_literal(row_mask) }})
         and (a.hash_col & {{ bigint_literal(col_mask) }})
             = (b.hash_col & {{ bigint_literal(col_mask) }})
+        {%- if changed is none %}
         and a.hash_key < b.hash_key
+        {%- else %}
+        and a.hash_key <> b.hash_key
+        {%- endif %}
     {%- if not loop.last %}
 
     union all
@@ -138,11 +162,14 @@ hash_pairs as (
 
 -- copies of one hash value: a star around its centre
 select
-    centre_id as image_id_a,
-    image_id as image_id_b,
+    h.centre_id as image_id_a,
+    h.image_id as image_id_b,
     0 as distance
-from hashed
-where image_id <> centre_id
+from hashed as h
+{%- if changed is not none %}
+inner join searched as s on s.hash_row = h.hash_row and s.hash_col = h.hash_col
+{%- endif %}
+where h.image_id <> h.centre_id
 
 union all
 
@@ -154,4 +181,30 @@ select
 from hash_pairs as p
 inner join distinct_hashes as a on a.hash_key = p.hash_key_a
 inner join distinct_hashes as b on b.hash_key = p.hash_key_b
+{%- endmacro %}
+
+{#-
+    Incremental: remove every link of the hash values of changed images (their stars and their
+    centres' pairs) before near_duplicate_links(..., changed=...) appends them afresh; a centre
+    may have moved (a smaller image_id arrived with the same hash).
+-#}
+{% macro delete_links_of_changed(target, relation, row_column, col_column, changed,
+                                 id_column='image_id') %}
+delete from {{ target }}
+where image_id_a in ({{ _members_of_changed_hashes(relation, row_column, col_column, changed,
+                                                   id_column) }})
+    or image_id_b in ({{ _members_of_changed_hashes(relation, row_column, col_column, changed,
+                                                    id_column) }})
+{%- endmacro %}
+
+{% macro _members_of_changed_hashes(relation, row_column, col_column, changed, id_column) -%}
+    select m.{{ id_column }}
+    from {{ relation }} as m
+    where exists (
+        select 1
+        from {{ relation }} as c
+        where c.{{ row_column }} = m.{{ row_column }}
+            and c.{{ col_column }} = m.{{ col_column }}
+            and c.{{ id_column }} in ({{ changed }})
+    )
 {%- endmacro %}

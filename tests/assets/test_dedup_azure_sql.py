@@ -4,6 +4,7 @@ Nothing here reaches a database: `dbt compile --no-populate-cache` renders every
 offline (no model introspects the warehouse), and sqlglot's T-SQL parser checks the result.
 """
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -23,9 +24,7 @@ MODELS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory) -> dict[str, str]:
-    out = tmp_path_factory.mktemp("sqlserver")
+def _compile(out: Path, extra: list[str]) -> dict[str, str]:
     env = {
         **os.environ,
         # Placeholders: compile renders the profile but never connects.
@@ -46,6 +45,7 @@ def compiled(tmp_path_factory) -> dict[str, str]:
             str(out / "target"),
             "--log-path",
             str(out / "logs"),
+            *extra,
         ],
         cwd=DBT_PROJECT_DIR,
         env=env,
@@ -56,6 +56,19 @@ def compiled(tmp_path_factory) -> dict[str, str]:
     assert result.returncode == 0, result.stdout + result.stderr
     files = (out / "target" / "compiled").rglob("*.sql")
     return {Path(f).stem: Path(f).read_text() for f in files}
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> dict[str, str]:
+    return _compile(tmp_path_factory.mktemp("sqlserver"), [])
+
+
+@pytest.fixture(scope="module")
+def compiled_incremental(tmp_path_factory) -> dict[str, str]:
+    """The incremental refresh's SQL (dedup_since set), compiled for Azure SQL offline."""
+    mark = "2025-01-01 00:00:00+00:00"
+    since = json.dumps({"dedup_since": {"catalog_mark": mark, "hash_mark": mark}})
+    return _compile(tmp_path_factory.mktemp("sqlserver-incremental"), ["--vars", since])
 
 
 def test_every_model_and_test_compiles_for_azure_sql_without_a_server(compiled):
@@ -106,10 +119,12 @@ def test_tsql_components_iteration_reads_each_round_once_without_recursion(compi
 def test_tsql_near_duplicate_links_search_distinct_hashes_and_attach_copies_as_a_star(compiled):
     tree = sqlglot.parse_one(compiled["near_duplicate_pairs"], read="tsql")
     ctes = {cte.alias: cte for cte in tree.find_all(sqlglot.exp.CTE)}
-    assert {"hashed", "distinct_hashes", "candidates", "hash_pairs"} <= set(ctes)
-    # the band joins read the distinct hashes only, never the images
+    assert {"hashed", "distinct_hashes", "searched", "candidates", "hash_pairs"} <= set(ctes)
+    # the band joins read the distinct hashes only (all of them: searched), never the images
     joined = {t.name for t in ctes["candidates"].this.find_all(sqlglot.exp.Table)}
-    assert joined == {"distinct_hashes"}
+    assert joined == {"searched", "distinct_hashes"}
+    searched = {t.name for t in ctes["searched"].this.find_all(sqlglot.exp.Table)}
+    assert searched == {"distinct_hashes"}
     # the outer query: the star of copies and the pairs of centres, nothing else
     assert isinstance(tree, sqlglot.exp.Union)
 
@@ -118,3 +133,17 @@ def test_tsql_similar_images_joins_large_buckets_to_their_first_image_only(compi
     sql = compiled["similar_images"]
     sqlglot.parse_one(sql, read="tsql")
     assert "a.image_id = a.bucket_first_id" in sql
+
+
+def test_incremental_refresh_sql_parses_as_tsql_and_reads_only_changed_images(
+    compiled_incremental,
+):
+    for name in ("stg_images", "near_duplicate_pairs", "duplicate_groups"):
+        sql = compiled_incremental[name]
+        statements = sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
+        assert len(statements) == 1, name
+        assert "CAST('2025-01-01 00:00:00+00:00' AS DATETIMEOFFSET(6))" in sql, name
+    tree = sqlglot.parse_one(compiled_incremental["duplicate_groups"], read="tsql")
+    assert {"changed", "linked", "scope"} <= {c.alias for c in tree.find_all(sqlglot.exp.CTE)}
+    pairs = sqlglot.parse_one(compiled_incremental["near_duplicate_pairs"], read="tsql")
+    assert "searched" in {c.alias for c in pairs.find_all(sqlglot.exp.CTE)}

@@ -3,6 +3,16 @@
     The representative location is chosen deterministically: earliest ingested, then smallest
     source_uri. Every location and label is kept as a count and a list.
 -#}
+{{ config(
+    materialized=dedup_materialized(),
+    unique_key='image_id',
+    incremental_strategy='delete+insert',
+) }}
+{#-
+    Incremental refresh (var dedup_since, see macros/incremental.sql): only the images catalogued
+    or hashed after the marks are recomputed, from all of their locations, and replace their rows.
+-#}
+{%- set incremental = dedup_incremental() %}
 {#-
     Blank, flat and tiny pictures take no hash link: their hashes say nothing about the picture
     (image_hashes.content, assets/hashing/engine.py LINKABLE_CONTENT). Rows hashed before the
@@ -12,7 +22,13 @@
     coalesce(h.content, '') in ({{ "'" ~ var('dedup_linkable_content') | join("', '") ~ "'" }})
 {%- endset %}
 
-with catalog as (
+with
+{%- if incremental %}
+changed as (
+    {{ changed_image_ids() }}
+),
+{% endif %}
+catalog as (
     select
         image_id,
         source_uri,
@@ -28,6 +44,9 @@ with catalog as (
             partition by image_id order by ingested_at, source_uri
         ) as location_rank
     from {{ source('warehouse', 'raw_images') }}
+    {%- if incremental %}
+    where image_id in (select image_id from changed)
+    {%- endif %}
 ),
 
 locations as (
@@ -50,11 +69,17 @@ labels as (
 
 hashes as (
     select * from {{ source('warehouse', 'image_hashes') }}
+    {%- if incremental %}
+    where image_id in (select image_id from changed)
+    {%- endif %}
 )
 
 select
     c.image_id,
-    row_number() over (order by c.image_id) as image_key,
+    row_number() over (order by c.image_id)
+    {%- if incremental %}
+        + (select coalesce(max(image_key), 0) from {{ this }})
+    {%- endif %} as image_key,
     c.source_uri,
     c.name,
     c.label,

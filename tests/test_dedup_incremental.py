@@ -1,0 +1,201 @@
+"""Incremental refresh of the dedup tables: batches of new images, in random orders, end in
+exactly the tables a full rebuild gives, and anything but an addition rebuilds in full.
+
+Real dbt on a real DuckDB file through the Dagster asset; the collection is dense (pictures with
+many copies, identical and near size-8 hashes, shared size-k hashes, chains that only join when
+a later batch brings the link), so batches merge groups, move hash centres and change
+representatives.
+"""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.dedup.assets import DEDUP_PROJECT, DedupTablesConfig, dedup_tables
+from assets.dedup.project import build_dbt_resource, dbt_vars
+from assets.dedup.refresh import LastRefresh, Marks, plan_refresh
+from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
+from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
+from resources.environment import get_settings
+from resources.warehouse import DuckDBWarehouse
+from tests.dedup_reference import DECISION_COLUMNS, expected_duplicate_groups
+
+K = int(dbt_vars()["dedup_hash_size"])
+THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+TABLES = {
+    "stg_images": ["image_id"],
+    "near_duplicate_pairs": ["image_id_a", "image_id_b"],
+    "duplicate_groups": ["image_id"],
+    "unique_images": ["image_id"],
+    "unique_counts_by_label": ["label"],
+    "similar_images": ["image_id_a", "image_id_b"],
+}
+
+
+def dense_collection(seed: int) -> list[tuple[dict, dict]]:
+    """(catalog row, hashes row) per image: pictures with 1..12 copies."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for picture in range(40):
+        base8 = random_hash(rng, 8)
+        coarse = random_hash(rng, K)
+        width, height = [(640, 480), (800, 600), (1024, 768)][picture % 3]
+        for copy in range(int(rng.integers(1, 13))):
+            kind = rng.random()
+            # identical size-8 hash (a re-encode), a few bits away, or a chain step further
+            bits = [] if kind < 0.4 else [int(b) for b in rng.choice(128, int(rng.integers(1, 7)))]
+            hash8 = flip_bits(base8, bits)
+            if kind > 0.9:  # a step away from the previous copy: links only through it
+                base8 = hash8
+            sizes = {s: random_hash(rng, s) for s in range(1, 9)}
+            sizes[8] = hash8
+            sizes[K] = coarse if rng.random() < 0.5 else random_hash(rng, K)
+            name = f"p{picture}c{copy}"
+            image_id = hashlib.sha256(f"{seed}/{name}".encode()).hexdigest()
+            scale = [1, 1, 0.5, 2][int(rng.integers(0, 4))]
+            catalog = {
+                "image_id": image_id,
+                "source_uri": f"file:///c/{['cats', 'dogs'][picture % 2]}/{name}.jpg",
+                "name": f"{name}.jpg",
+                "label": ["cats", "dogs"][picture % 2],
+                "width": int(width * scale),
+                "height": int(height * scale),
+                "format": "JPEG",
+                "mode": "RGB",
+                "byte_size": int(rng.choice([50_000, 60_000])),
+                "exif_orientation": None,
+                "frame_count": 1,
+                "is_animated": False,
+                "last_modified": T0,
+                "ingested_at": T0,
+            }
+            images.append((catalog, image_hashes_row(image_id, sizes)))
+    return images
+
+
+def _read(path) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = {
+            name: con.execute(f"SELECT * FROM {name}").df().sort_values(keys, ignore_index=True)
+            for name, keys in TABLES.items()
+        }
+    # a compact join key, renumbered by full rebuilds: never compared
+    tables["stg_images"] = tables["stg_images"].drop(columns=["image_key"])
+    return tables
+
+
+def _refresh(resources, full: bool = False) -> dict:
+    result = dg.materialize(
+        [dedup_tables],
+        resources=resources,
+        run_config=dg.RunConfig({"dedup_dbt_models": DedupTablesConfig(full_refresh=full)}),
+    )
+    assert result.success
+    (mat, *_) = result.asset_materializations_for_node("dedup_dbt_models")
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks)
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+def _add(warehouse, images, batch, at) -> None:
+    catalog = pd.DataFrame([images[i][0] for i in batch]).assign(ingested_at=at)
+    hashes = pd.DataFrame([images[i][1] for i in batch]).assign(hashed_at=at)
+    warehouse.insert_new(RAW_IMAGES, catalog)
+    warehouse.insert_new(IMAGE_HASHES, hashes)
+
+
+def _assert_decisions_follow_the_rules(path) -> dict[str, pd.DataFrame]:
+    tables = _read(path)
+    expected = expected_duplicate_groups(
+        tables["stg_images"], tables["near_duplicate_pairs"], K, THRESHOLD
+    )
+    got = tables["duplicate_groups"][DECISION_COLUMNS]
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    return tables
+
+
+@pytest.fixture
+def resources(platform_home):
+    settings = get_settings()
+    warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
+    return {"dbt": build_dbt_resource(settings, DEDUP_PROJECT), "warehouse": warehouse}
+
+
+@pytest.mark.slow
+def test_batches_in_random_order_refresh_to_exactly_the_full_rebuild(resources):
+    rng = np.random.default_rng(3)
+    images = dense_collection(3)
+    order = rng.permutation(len(images))
+    batches = np.split(order, sorted(rng.choice(np.arange(1, len(images)), 2, replace=False)))
+    path = get_settings().duckdb_path
+    modes = []
+    for number, batch in enumerate(batches):
+        _add(resources["warehouse"], images, batch, T0 + timedelta(minutes=number))
+        modes.append(_refresh(resources)["dedup_refresh"])
+        # every refresh, not only the last, decides exactly what the rules say
+        _assert_decisions_follow_the_rules(path)
+    assert modes == ["full", "incremental", "incremental"]
+    incremental = _read(path)
+    assert _refresh(resources, full=True)["dedup_refresh"] == "full"
+    full = _read(path)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(incremental[name], full[name], obj=name)
+    groups = full["duplicate_groups"]
+    assert groups.group_size.max() >= 10 and (groups.reason_code == "transitive").any()
+
+
+@pytest.mark.slow
+def test_another_order_refreshes_exactly_and_a_rehash_rebuilds_in_full(resources):
+    """A second random order (most images first, then a batch that joins their groups), then
+    one image re-hashed to another picture: its old links must go, so the refresh is full."""
+    rng = np.random.default_rng(11)
+    images = dense_collection(11)
+    order = rng.permutation(len(images))
+    first, second = order[: len(order) * 3 // 4], order[len(order) * 3 // 4 :]
+    warehouse, path = resources["warehouse"], get_settings().duckdb_path
+    _add(warehouse, images, first, T0)
+    assert _refresh(resources)["dedup_refresh"] == "full"
+    _add(warehouse, images, second, T0 + timedelta(minutes=1))
+    assert _refresh(resources)["dedup_refresh"] == "incremental"
+    _assert_decisions_follow_the_rules(path)
+
+    catalog, _ = images[int(second[0])]
+    sizes = {s: random_hash(np.random.default_rng(0), s) for s in range(1, 9)}
+    changed = image_hashes_row(catalog["image_id"], sizes, hashed_at=T0 + timedelta(days=1))
+    warehouse.upsert(IMAGE_HASHES, pd.DataFrame([changed]))
+    metadata = _refresh(resources)
+    assert metadata["dedup_refresh"] == "full"
+    assert "re-hashed" in metadata["dedup_refresh_reason"]
+    tables = _assert_decisions_follow_the_rules(path)
+    moved = tables["duplicate_groups"].set_index("image_id").loc[catalog["image_id"]]
+    assert moved.reason_code == "unique"
+    refreshes = warehouse.read_table(DEDUP_REFRESHES).sort_values("refreshed_at")
+    assert list(refreshes["mode"]) == ["full", "incremental", "full"]
+
+
+def _marks(catalog_rows=10, hash_rows=10):
+    return Marks(T0, T0, catalog_rows, hash_rows)
+
+
+def test_only_additions_with_the_same_models_refresh_incrementally():
+    last = LastRefresh(_marks(), "f")
+    same = {"rows_at_last_marks": (10, 10), "fingerprint": "f", "tables_exist": True}
+    plan = plan_refresh(requested_full=False, last=last, **same)
+    assert not plan.full and plan.since == last.marks
+    assert "dedup_since" in plan.dbt_args()[1]
+    assert plan_refresh(requested_full=True, last=last, **same).full
+    assert plan_refresh(requested_full=False, last=None, **same).full
+    for change in (
+        {"rows_at_last_marks": (9, 10)},  # a catalogue row removed or overwritten
+        {"rows_at_last_marks": (10, 9)},  # an image re-hashed
+        {"fingerprint": "g"},  # models or variables changed
+        {"tables_exist": False},
+    ):
+        plan = plan_refresh(requested_full=False, last=last, **{**same, **change})
+        assert plan.full and plan.dbt_args() == ["--full-refresh"], change
