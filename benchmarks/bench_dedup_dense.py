@@ -1,0 +1,305 @@
+"""Benchmark of the whole dedup dbt build on a heavily duplicated collection: time and peak RSS,
+full and incremental, with the incremental result checked against a full rebuild.
+
+The synthetic collection (``--images``, default 1M) is shaped like a web scrape: 1 % of the
+pictures have about 1,000 copies each, 10 % have 2-20, the rest are unique. Copies are
+byte-different files: each picture has a few distinct size-8 hashes (re-encodes that land on
+the same hash; about one distinct hash per 50 copies, at most 20, each 1-4 bits from the
+picture's), 90 % of copies share the picture's size-3 hash. Everything is generated inside
+DuckDB (hex strings are placeholders: the models compare integers), in the warehouse tables
+the Python assets write (raw_images, image_hashes).
+
+Steps, each ``dbt build`` (models and tests, as Dagster runs it) in a child process whose peak
+RSS (``ru_maxrss`` of the waited-for children: dbt, its DuckDB and Python) is reported:
+
+1. full build on the collection;
+2. a batch of ``--batch`` new images (half new copies of existing pictures, half new
+   pictures) is added, and the tables are refreshed incrementally (``dedup_since`` = the marks
+   before the batch, as the asset passes them);
+3. a full build of the same data in a copy of the warehouse; every dedup table of 2 and 3 is
+   compared (EXCEPT both ways; image_key, a per-build join key, left out);
+4. the dense reproducer (``../shared/repro/dense-duplicate-groups``): ``duplicate_groups`` built
+   on its two files; the model's own time from dbt's run_results.
+
+    python benchmarks/bench_dedup_dense.py                 # 1M images, 500-image batch
+    python benchmarks/bench_dedup_dense.py --images 100k   # quicker
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+from assets.dedup.project import DBT_PROJECT_DIR, DUCKDB_PATH_ENV, dbt_executable
+from assets.tables import IMAGE_HASHES, RAW_IMAGES
+from resources.warehouse import DuckDBWarehouse
+
+REPO = Path(__file__).resolve().parents[1]
+REPRO = REPO.parent / "shared" / "repro" / "dense-duplicate-groups"
+MODELS = [
+    "stg_images",
+    "near_duplicate_pairs",
+    "duplicate_groups",
+    "unique_images",
+    "unique_counts_by_label",
+    "similar_images",
+]
+KEYS = {"stg_images": "* EXCLUDE (image_key)"}
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("km")) * factor)
+
+
+# A signed 64-bit pseudo-random word from DuckDB's hash of its arguments.
+def _word(*args: str) -> str:
+    h = f"hash(concat_ws('/', {', '.join(args)}))"
+    return f"CAST(CAST({h} AS HUGEINT) - 9223372036854775808 AS BIGINT)"
+
+
+def _flip(word: str, seed: str) -> str:
+    """``word`` with 1-4 of its lower 63 bits flipped (bits chosen by ``seed``)."""
+    bits = [
+        f"(CAST(1 AS BIGINT) << CAST(hash(concat_ws('/', {seed}, {i})) % 63 AS INTEGER))"
+        for i in range(4)
+    ]
+    count = f"CAST(hash(concat_ws('/', {seed}, 'n')) % 4 AS INTEGER)"
+    mask = " | ".join(f"(CASE WHEN {count} >= {i} THEN {b} ELSE 0 END)" for i, b in enumerate(bits))
+    return f"xor({word}, {mask})"
+
+
+def images_sql(first_picture: int, pictures: int, salt: str, start: str) -> str:
+    """SELECT of (picture, copy, ...) rows for pictures first..first+pictures-1."""
+    return f"""
+    with pictures as (
+        select
+            p,
+            case
+                when hash(concat_ws('/', p, 'class')) % 100 = 0
+                    then 900 + CAST(hash(concat_ws('/', p, 'n')) % 201 AS INTEGER)
+                when hash(concat_ws('/', p, 'class')) % 100 < 11
+                    then 2 + CAST(hash(concat_ws('/', p, 'n')) % 19 AS INTEGER)
+                else 1
+            end as copies
+        from range({first_picture}, {first_picture + pictures}) as t(p)
+    ),
+    copies as (
+        select p, unnest(range(copies)) as c, copies, least(20, 1 + copies // 50) as variants
+        from pictures
+    )
+    select
+        p, c,
+        sha256(concat('{salt}', p, '/', c)) as image_id,
+        concat('file:///bench/l', p % 20, '/{salt}', p, '_', c, '.jpg') as source_uri,
+        concat('{salt}', p, '_', c, '.jpg') as name,
+        concat('l', p % 20) as label,
+        [640, 800, 1024, 1600][1 + CAST(hash(concat_ws('/', p, c, 'w')) % 4 AS INTEGER)] as width,
+        [480, 600, 768, 1200][1 + CAST(hash(concat_ws('/', p, c, 'h')) % 4 AS INTEGER)] as height,
+        50000 + CAST(hash(concat_ws('/', p, c, 'b')) % 500000 AS BIGINT) as byte_size,
+        CAST(c % variants AS INTEGER) as variant,
+        CAST('{start}' AS TIMESTAMPTZ) as arrived
+    from copies
+    """
+
+
+def insert_collection(
+    db: Path, first_picture: int, pictures: int, salt: str, start: str, limit: int | None = None
+) -> int:
+    """Insert the images of these pictures (at most ``limit``, picked at random)."""
+    warehouse = DuckDBWarehouse(path=str(db))
+    for spec in (RAW_IMAGES, IMAGE_HASHES):
+        warehouse.ensure_table(spec)
+    row8, col8 = _word("p", "'r8'"), _word("p", "'c8'")
+    var_seed = "p, variant"
+    hashes = {
+        "dhash8_row": f"CASE WHEN variant = 0 THEN {row8} ELSE {_flip(row8, var_seed)} END",
+        "dhash8_col": col8,
+        # 90 % of copies share the picture's size-3 hash
+        "dhash3_row": "CASE WHEN hash(concat_ws('/', p, c, 'k')) % 10 = 0 "
+        "THEN hash(concat_ws('/', p, c, 'k3r')) % 512 "
+        "ELSE hash(concat_ws('/', p, 'k3r')) % 512 END",
+        "dhash3_col": "CASE WHEN hash(concat_ws('/', p, c, 'k')) % 10 = 0 "
+        "THEN hash(concat_ws('/', p, c, 'k3c')) % 512 "
+        "ELSE hash(concat_ws('/', p, 'k3c')) % 512 END",
+    }
+    for s in (1, 2, 4, 5, 6, 7):
+        for part in ("row", "col"):
+            hashes[f"dhash{s}_{part}"] = (
+                f"hash(concat_ws('/', p, variant, '{s}{part}')) % {2 ** (s * s)}"
+            )
+    with duckdb.connect(str(db)) as con:
+        pick = (
+            f"ORDER BY hash(concat_ws('/', p, c, 'pick')) LIMIT {limit}"
+            if limit is not None
+            else ""
+        )
+        sql = images_sql(first_picture, pictures, salt, start)
+        con.execute(f"CREATE TEMP TABLE batch AS SELECT * FROM ({sql}) AS b {pick}")
+        con.execute(
+            f"INSERT INTO {RAW_IMAGES.name} BY NAME SELECT image_id, source_uri, name, label, "
+            "width, height, 'JPEG' AS format, 'RGB' AS mode, byte_size, 1 AS frame_count, "
+            "false AS is_animated, arrived AS last_modified, arrived AS ingested_at FROM batch"
+        )
+        columns = ", ".join(f"CAST({expr} AS BIGINT) AS {name}" for name, expr in hashes.items())
+        hex_columns = ", ".join(f"printf('%x', p) AS DHashHex{s}" for s in range(1, 9))
+        con.execute(
+            f"INSERT INTO {IMAGE_HASHES.name} BY NAME SELECT image_id, {columns}, {hex_columns}, "
+            "'exact' AS hash_mode, 'synthetic' AS hash_version, arrived AS hashed_at FROM batch"
+        )
+        return con.execute("SELECT COUNT(*) FROM batch").fetchone()[0]
+
+
+def dbt_build(db: Path, args: list[str], workdir: Path) -> dict:
+    """``dbt build`` in a child process: wall time, peak RSS of the child, statuses."""
+    target = workdir / f"target-{time.monotonic_ns()}"
+    env = {**os.environ, DUCKDB_PATH_ENV: str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [dbt_executable(), "build", "--target-path", str(target), "--log-path", str(target), *args],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
+    timings = {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results}
+    if proc.returncode != 0:
+        sys.exit(f"dbt build {args} failed:\n{proc.stdout[-4000:]}")
+    return {
+        "seconds": seconds,
+        # ru_maxrss of children is the largest child so far: only a rise is this run's
+        "peak_rss_mb": peak / 1024 if peak > before else float("nan"),
+        "statuses": statuses,
+        "timings": timings,
+        "load": (load, os.getloadavg()[0]),
+    }
+
+
+def marks(db: Path) -> dict:
+    with duckdb.connect(str(db), read_only=True) as con:
+        catalog = con.execute(f"SELECT MAX(ingested_at) FROM {RAW_IMAGES.name}").fetchone()[0]
+        hashed = con.execute(f"SELECT MAX(hashed_at) FROM {IMAGE_HASHES.name}").fetchone()[0]
+    return {"catalog_mark": catalog.isoformat(sep=" "), "hash_mark": hashed.isoformat(sep=" ")}
+
+
+def differences(a: Path, b: Path) -> dict[str, int]:
+    out = {}
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+        for model in MODELS:
+            cols = KEYS.get(model, "*")
+            n = con.execute(
+                f"SELECT (SELECT COUNT(*) FROM (SELECT {cols} FROM a.{model} EXCEPT ALL "
+                f"SELECT {cols} FROM b.{model})) + (SELECT COUNT(*) FROM (SELECT {cols} FROM "
+                f"b.{model} EXCEPT ALL SELECT {cols} FROM a.{model}))"
+            ).fetchone()[0]
+            out[model] = n
+    return out
+
+
+def shape(db: Path) -> dict:
+    with duckdb.connect(str(db), read_only=True) as con:
+        q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "images": q("SELECT COUNT(*) FROM stg_images"),
+            "distinct_hash8": q(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT dhash8_row, dhash8_col FROM stg_images)"
+            ),
+            "links": q("SELECT COUNT(*) FROM near_duplicate_pairs"),
+            "groups": q("SELECT COUNT(DISTINCT group_id) FROM duplicate_groups"),
+            "largest_group": q("SELECT MAX(group_size) FROM duplicate_groups"),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", default="1M", help="about this many images (default 1M)")
+    parser.add_argument("--batch", type=int, default=500, help="incremental batch (default 500)")
+    parser.add_argument("--workdir", help="keep the warehouses here (default: a temp dir)")
+    args = parser.parse_args()
+    target_images = parse_size(args.images)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dedup-dense-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "warehouse.duckdb"
+    db.unlink(missing_ok=True)
+    pictures = max(1, round(target_images / 12))  # 12 images per picture on average
+    rows = []
+    t = time.perf_counter()
+    n = insert_collection(db, 0, pictures, "a", "2025-01-01 00:00:00+00")
+    print(f"generated {n:,} images of {pictures:,} pictures in {time.perf_counter() - t:.0f} s")
+
+    full = dbt_build(db, [], work)
+    rows.append(("full build", f"{n:,} images", full))
+    print(json.dumps({"full": {k: v for k, v in full.items() if k != "statuses"}}, indent=1))
+    shape_full = shape(db)
+    print(shape_full)
+
+    since = marks(db)
+    # the batch: new copies of the first pictures (the same hashes and buckets, so groups grow
+    # and centres may move) and new pictures
+    half = args.batch // 2
+    day2 = "2025-01-02 00:00:00+00"
+    added = insert_collection(db, 0, pictures, "b", day2, limit=half)
+    added += insert_collection(db, pictures, args.batch, "c", day2, limit=args.batch - half)
+    extra = added
+    copy = work / "full-copy.duckdb"
+    shutil.copy(db, copy)
+    incremental = dbt_build(db, ["--vars", json.dumps({"dedup_since": since})], work)
+    rows.append(("incremental", f"+{extra:,} images", incremental))
+    rebuilt = dbt_build(copy, [], work)
+    rows.append(("full rebuild after the batch", f"{n + extra:,} images", rebuilt))
+    diff = differences(db, copy)
+    print("rows differing between incremental and full:", diff)
+
+    if (REPRO / "stg_images.parquet").is_file():
+        repro = work / "repro.duckdb"
+        repro.unlink(missing_ok=True)
+        with duckdb.connect(str(repro)) as con:
+            for table in ("stg_images", "near_duplicate_pairs"):
+                con.execute(f"CREATE TABLE {table} AS SELECT * FROM '{REPRO / table}.parquet'")
+        dense = dbt_build(
+            repro,
+            ["--select", "duplicate_groups", "--indirect-selection", "buildable"],
+            work,
+        )
+        rows.append(("reproducer: duplicate_groups", "3,320 images", dense))
+
+    print()
+    print(
+        "| build | data | wall (s) | duplicate_groups (s) | peak RSS (MB) | load before / after |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | --- |")
+    for name, data, r in rows:
+        groups = r["timings"].get("duplicate_groups", 0)
+        print(
+            f"| {name} | {data} | {r['seconds']:.1f} | {groups:.2f} "
+            f"| {r['peak_rss_mb']:,.0f} | {r['load'][0]:.1f} / {r['load'][1]:.1f} |"
+        )
+    print()
+    print("model times (s):")
+    for name, _, r in rows:
+        models = {m: round(r["timings"][m], 2) for m in MODELS if m in r["timings"]}
+        tests = sum(v for k, v in r["timings"].items() if k not in MODELS)
+        print(f"  {name}: {models}, tests {tests:.1f}")
+    print("shape:", shape_full)
+    print("identical to the full rebuild:", all(v == 0 for v in diff.values()), diff)
+
+
+if __name__ == "__main__":
+    main()
