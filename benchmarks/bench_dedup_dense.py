@@ -146,7 +146,8 @@ def insert_collection(
         sql = images_sql(first_picture, pictures, salt, start)
         con.execute(f"CREATE TEMP TABLE batch AS SELECT * FROM ({sql}) AS b {pick}")
         con.execute(
-            f"INSERT INTO {RAW_IMAGES.name} BY NAME SELECT image_id, source_uri, name, label, "
+            f"INSERT INTO {RAW_IMAGES.name} BY NAME SELECT sha256(source_uri) AS source_key, "
+            "image_id, source_uri, name, label, "
             "width, height, 'JPEG' AS format, 'RGB' AS mode, byte_size, 1 AS frame_count, "
             "false AS is_animated, arrived AS last_modified, arrived AS ingested_at FROM batch"
         )

@@ -20,7 +20,7 @@ from assets.dedup.assets import DEDUP_PROJECT, DedupTablesConfig, dedup_tables
 from assets.dedup.project import build_dbt_resource, dbt_vars
 from assets.dedup.refresh import LastRefresh, Marks, plan_refresh
 from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
-from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
+from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse import DuckDBWarehouse
 from tests.dedup_reference import DECISION_COLUMNS, expected_duplicate_groups
@@ -74,6 +74,7 @@ def dense_collection(seed: int) -> list[tuple[dict, dict]]:
                 "is_animated": False,
                 "last_modified": T0,
                 "ingested_at": T0,
+                **dict.fromkeys(c.name for c in PHOTO_COLUMNS),
             }
             images.append((catalog, image_hashes_row(image_id, sizes)))
     return images
