@@ -3,8 +3,9 @@ exactly the tables a full rebuild gives, and anything but an addition rebuilds i
 
 Real dbt on a real DuckDB file through the Dagster asset; the collection is dense (pictures with
 many copies, identical and near size-8 hashes, shared size-k hashes, chains that only join when
-a later batch brings the link), so batches merge groups, move hash centres and change
-representatives.
+a later batch brings the link, bordered copies that join their picture only through the
+border-trimmed link, blank pictures that take no link), so batches merge groups, move hash
+centres of both link models and change representatives.
 """
 
 import hashlib
@@ -16,21 +17,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.dedup.assets import DEDUP_PROJECT, DedupTablesConfig, dedup_tables
+from assets.dedup.assets import DEDUP_PROJECT, DedupConfig, dedup_tables
 from assets.dedup.project import build_dbt_resource, dbt_vars
 from assets.dedup.refresh import LastRefresh, Marks, plan_refresh
 from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
 from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse import DuckDBWarehouse
-from tests.dedup_reference import DECISION_COLUMNS, expected_duplicate_groups
+from tests.dedup_reference import components
 
-K = int(dbt_vars()["dedup_hash_size"])
-THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
+VARS = dbt_vars()
+K = int(VARS["dedup_hash_size"])
+# the size of duplicate_groups' equal-hash buckets (macro dedup_bucket_size)
+BUCKET = K if VARS["dedup_same_hash_link"] else 8
+TRIM = int(VARS["near_duplicate_trim_threshold"])
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 TABLES = {
     "stg_images": ["image_id"],
     "near_duplicate_pairs": ["image_id_a", "image_id_b"],
+    "border_trimmed_pairs": ["image_id_a", "image_id_b"],
+    "bucket_links": ["node_lo", "node_hi"],
     "duplicate_groups": ["image_id"],
     "unique_images": ["image_id"],
     "unique_counts_by_label": ["label"],
@@ -39,11 +45,13 @@ TABLES = {
 
 
 def dense_collection(seed: int) -> list[tuple[dict, dict]]:
-    """(catalog row, hashes row) per image: pictures with 1..12 copies."""
+    """(catalog row, hashes row) per image: pictures with 1..12 copies, some bordered, a few
+    blank."""
     rng = np.random.default_rng(seed)
     images = []
     for picture in range(40):
         base8 = random_hash(rng, 8)
+        base_trim = base8
         coarse = random_hash(rng, K)
         width, height = [(640, 480), (800, 600), (1024, 768)][picture % 3]
         for copy in range(int(rng.integers(1, 13))):
@@ -56,6 +64,17 @@ def dense_collection(seed: int) -> list[tuple[dict, dict]]:
             sizes = {s: random_hash(rng, s) for s in range(1, 9)}
             sizes[8] = hash8
             sizes[K] = coarse if rng.random() < 0.5 else random_hash(rng, K)
+            content, trim = "whole", None
+            if 0.75 < kind <= 0.9:
+                # a bordered copy: its whole-frame hash is far from the picture, its content
+                # box's hash a few bits from the picture's (or a chain step further)
+                sizes[8] = random_hash(rng, 8)
+                steps = [int(b) for b in rng.choice(128, int(rng.integers(0, TRIM // 2)))]
+                content, trim = "trimmed", flip_bits(base_trim, steps)
+                if kind > 0.85:
+                    base_trim = trim
+            elif copy == 0 and picture % 13 == 0:
+                content = "blank"  # takes no hash link, however many images share its hash
             name = f"p{picture}c{copy}"
             image_id = hashlib.sha256(f"{seed}/{name}".encode()).hexdigest()
             scale = [1, 1, 0.5, 2][int(rng.integers(0, 4))]
@@ -76,14 +95,35 @@ def dense_collection(seed: int) -> list[tuple[dict, dict]]:
                 "ingested_at": T0,
                 **dict.fromkeys(c.name for c in PHOTO_COLUMNS),
             }
-            images.append((catalog, image_hashes_row(image_id, sizes)))
+            images.append((catalog, image_hashes_row(image_id, sizes, content=content, trim=trim)))
     return images
+
+
+# bucket_links holds image keys, renumbered by full rebuilds: compared as each bucket's smallest
+# image_id
+_SELECT = {
+    "bucket_links": f"""
+        WITH b AS (
+            SELECT image_key, min(image_id) OVER (
+                PARTITION BY dhash{BUCKET}_row, dhash{BUCKET}_col, unlinkable_id
+            ) AS first_id
+            FROM stg_images
+        )
+        SELECT least(lo.first_id, hi.first_id) AS node_lo,
+            greatest(lo.first_id, hi.first_id) AS node_hi
+        FROM bucket_links AS l
+        JOIN b AS lo ON lo.image_key = l.node_lo
+        JOIN b AS hi ON hi.image_key = l.node_hi
+    """
+}
 
 
 def _read(path) -> dict[str, pd.DataFrame]:
     with duckdb.connect(str(path), read_only=True) as con:
         tables = {
-            name: con.execute(f"SELECT * FROM {name}").df().sort_values(keys, ignore_index=True)
+            name: con.execute(_SELECT.get(name, f"SELECT * FROM {name}"))
+            .df()
+            .sort_values(keys, ignore_index=True)
             for name, keys in TABLES.items()
         }
     # a compact join key, renumbered by full rebuilds: never compared
@@ -95,7 +135,7 @@ def _refresh(resources, full: bool = False) -> dict:
     result = dg.materialize(
         [dedup_tables],
         resources=resources,
-        run_config=dg.RunConfig({"dedup_dbt_models": DedupTablesConfig(full_refresh=full)}),
+        run_config=dg.RunConfig({"dedup_dbt_models": DedupConfig(full_refresh=full)}),
     )
     assert result.success
     (mat, *_) = result.asset_materializations_for_node("dedup_dbt_models")
@@ -111,13 +151,17 @@ def _add(warehouse, images, batch, at) -> None:
     warehouse.insert_new(IMAGE_HASHES, hashes)
 
 
-def _assert_decisions_follow_the_rules(path) -> dict[str, pd.DataFrame]:
+def _assert_groups_follow_the_links(path) -> dict[str, pd.DataFrame]:
+    """Every refresh's groups are the union-find components of equal hashes and of every link
+    of both link models (images that may take no link alone)."""
     tables = _read(path)
-    expected = expected_duplicate_groups(
-        tables["stg_images"], tables["near_duplicate_pairs"], K, THRESHOLD
-    )
-    got = tables["duplicate_groups"][DECISION_COLUMNS]
-    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    images = tables["stg_images"]
+    linkable = images[images.unlinkable_id.isna()]
+    links = pd.concat([tables["near_duplicate_pairs"], tables["border_trimmed_pairs"]])
+    expected = components(linkable, zip(links.image_id_a, links.image_id_b, strict=True), BUCKET)
+    expected |= {i: i for i in images.image_id[images.unlinkable_id.notna()]}
+    got = tables["duplicate_groups"].set_index("image_id").group_id.to_dict()
+    assert got == expected
     return tables
 
 
@@ -140,7 +184,7 @@ def test_batches_in_random_order_refresh_to_exactly_the_full_rebuild(resources):
         _add(resources["warehouse"], images, batch, T0 + timedelta(minutes=number))
         modes.append(_refresh(resources)["dedup_refresh"])
         # every refresh, not only the last, decides exactly what the rules say
-        _assert_decisions_follow_the_rules(path)
+        _assert_groups_follow_the_links(path)
     assert modes == ["full", "incremental", "incremental"]
     incremental = _read(path)
     assert _refresh(resources, full=True)["dedup_refresh"] == "full"
@@ -149,6 +193,8 @@ def test_batches_in_random_order_refresh_to_exactly_the_full_rebuild(resources):
         pd.testing.assert_frame_equal(incremental[name], full[name], obj=name)
     groups = full["duplicate_groups"]
     assert groups.group_size.max() >= 10 and (groups.reason_code == "transitive").any()
+    assert (groups.reason_code == "border_trimmed").any()
+    assert (groups.reason.str.contains(": border_trimmed")).any()
 
 
 @pytest.mark.slow
@@ -164,7 +210,7 @@ def test_another_order_refreshes_exactly_and_a_rehash_rebuilds_in_full(resources
     assert _refresh(resources)["dedup_refresh"] == "full"
     _add(warehouse, images, second, T0 + timedelta(minutes=1))
     assert _refresh(resources)["dedup_refresh"] == "incremental"
-    _assert_decisions_follow_the_rules(path)
+    _assert_groups_follow_the_links(path)
 
     catalog, _ = images[int(second[0])]
     sizes = {s: random_hash(np.random.default_rng(0), s) for s in range(1, 9)}
@@ -173,7 +219,7 @@ def test_another_order_refreshes_exactly_and_a_rehash_rebuilds_in_full(resources
     metadata = _refresh(resources)
     assert metadata["dedup_refresh"] == "full"
     assert "re-hashed" in metadata["dedup_refresh_reason"]
-    tables = _assert_decisions_follow_the_rules(path)
+    tables = _assert_groups_follow_the_links(path)
     moved = tables["duplicate_groups"].set_index("image_id").loc[catalog["image_id"]]
     assert moved.reason_code == "unique"
     refreshes = warehouse.read_table(DEDUP_REFRESHES).sort_values("refreshed_at")

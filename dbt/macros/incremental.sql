@@ -48,3 +48,99 @@
     select image_id from {{ source('warehouse', 'image_hashes') }}
     where hashed_at > {{ timestamp_literal(since.hash_mark) }}
 {%- endmacro %}
+
+{#-
+    The link models: every model of near-duplicate links between images, with the word that names
+    its links in duplicate_groups' reasons. Each has the shape (image_id_a, image_id_b, distance)
+    and links images by one hash column pair (a star per distinct value plus pairs of distinct
+    values: macro near_duplicate_links), so each is refreshed the same way from the new images'
+    hashes (macro hash_link_model). multi_size_pairs links centres of (size k, size 8, content
+    box) hash tuples and is rebuilt in full by every refresh (seconds at 1M images): exact, as its
+    changed rows, like the others', only touch a changed image's tuple and that tuple's centre,
+    which shares the changed image's size-8 hash and so its group. bucket_links, duplicate_groups
+    and the convergence test read every link from here: a new link model is one line in this
+    list (and, for one hash column pair, a model calling hash_link_model), nothing else.
+-#}
+{% macro dedup_link_models() %}
+    {{ return([
+        {'model': 'near_duplicate_pairs', 'link': 'near_duplicate'},
+        {'model': 'border_trimmed_pairs', 'link': 'border_trimmed'},
+        {'model': 'multi_size_pairs', 'link': 'multi_size'},
+    ]) }}
+{% endmacro %}
+
+{#- Every link of every link model, with its kind: (image_id_a, image_id_b, distance, link). -#}
+{% macro dedup_links() %}
+    {%- for m in dedup_link_models() %}
+    select image_id_a, image_id_b, distance, '{{ m.link }}' as link from {{ ref(m.model) }}
+        {%- if not loop.last %}
+    union all
+        {%- endif %}
+    {%- endfor %}
+{% endmacro %}
+
+{#-
+    The body of a link model on one hash column pair of stg_images (images that may take no hash
+    link left out). Full: near_duplicate_links over every image. Incremental (dedup_since): the
+    model's pre-hook (hash_link_pre_hook) has deleted every link of the hash values the changed
+    images have (their stars and their centres' pairs: a smaller image_id may have become a
+    centre), and this appends them afresh: the band search runs for those values only, against
+    all distinct values. New rows are therefore only those touching a changed image or its
+    value's centre, and the table equals a full rebuild's.
+-#}
+{% macro hash_link_model(row_column, col_column, threshold, agreement) %}
+{{ near_duplicate_links(
+    '(select image_id, ' ~ row_column ~ ', ' ~ col_column ~ ' from ' ~ ref('stg_images')
+        ~ ' where unlinkable_id is null) as linkable',
+    row_column,
+    col_column,
+    threshold,
+    agreement,
+    changed=(changed_image_ids() if dedup_incremental() else none),
+) }}
+{% endmacro %}
+
+{#- The pre-hook of a link model: nothing in full, the delete of changed values' links otherwise. -#}
+{% macro hash_link_pre_hook(row_column, col_column) %}
+    {%- if not dedup_incremental() -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {{ return(["{{ delete_links_of_changed(this, ref('stg_images'), '" ~ row_column ~ "', '"
+               ~ col_column ~ "', changed_image_ids()) }}"]) }}
+{% endmacro %}
+
+{#-
+    The size-k buckets of duplicate_groups, one row per image of stg_images: images with equal
+    hashes (size k = dedup_hash_size when dedup_same_hash_link is on, size 8 otherwise) are one
+    bucket, keyed by its smallest image_key; an image that may not link is a bucket of its own
+    (unlinkable_id is its image_id). bucket_links and duplicate_groups read the same keys.
+    image_key is unique in stg_images (an incremental refresh gives new images keys after the
+    largest), and only used as an identity here.
+-#}
+{% macro dedup_bucket_size() %}
+    {{ return((var('dedup_hash_size') | int) if var('dedup_same_hash_link') else 8) }}
+{% endmacro %}
+
+{% macro dedup_buckets() %}
+{%- set k = dedup_bucket_size() -%}
+    select
+        image_key,
+        image_id,
+        label,
+        width,
+        height,
+        byte_size,
+        format,
+        source_uri,
+        dhash8_row,
+        dhash8_col,
+        dhash8_trim_row,
+        dhash8_trim_col,
+        min(image_key) over (
+            partition by dhash{{ k }}_row, dhash{{ k }}_col, unlinkable_id
+        ) as bucket_key,
+        min(image_id) over (
+            partition by dhash{{ k }}_row, dhash{{ k }}_col, unlinkable_id
+        ) as bucket_first_id
+    from {{ ref('stg_images') }}
+{% endmacro %}

@@ -1,30 +1,23 @@
 {{ config(meta={'dagster': {'ref': {'name': 'duplicate_groups'}}}) }}
 {#-
-    The connected-components iteration converged: no link joins two different groups. A failure
-    means a chain of duplicates longer than var('dedup_cc_rounds') can resolve: raise it.
+    The connected-components iteration converged: no link of any link model (dedup_link_models)
+    and no equal size-k hash joins two different groups. A failure means a chain of duplicates
+    longer than var('dedup_cc_rounds') can resolve (raise it), or an incremental refresh that
+    missed a merge.
 -#}
-{%- set k = (var('dedup_hash_size') | int) if var('dedup_same_hash_link') else 8 -%}
+{%- set k = dedup_bucket_size() -%}
+
+with links as (
+    {{ dedup_links() }}
+)
 
 select
-    'near_duplicate' as link,
+    p.link,
     p.image_id_a as image_a,
     p.image_id_b as image_b,
     ga.group_id as group_a,
     gb.group_id as group_b
-from {{ ref('near_duplicate_pairs') }} as p
-inner join {{ ref('duplicate_groups') }} as ga on ga.image_id = p.image_id_a
-inner join {{ ref('duplicate_groups') }} as gb on gb.image_id = p.image_id_b
-where ga.group_id <> gb.group_id
-
-union all
-
-select
-    'border_trimmed' as link,
-    p.image_id_a as image_a,
-    p.image_id_b as image_b,
-    ga.group_id as group_a,
-    gb.group_id as group_b
-from {{ ref('border_trimmed_pairs') }} as p
+from links as p
 inner join {{ ref('duplicate_groups') }} as ga on ga.image_id = p.image_id_a
 inner join {{ ref('duplicate_groups') }} as gb on gb.image_id = p.image_id_b
 where ga.group_id <> gb.group_id

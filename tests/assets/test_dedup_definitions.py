@@ -26,6 +26,7 @@ MODELS = {
     "near_duplicate_pairs",
     "border_trimmed_pairs",
     "multi_size_pairs",
+    "bucket_links",
     "duplicate_groups",
     "unique_images",
     "unique_counts_by_label",
@@ -50,6 +51,7 @@ def test_the_code_location_loads_with_the_dedup_models_downstream_of_catalog_and
         dg.AssetKey("near_duplicate_pairs"),
         dg.AssetKey("border_trimmed_pairs"),
         dg.AssetKey("multi_size_pairs"),
+        dg.AssetKey("bucket_links"),
     }
 
 

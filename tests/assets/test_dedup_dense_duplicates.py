@@ -91,7 +91,7 @@ def repro(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def from_given_pairs(repro, tmp_path_factory):
     """duplicate_groups built on the reproducer's own pairs (all 122,640 of them)."""
-    status = _build(repro, "duplicate_groups")
+    status = _build(repro, "bucket_links duplicate_groups")
     groups = _read(repro, "SELECT * FROM duplicate_groups ORDER BY image_id")
     copy = tmp_path_factory.mktemp("dense-star") / "warehouse.duckdb"
     shutil.copy(repro, copy)
@@ -132,7 +132,7 @@ def test_stored_links_are_a_star_per_hash_and_give_the_same_decisions(repro, fro
     and duplicate_groups decides every image exactly as it did on all pairs."""
     _, on_all_pairs, copy = from_given_pairs
     given = _read(repro, "SELECT image_id_a, image_id_b, distance FROM near_duplicate_pairs")
-    status = _build(copy, "near_duplicate_pairs duplicate_groups")
+    status = _build(copy, "near_duplicate_pairs bucket_links duplicate_groups")
     assert set(status.values()) == {"success", "pass"}, status
     links = _read(copy, "SELECT * FROM near_duplicate_pairs")
     images = _read(copy, "SELECT * FROM stg_images")

@@ -49,6 +49,7 @@ TABLES = {
     "near_duplicate_pairs": ["image_id_a", "image_id_b"],
     "border_trimmed_pairs": ["image_id_a", "image_id_b"],
     "multi_size_pairs": ["image_id_a", "image_id_b"],
+    "bucket_links": ["node_lo", "node_hi"],
     "duplicate_groups": ["image_id"],
     "unique_images": ["image_id"],
     "unique_counts_by_label": ["label"],

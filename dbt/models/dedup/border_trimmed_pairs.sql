@@ -8,11 +8,16 @@
     Same shape and the same exact pigeonhole search as near_duplicate_pairs (macro
     near_duplicate_links): a star per distinct hash plus pairs of distinct hashes within the
     threshold, never all pairs. Images without a content-box hash (too small or too flat a box)
-    and images that may take no hash link at all (stg_images.is_linkable) are left out.
+    and images that may take no hash link at all (stg_images.unlinkable_id) are left out.
+    Incremental refresh (var dedup_since): as near_duplicate_pairs, from the content-box hashes
+    of the changed images (macro hash_link_model).
 -#}
-{{ near_duplicate_links(
-    '(select image_id, dhash8_trim_row, dhash8_trim_col from ' ~ ref('stg_images')
-        ~ ' where unlinkable_id is null) as linkable',
+{{ config(
+    materialized=dedup_materialized(),
+    incremental_strategy='append',
+    pre_hook=hash_link_pre_hook('dhash8_trim_row', 'dhash8_trim_col'),
+) }}
+{{ hash_link_model(
     'dhash8_trim_row',
     'dhash8_trim_col',
     var('near_duplicate_trim_threshold') | int,

@@ -18,45 +18,37 @@
     near_duplicate_pairs is a star per size-8 hash plus pairs of hash centres (linear in the
     images), which also yields every image's closest near-duplicate for the reasons.
 
-    Another link (a second hash): build its links with the macro near_duplicate_links as a model
-    of the same shape (image_id_a, image_id_b, distance) and add it to pair_ends (union all);
-    bucket_edges, the components and the convergence test take every link from there.
+    Another link (a second hash): a model calling hash_link_model, listed in dedup_link_models;
+    bucket_links (the components' edges, a table of its own), the reasons here and the
+    convergence test take every link from there.
+
+    Incremental refresh (var dedup_since): with additions only, groups merge and never split, and
+    every new or moved link lies inside the new group of a changed image (a link model's new rows
+    touch a changed image or its hash's centre, which is linked to it). So the rows that can
+    change are exactly the members of the groups that now hold a changed image: those are decided
+    (components over every bucket link, cheap from the table; keep rule, ranks, reasons within
+    the groups) and replace their old rows (delete+insert on image_id); no other row changes.
 
     Keep rule (the lab's): largest width, then largest height; ties go to the larger file, then
     to the smallest image_id.
 -#}
-{%- set k = (var('dedup_hash_size') | int) if var('dedup_same_hash_link') else 8 -%}
+{%- set k = dedup_bucket_size() -%}
 {%- set threshold = var('near_duplicate_threshold') | int -%}
 {%- set trim_threshold = var('near_duplicate_trim_threshold') | int -%}
 {%- set rounds = var('dedup_cc_rounds') | int -%}
 {%- set same_hash = 'same_dhash' ~ k -%}
+{%- set incremental = dedup_incremental() -%}
 {%- set keep_order -%}
     coalesce(width, -1) desc, coalesce(height, -1) desc, coalesce(byte_size, -1) desc, image_id
 {%- endset -%}
+{{ config(
+    materialized=dedup_materialized(),
+    unique_key='image_id',
+    incremental_strategy='delete+insert',
+) }}
 
 {{ with_recursive() }} hashed as (
-    select
-        image_key,
-        image_id,
-        label,
-        width,
-        height,
-        byte_size,
-        format,
-        source_uri,
-        dhash8_row,
-        dhash8_col,
-        dhash8_trim_row,
-        dhash8_trim_col,
-        -- image_key is ordered like image_id, so the smallest key is the smallest image_id; an
-        -- image that may not link is a bucket of its own (unlinkable_id is its image_id)
-        min(image_key) over (
-            partition by dhash{{ k }}_row, dhash{{ k }}_col, unlinkable_id
-        ) as bucket_key,
-        min(image_id) over (
-            partition by dhash{{ k }}_row, dhash{{ k }}_col, unlinkable_id
-        ) as bucket_first_id
-    from {{ ref('stg_images') }}
+    {{ dedup_buckets() }}
 ),
 
 images as (
@@ -68,41 +60,7 @@ images as (
     from hashed
 ),
 
-links as (
-    select image_id_a, image_id_b, distance, 'near_duplicate' as link
-    from {{ ref('near_duplicate_pairs') }}
-    union all
-    select image_id_a, image_id_b, distance, 'border_trimmed' as link
-    from {{ ref('border_trimmed_pairs') }}
-    union all
-    select image_id_a, image_id_b, distance, 'multi_size' as link
-    from {{ ref('multi_size_pairs') }}
-),
-
-pair_ends as (
-    -- every link seen from both of its images
-    select
-        case when ends.side = 0 then a.image_key else b.image_key end as image_key,
-        case when ends.side = 0 then a.bucket_key else b.bucket_key end as bucket_key,
-        case when ends.side = 0 then b.image_id else a.image_id end as neighbour_id,
-        case when ends.side = 0 then b.bucket_key else a.bucket_key end as neighbour_bucket_key,
-        p.distance,
-        p.link
-    from links as p
-    inner join images as a on a.image_id = p.image_id_a
-    inner join images as b on b.image_id = p.image_id_b
-    cross join (values (0), (1)) as ends(side)
-),
-
-bucket_edges as (
-    select distinct
-        bucket_key as node_lo,
-        neighbour_bucket_key as node_hi
-    from pair_ends
-    where bucket_key < neighbour_bucket_key
-),
-
-{{ connected_components_ctes('bucket_edges', rounds, prefix='components') }},
+{{ connected_components_ctes(ref('bucket_links'), rounds, prefix='components') }},
 
 grouped as (
     select
@@ -111,10 +69,46 @@ grouped as (
     from images as i
     left join components_labels as c on c.node = i.bucket_key
 ),
+{%- if incremental %}
+
+decided_images as (
+    -- the members of every group that now holds an image catalogued or hashed after the marks
+    select g.*
+    from grouped as g
+    where g.group_key in (
+        select changed.group_key
+        from grouped as changed
+        where changed.image_id in ({{ changed_image_ids() }})
+    )
+),
+{%- else %}
+
+decided_images as (
+    select * from grouped
+),
+{%- endif %}
+
+links as (
+    {{ dedup_links() }}
+),
+
+pair_ends as (
+    -- every link seen from both of its images (a link never leaves a group, so both ends of a
+    -- decided image's links are decided)
+    select
+        case when ends.side = 0 then a.image_key else b.image_key end as image_key,
+        case when ends.side = 0 then b.image_id else a.image_id end as neighbour_id,
+        p.distance,
+        p.link
+    from links as p
+    inner join decided_images as a on a.image_id = p.image_id_a
+    inner join decided_images as b on b.image_id = p.image_id_b
+    cross join (values (0), (1)) as ends(side)
+),
 
 ranked as (
     select
-        grouped.*,
+        decided_images.*,
         min(image_id) over (partition by group_key) as group_id,
         count(*) over (partition by group_key) as group_size,
         row_number() over (partition by group_key order by {{ keep_order }}) as rank_in_group,
@@ -130,7 +124,7 @@ ranked as (
             as representative_dhash8_trim_row,
         first_value(dhash8_trim_col) over (partition by group_key order by {{ keep_order }})
             as representative_dhash8_trim_col
-    from grouped
+    from decided_images
 ),
 
 nearest_neighbour as (

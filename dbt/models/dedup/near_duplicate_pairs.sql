@@ -10,24 +10,19 @@
     distinct hashes only. Two images are near-duplicates iff they have the same centre or their
     centres are a row here (the full pair list is a two-hop join, never stored).
 
-    Incremental refresh (var dedup_since): the links of every hash value a changed image has are
-    deleted and recomputed (its star, and its distinct hash searched against all others), so new
-    rows are only those touching a new image or its hash's centre.
+    Images that may take no hash link (blank, flat, tiny: stg_images.unlinkable_id) stay out.
+    Incremental refresh (var dedup_since): the links of every size-8 hash a changed image has are
+    deleted and recomputed (macro hash_link_model), so new rows only touch a new image or its
+    hash's centre. A link model of its own is listed in dedup_link_models.
 -#}
-{#- Images that may take no hash link (blank, flat, tiny: stg_images.unlinkable_id) stay out. -#}
-{%- set changed = changed_image_ids() if dedup_incremental() else none -%}
 {{ config(
     materialized=dedup_materialized(),
     incremental_strategy='append',
-    pre_hook=(["{{ delete_links_of_changed(this, ref('stg_images'), 'dhash8_row', "
-               "'dhash8_col', changed_image_ids()) }}"] if changed is not none else []),
+    pre_hook=hash_link_pre_hook('dhash8_row', 'dhash8_col'),
 ) }}
-{{ near_duplicate_links(
-    '(select image_id, dhash8_row, dhash8_col from ' ~ ref('stg_images')
-        ~ ' where unlinkable_id is null) as linkable',
+{{ hash_link_model(
     'dhash8_row',
     'dhash8_col',
     var('near_duplicate_threshold') | int,
     var('near_duplicate_band_agreement') | int,
-    changed=changed,
 ) }}
