@@ -42,7 +42,7 @@ import duckdb
 
 from assets.dedup.project import DBT_PROJECT_DIR, DUCKDB_PATH_ENV, dbt_executable
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
-from resources.warehouse import DuckDBWarehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 REPO = Path(__file__).resolve().parents[1]
 REPRO = REPO.parent / "shared" / "repro" / "dense-duplicate-groups"

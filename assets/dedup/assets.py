@@ -199,9 +199,7 @@ def _build_dedup_tables(
     # raw_images / image_hashes) they exist empty, and the tables build empty instead of failing.
     models = [key.path[-1] for key in context.assets_def.keys]
     overrides = run_vars(config)
-    plan, marks, fingerprint = plan_dedup_refresh(
-        warehouse, models, config.full_refresh, overrides
-    )
+    plan, marks, fingerprint = plan_dedup_refresh(warehouse, models, config.full_refresh, overrides)
     mode = "full" if plan.full else "incremental"
     context.log.info(f"dedup refresh: {mode} ({plan.reason})")
     pruned = prune_invocation_targets(DEDUP_PROJECT.project_dir / "target")

@@ -159,11 +159,25 @@ def _multi_size_pairs(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str
     }
 
 
+def _bucket_links(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
+    row = warehouse.query_df(
+        "SELECT COUNT(*) AS links, COUNT(DISTINCT node) AS buckets FROM ("
+        f"SELECT node_lo AS node FROM {relation} UNION ALL SELECT node_hi FROM {relation}"
+        ") AS ends"
+    ).iloc[0]
+    return {
+        "dagster/row_count": int(row.links) // 2,
+        # buckets that some link joins to another: the nodes of the connected components
+        "linked_buckets": int(row.buckets),
+    }
+
+
 SUMMARIES: dict[str, Callable[[Warehouse, str, Mapping[str, Any]], Metadata]] = {
     "stg_images": _stg_images,
     "near_duplicate_pairs": _near_duplicate_pairs,
     "border_trimmed_pairs": _border_trimmed_pairs,
     "multi_size_pairs": _multi_size_pairs,
+    "bucket_links": _bucket_links,
     "duplicate_groups": _duplicate_groups,
     "unique_images": _unique_images,
     "unique_counts_by_label": _unique_counts_by_label,

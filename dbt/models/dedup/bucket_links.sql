@@ -16,12 +16,28 @@ with buckets as (
 
 links as (
     {{ dedup_links() }}
+),
+
+link_ends as (
+    -- every link seen from both of its images
+    select
+        p.image_id_a,
+        p.image_id_b,
+        case when ends.side = 0 then p.image_id_a else p.image_id_b end as image_id
+    from links as p
+    cross join (values (0), (1)) as ends(side)
+),
+
+linked_buckets as (
+    -- One equi-join and an aggregate: joining the link's two buckets separately with
+    -- `a.bucket_key <> b.bucket_key` let DuckDB join the buckets to each other first (a nested
+    -- loop over buckets squared: 15 s on the dense reproducer's 3,320 images, 0.3 s this way).
+    select min(b.bucket_key) as node_lo, max(b.bucket_key) as node_hi
+    from link_ends as e
+    inner join buckets as b on b.image_id = e.image_id
+    group by e.image_id_a, e.image_id_b
+    having min(b.bucket_key) < max(b.bucket_key)
 )
 
-select distinct
-    case when a.bucket_key < b.bucket_key then a.bucket_key else b.bucket_key end as node_lo,
-    case when a.bucket_key < b.bucket_key then b.bucket_key else a.bucket_key end as node_hi
-from links as p
-inner join buckets as a on a.image_id = p.image_id_a
-inner join buckets as b on b.image_id = p.image_id_b
-where a.bucket_key <> b.bucket_key
+select distinct node_lo, node_hi
+from linked_buckets

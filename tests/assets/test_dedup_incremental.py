@@ -23,8 +23,8 @@ from assets.dedup.refresh import LastRefresh, Marks, plan_refresh
 from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
 from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
 from resources.environment import get_settings
-from resources.warehouse import DuckDBWarehouse
-from tests.dedup_reference import components
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.support.dedup_reference import components
 
 VARS = dbt_vars()
 K = int(VARS["dedup_hash_size"])
