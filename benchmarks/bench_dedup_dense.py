@@ -50,6 +50,7 @@ MODELS = [
     "stg_images",
     "near_duplicate_pairs",
     "border_trimmed_pairs",
+    "multi_size_pairs",
     "bucket_links",
     "duplicate_groups",
     "unique_images",
@@ -290,7 +291,8 @@ def main() -> None:
                 "ALTER TABLE stg_images ADD COLUMN dhash8_trim_row BIGINT; "
                 "ALTER TABLE stg_images ADD COLUMN dhash8_trim_col BIGINT; "
                 "ALTER TABLE stg_images ADD COLUMN unlinkable_id VARCHAR; "
-                "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
+                "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
+                "CREATE TABLE multi_size_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
             )
         dense = dbt_build(
             repro,

@@ -36,12 +36,16 @@ class Marks:
 
 @dataclass(frozen=True)
 class LastRefresh:
+    """The last complete refresh: the marks it covered and the project it ran."""
+
     marks: Marks
     fingerprint: str
 
 
 @dataclass(frozen=True)
 class RefreshPlan:
+    """Full or incremental (from ``since``), and why."""
+
     full: bool
     reason: str
     since: Marks | None = None

@@ -36,6 +36,7 @@ TABLES = {
     "stg_images": ["image_id"],
     "near_duplicate_pairs": ["image_id_a", "image_id_b"],
     "border_trimmed_pairs": ["image_id_a", "image_id_b"],
+    "multi_size_pairs": ["image_id_a", "image_id_b"],
     "bucket_links": ["node_lo", "node_hi"],
     "duplicate_groups": ["image_id"],
     "unique_images": ["image_id"],
@@ -153,11 +154,13 @@ def _add(warehouse, images, batch, at) -> None:
 
 def _assert_groups_follow_the_links(path) -> dict[str, pd.DataFrame]:
     """Every refresh's groups are the union-find components of equal hashes and of every link
-    of both link models (images that may take no link alone)."""
+    of every link model (images that may take no link alone)."""
     tables = _read(path)
     images = tables["stg_images"]
     linkable = images[images.unlinkable_id.isna()]
-    links = pd.concat([tables["near_duplicate_pairs"], tables["border_trimmed_pairs"]])
+    links = pd.concat(
+        [tables[m] for m in ("near_duplicate_pairs", "border_trimmed_pairs", "multi_size_pairs")]
+    )
     expected = components(linkable, zip(links.image_id_a, links.image_id_b, strict=True), BUCKET)
     expected |= {i: i for i in images.image_id[images.unlinkable_id.notna()]}
     got = tables["duplicate_groups"].set_index("image_id").group_id.to_dict()
