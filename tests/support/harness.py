@@ -305,16 +305,17 @@ class Platform:
         return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(self.dagster_home)))
 
     def start(self, jobs: list[dict], release: bool = False) -> subprocess.Popen:
-        log = open(self.home / "runner.log", "ab")
         plan = json.dumps({"jobs": jobs, "release": release})
-        return subprocess.Popen(
-            [sys.executable, "-m", "tests.support.runner", plan],
-            cwd=REPO,
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child writes to its own copy of the log's descriptor; ours closes at once.
+        with open(self.home / "runner.log", "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "tests.support.runner", plan],
+                cwd=REPO,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def run(self, jobs: list[dict], release: bool = False, timeout: float = 900) -> None:
         proc = self.start(jobs, release)
