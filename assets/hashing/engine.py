@@ -92,6 +92,12 @@ CONTENT_TOO_SMALL = "too_small"  # a side under MIN_CONTENT_SIDE pixels: no hash
 CONTENT_NOT_MEASURED = "not_measured"  # size 8 not computed, or Pillow's fallback resize
 LINKABLE_CONTENT = (CONTENT_WHOLE, CONTENT_TRIMMED, CONTENT_SMALL_BOX, CONTENT_FLAT_BOX)
 
+# content_box's tuning arguments, passed explicitly on every call: numba's dispatcher takes its C
+# fast path only when no argument is left to its default; an omitted one sends every call through
+# its Python compile-lookup path, about half a millisecond per image with the GIL held (a tenth of
+# a web-size image's hashing, which then does not scale across worker threads).
+_CONTENT_BOX_TUNING = kernels.content_box.py_func.__defaults__
+
 # Images whose hashing axis would need more coefficients than this go through Pillow's own
 # resize instead (only absurd shapes such as 1 x 1,000,000 get there).
 MAX_PLAN_TAPS = 1 << 25
@@ -404,7 +410,7 @@ def content_of(
     rx0, ry0, rx1, ry1 = region
     if min(rx1 - rx0, ry1 - ry0) < MIN_CONTENT_SIDE:
         return CONTENT_TOO_SMALL, None, None, None
-    y0, y1, x0, x1 = kernels.content_box(pixels, CONTENT_TOLERANCE)
+    y0, y1, x0, x1 = kernels.content_box(pixels, CONTENT_TOLERANCE, *_CONTENT_BOX_TUNING)
     if y1 <= y0 or x1 <= x0:
         return CONTENT_BLANK, None, None, None
     stored = (x0, y0, x1, y1)
