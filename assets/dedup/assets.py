@@ -18,6 +18,7 @@ from dagster_dbt import (
 from pydantic import Field
 
 from assets.dedup.project import (
+    WarehouseDbtCliResource,
     build_dbt_project,
     dbt_vars,
     default_selection_from_manifest,
@@ -231,6 +232,8 @@ def _build_dedup_tables(
         yield event
     error = None if invocation.is_successful() else invocation.get_error()
     failed = not invocation.is_successful()
+    if not overrides and isinstance(dbt, WarehouseDbtCliResource):
+        dbt.keep_parse_state(invocation)
     # Everything this run needs from its target folder (events, manifest) has been read.
     remove_invocation_target(invocation.target_path)
     if failed:

@@ -25,6 +25,7 @@ a tenth of the code location's start-up, to learn that every node is selected.
 (what dagster-dbt itself does when dbt-core is absent); any other selection still goes to dbt.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -145,12 +146,28 @@ def exported_environment(values: Mapping[str, str]) -> Iterator[None]:
                     os.environ[name] = old
 
 
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
 class WarehouseDbtCliResource(DbtCliResource):
     """The dbt CLI, pointed at the environment's warehouse.
 
     Every invocation runs with ``IMAGE_PLATFORM_DUCKDB_PATH`` set to ``duckdb_path`` (DuckDB
     targets) and ``DBT_INDIRECT_SELECTION`` set to ``indirect_selection``, whatever the
     surrounding process environment says (dagster-dbt reads the latter when it subsets).
+
+    Two costs of a small batch's ``dbt build`` are avoided (see ``benchmarks/README.md``):
+
+    * dbt's partial parse is kept per warehouse in ``parse_state_dir``. dbt re-parses the whole
+      project when the profile's connection differs from the one its saved state was parsed
+      with, and the project's ``target/partial_parse.msgpack`` (which dagster-dbt copies into
+      every invocation) is shared by every warehouse that uses this checkout: each home, each
+      test, each ``IMAGE_PLATFORM_DUCKDB_PATH``. Each invocation starts from the state its own
+      warehouse's last build left (``keep_parse_state``).
+    * dagster-dbt builds a dbt adapter in the step's own process before starting dbt, only to
+      read column metadata and row counts, which these assets do not ask for: dbt-core's config,
+      adapter and macros loaded once more in the step (six seconds at a load average of 7).
+      ``column_metadata`` turns it back on.
     """
 
     duckdb_path: str | None = Field(
@@ -165,6 +182,21 @@ class WarehouseDbtCliResource(DbtCliResource):
         ),
     )
 
+    parse_state_dir: str | None = Field(
+        default=None,
+        description=(
+            "Folder that keeps dbt's partial-parse state of this warehouse between invocations "
+            "(none: dbt starts from the project's own target folder)."
+        ),
+    )
+    column_metadata: bool = Field(
+        default=False,
+        description=(
+            "Build dagster-dbt's in-process dbt adapter, needed only to fetch column metadata or "
+            "row counts from the warehouse (fetch_column_metadata / fetch_row_counts)."
+        ),
+    )
+
     def invocation_environment(self) -> dict[str, str]:
         env = {INDIRECT_SELECTION_ENV: self.indirect_selection}
         if self.duckdb_path:
@@ -176,10 +208,50 @@ class WarehouseDbtCliResource(DbtCliResource):
             env[DBT_SECRET_PASSWORD_ENV] = password
         return env
 
-    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+        if self.column_metadata:
+            return super()._initialize_dbt_core_adapter(args)
+        return None  # dagster-dbt then runs dbt without an in-process adapter
+
+    def _parse_state_file(self) -> Path | None:
+        if not self.parse_state_dir:
+            return None
+        # dbt's own invalidation still applies (vars, project files); the key only keeps apart
+        # the states of different connections that may share one folder.
+        key = hashlib.sha256(f"{self.target}|{self.duckdb_path}".encode()).hexdigest()[:16]
+        return Path(self.parse_state_dir) / f"{key}-{PARTIAL_PARSE_FILE}"
+
+    def cli(
+        self,
+        args: Sequence[str],
+        *,
+        target_path: Path | None = None,
+        context: Any = None,
+        **kwargs: Any,
+    ) -> DbtCliInvocation:
+        state = self._parse_state_file()
+        if state is not None and state.is_file():
+            target_path = target_path or self._get_unique_target_path(context=context)
+            folder = Path(self.project_dir, target_path)  # as dagster-dbt resolves it
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(state, folder / PARTIAL_PARSE_FILE)
         # The subprocess is started inside super().cli(), so the variable is in place for it.
         with exported_environment(self.invocation_environment()):
-            return super().cli(args, **kwargs)
+            return super().cli(args, target_path=target_path, context=context, **kwargs)
+
+    def keep_parse_state(self, invocation: DbtCliInvocation) -> bool:
+        """Keep the partial-parse state a finished invocation wrote, for this warehouse's next
+        one. Call it only for invocations with the project's own variables (dbt re-parses for
+        other ones and would save a state the next default run cannot use)."""
+        state = self._parse_state_file()
+        written = Path(invocation.target_path) / PARTIAL_PARSE_FILE
+        if state is None or not written.is_file():
+            return False
+        state.parent.mkdir(parents=True, exist_ok=True)
+        staged = state.with_name(f"{state.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        shutil.copyfile(written, staged)
+        os.replace(staged, state)  # a concurrent reader sees the old file or the new one
+        return True
 
 
 _INVOCATION_TARGET = re.compile(r"^.+-[0-9a-f]{7}-[0-9a-f]{7}$")
@@ -217,6 +289,7 @@ def build_dbt_resource(settings: Settings, project: DbtProject) -> WarehouseDbtC
         target=dbt_target(settings),
         dbt_executable=dbt_executable(),
         duckdb_path=dbt_environment(settings).get(DUCKDB_PATH_ENV),
+        parse_state_dir=str(settings.home / "dbt"),
     )
 
 

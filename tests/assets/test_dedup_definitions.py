@@ -176,3 +176,26 @@ def test_a_fresh_clone_gets_its_manifest_parsed_on_load(project_copy, monkeypatc
     manifest = prepare_manifest(project_copy, get_settings())
     assert manifest.is_file() and not manifest_is_stale(project_copy)
     assert DUCKDB_PATH_ENV not in os.environ
+
+
+def test_each_warehouse_keeps_its_own_dbt_partial_parse_and_no_adapter_is_built_in_process(
+    platform_home,
+):
+    # dbt re-parses the whole project when the saved state was parsed for another connection;
+    # the project's own target/ state is shared by every warehouse of this checkout.
+    resource = build_dbt_resource(get_settings(), DEDUP_PROJECT)
+    assert resource.parse_state_dir == str(platform_home / "dbt")
+    parsed = []
+    for _ in range(2):
+        invocation = resource.cli(["parse"])
+        invocation.wait()
+        assert invocation.adapter is None  # no dbt adapter loaded into this process
+        parsed.append(invocation.get_artifact("perf_info.json")["parsed_path_count"])
+        assert resource.keep_parse_state(invocation)
+        shutil.rmtree(invocation.target_path)
+    assert parsed[1] == 0, f"the second invocation parsed {parsed[1]} files again"
+    states = list((platform_home / "dbt").glob("*partial_parse.msgpack"))
+    assert len(states) == 1
+    # Another warehouse path gets a state of its own, not this one.
+    other = resource.model_copy(update={"duckdb_path": str(platform_home / "other.duckdb")})
+    assert other._parse_state_file() != states[0]
