@@ -185,3 +185,33 @@ def test_the_package_imports_nothing_heavy_and_the_engine_stays_free_of_dagster(
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_after_the_first_image_of_a_kind_no_kernel_call_takes_numbas_python_dispatch_path(
+    monkeypatch,
+):
+    # numba's dispatcher matches argument types in C unless an argument is left to its default
+    # (or a type is new): then every call goes through its Python compile lookup with the GIL
+    # held, about half a millisecond per image, which serialises the worker threads.
+    from numba.core.dispatcher import Dispatcher
+
+    framed = np.pad(np.asarray(Image.open(io.BytesIO(jpeg_bytes(3)))), ((20, 20), (0, 0), (0, 0)))
+    buf = io.BytesIO()
+    Image.fromarray(framed).save(buf, "JPEG", quality=92)
+    images = [jpeg_bytes(1), jpeg_bytes(2, exif_orientation=6), buf.getvalue(), png_bytes(4)]
+    for mode in ("exact", "fast"):
+        for data in images:  # new types compile (or load from the cache) once
+            hash_bytes(data, mode=mode)
+    slow_calls: list[str] = []
+    lookup = Dispatcher._compile_for_args
+
+    def recorded(self, *args, **kwargs):
+        slow_calls.append(self.py_func.__name__)
+        return lookup(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dispatcher, "_compile_for_args", recorded)
+    for mode in ("exact", "fast"):
+        for data in images:
+            result = hash_bytes(data, mode=mode)
+            assert result.backend == "kernel"
+    assert slow_calls == []
