@@ -18,6 +18,7 @@ Rounds are interleaved (each round runs every contender once) after a warm-up, s
 elsewhere hits all three alike; medians are reported. The target is 2 threads >= 1.8x 1 worker;
 on a shared machine the 2-process ratio says how much of that the cores allowed in this run,
 and ``threads / processes`` is the share of it the GIL left to the threads (1.00: none lost).
+A pure CPU loop in 1 and 2 processes gives the machine's own ceiling in the same run.
 """
 
 import argparse
@@ -45,6 +46,24 @@ def _hash_range(mode: str, workers: int, start: int, stop: int) -> int:
 
 def _warm(_: int) -> None:
     engine.warm_up()
+
+
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def _machine_ceiling(pool, reps: int, n: int = 5_000_000) -> float:
+    """How much faster two processes finish twice a pure CPU loop than one process once: what
+    the cores give two workers right now, whatever the workload (2.00 on two idle cores)."""
+    ratios = []
+    for _ in range(reps):
+        one, _ = _timed(lambda: _spin(n))
+        two, _ = _timed(lambda: pool.map(_spin, [n, n]))
+        ratios.append(2 * one / two)
+    return statistics.median(ratios)
 
 
 def _timed(run: Callable[[], object]) -> tuple[float, float]:
@@ -105,11 +124,13 @@ def main() -> None:
         "| threads x 1 | processes x 1 | threads / processes | CPU cores used (threads) |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    ceilings = []
     for subset in args.subsets:
         blobs = subsets[subset]
         _BLOBS[:] = blobs * max(1, -(-args.batch // len(blobs)))
         with ctx.Pool(2) as pool:  # forked after the batch is in place
             pool.map(_warm, range(2))
+            ceilings.append(_machine_ceiling(pool, args.reps))
             for mode in args.modes:
                 results = _measure(mode, args.reps, pool)
                 rate = {
@@ -128,8 +149,10 @@ def main() -> None:
                     per_pod = one * args.cores_per_pod * (threads / one / 2)
                     hours = args.images / (per_pod * pods) / 3600
                     print(
-                        f"  {args.images:,} images, {pods} pods x {args.cores_per_pod}: {hours:.1f} h"
+                        f"  {args.images:,} images, {pods} pods x {args.cores_per_pod} cores: "
+                        f"{hours:.1f} h"
                     )
+    print(f"machine ceiling (2 CPU-bound processes / 1): {statistics.median(ceilings):.2f}")
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
 
