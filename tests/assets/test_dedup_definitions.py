@@ -179,10 +179,17 @@ def test_a_fresh_clone_gets_its_manifest_parsed_on_load(project_copy, monkeypatc
 
 
 def test_each_warehouse_keeps_its_own_dbt_partial_parse_and_no_adapter_is_built_in_process(
-    platform_home,
+    platform_home, monkeypatch
 ):
     # dbt re-parses the whole project when the saved state was parsed for another connection;
     # the project's own target/ state is shared by every warehouse of this checkout.
+    import dagster_dbt.core.resource
+
+    def no_version_probe(*args, **kwargs):
+        raise AssertionError(f"started {args[0]} just to learn dbt's version")
+
+    # The dbt beside this interpreter is the installed dbt-core: no `dbt --version` start-up.
+    monkeypatch.setattr(dagster_dbt.core.resource, "check_output", no_version_probe)
     resource = build_dbt_resource(get_settings(), DEDUP_PROJECT)
     assert resource.parse_state_dir == str(platform_home / "dbt")
     parsed = []
