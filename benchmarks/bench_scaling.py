@@ -60,26 +60,19 @@ def _machine_ceiling(pool, reps: int, n: int = 5_000_000) -> float:
     the cores give two workers right now, whatever the workload (2.00 on two idle cores)."""
     ratios = []
     for _ in range(reps):
-        one, _ = _timed(lambda: _spin(n))
-        two, _ = _timed(lambda: pool.map(_spin, [n, n]))
+        one = _timed(lambda: _spin(n))
+        two = _timed(lambda: pool.map(_spin, [n, n]))
         ratios.append(2 * one / two)
     return statistics.median(ratios)
 
 
-def _timed(run: Callable[[], object]) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (this process and its waited-for children) of ``run``."""
-    before_cpu = _cpu_seconds()
+def _timed(run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
-    return time.perf_counter() - started, _cpu_seconds() - before_cpu
+    return time.perf_counter() - started
 
 
-def _cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def _measure(mode: str, reps: int, pool) -> dict[str, list[tuple[float, float]]]:
+def _measure(mode: str, reps: int, pool) -> dict[str, list[float]]:
     n = len(_BLOBS)
     half = n // 2
     contenders: dict[str, Callable[[], object]] = {
@@ -89,7 +82,7 @@ def _measure(mode: str, reps: int, pool) -> dict[str, list[tuple[float, float]]]
     }
     for run in contenders.values():  # warm-up: kernels compiled, buffers and plans cached
         run()
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in contenders}
+    results: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(reps):
         for name, run in contenders.items():
             results[name].append(_timed(run))
@@ -121,9 +114,9 @@ def main() -> None:
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
     print(
         "| subset | mode | 1 worker img/s | 2 threads img/s | 2 processes img/s "
-        "| threads x 1 | processes x 1 | threads / processes | CPU cores used (threads) |"
+        "| threads x 1 | processes x 1 | threads / processes |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     ceilings = []
     for subset in args.subsets:
         blobs = subsets[subset]
@@ -134,15 +127,13 @@ def main() -> None:
             for mode in args.modes:
                 results = _measure(mode, args.reps, pool)
                 rate = {
-                    name: len(_BLOBS) / statistics.median(wall for wall, _ in runs)
-                    for name, runs in results.items()
+                    name: len(_BLOBS) / statistics.median(runs) for name, runs in results.items()
                 }
-                busy = statistics.median(cpu / wall for wall, cpu in results["2 threads"])
                 one, threads, procs = rate["1 worker"], rate["2 threads"], rate["2 processes"]
                 print(
                     f"| {subset} ({len(blobs)} files x {len(_BLOBS) // len(blobs)}) | {mode} "
                     f"| {one:.1f} | {threads:.1f} | {procs:.1f} | {threads / one:.2f} "
-                    f"| {procs / one:.2f} | {threads / procs:.2f} | {busy:.2f} |"
+                    f"| {procs / one:.2f} | {threads / procs:.2f} |"
                 )
                 for pods in args.pods:
                     # A pod hashes with its cores at the measured 2-worker efficiency.
