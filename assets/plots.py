@@ -4,6 +4,8 @@ Matplotlib's object API on an Agg canvas: no pyplot global state, safe in worker
 """
 
 import io
+import unicodedata
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,10 +20,27 @@ def _figure(width: float, height: float):
     return figure
 
 
+def shown(text: object) -> str:
+    """``text`` as a chart draws it: control and format characters (a label may hold any
+    character a folder name allows) written as escapes instead of invisible glyphs."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cf")
+        else ch
+        for ch in str(text)
+    )
+
+
 def _png(figure) -> bytes:
-    figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    with warnings.catch_warnings():
+        # A label in a script the bundled font lacks is drawn as a box: legible enough for a
+        # chart, and no reason to fail the materialisation that draws it.
+        warnings.filterwarnings(
+            "ignore", message="Glyph .* missing from font", category=UserWarning
+        )
+        figure.tight_layout()
+        figure.savefig(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -45,7 +64,7 @@ def unique_counts_png(counts: pd.DataFrame) -> bytes:
     axes = figure.add_subplot()
     for row in counts.sort_values("label").itertuples(index=False):
         values = [int(getattr(row, f"Count{s}")) for s in sizes]
-        axes.plot(sizes, values, marker="o", label=f"{row.label} ({int(row.images)} images)")
+        axes.plot(sizes, values, marker="o", label=f"{shown(row.label)} ({int(row.images)} images)")
     axes.set_xlim(max(sizes) + 0.3, min(sizes) - 0.3)  # 8 on the left: coarser to the right
     axes.set_xticks(sizes)
     axes.set_xlabel("hash size (DHashHex<size>)")
@@ -68,11 +87,11 @@ def _stacked_bars(table: pd.DataFrame, title: str, xlabel: str, ylabel: str, leg
     bottom = np.zeros(len(table))
     for column in table.columns:
         values = table[column].to_numpy(dtype=float)
-        axes.bar(positions, values, bottom=bottom, label=str(column))
+        axes.bar(positions, values, bottom=bottom, label=shown(column))
         bottom += values
     for x, total in zip(positions, bottom, strict=True):
         axes.text(x, total, f"{int(total)}", ha="center", va="bottom", fontsize=8)
-    axes.set_xticks(positions, [str(i) for i in table.index], rotation=45, ha="right")
+    axes.set_xticks(positions, [shown(i) for i in table.index], rotation=45, ha="right")
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pandas as pd
 
-from assets.inference.definitions import nightly_classification_schedule
+from assets.definitions import defs
 from assets.inference.migrate import MIGRATION
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, SCHEMA_MIGRATIONS
 from tests.assets.test_classification import _arrive, _classify, trained  # noqa: F401
@@ -21,9 +21,12 @@ def _at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def _tick(when: datetime) -> str:
+    # Resolved through the code location, as the daemon sees it (the job takes its partitions
+    # from the nightly asset only once the definitions are resolved).
+    schedule = defs.resolve_schedule_def("nightly_classification_schedule")
     with dg.DagsterInstance.ephemeral() as instance:
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
-        (request,) = nightly_classification_schedule.evaluate_tick(context).run_requests
+        (request,) = schedule.evaluate_tick(context).run_requests
     return request.partition_key
 
 
