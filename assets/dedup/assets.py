@@ -1,6 +1,7 @@
 """The dedup tables: the dbt models of dbt/ as Dagster assets, downstream of the catalog and
 the hashes, with their dbt tests as asset checks."""
 
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from assets.dedup.project import (
     prune_invocation_targets,
     remove_invocation_target,
 )
+from assets.dedup.recovery import missing_parents
 from assets.dedup.refresh import (
     LastRefresh,
     Marks,
@@ -206,9 +208,9 @@ def _build_dedup_tables(
     pruned = prune_invocation_targets(DEDUP_PROJECT.project_dir / "target")
     if pruned:
         context.log.info(f"removed {pruned} dbt target folders left by runs that did not finish")
-    invocation = dbt.cli(
-        ["build", *plan.dbt_args(overrides)], context=context, raise_on_error=False
-    )
+    dbt_args = plan.dbt_args(overrides)
+    _build_missing_parents(context, dbt, warehouse, dbt_args)
+    invocation = dbt.cli(["build", *dbt_args], context=context, raise_on_error=False)
     # DuckDB lets one process open the file for writing: read the tables only after dbt exits,
     # so the events are collected first and released with their metadata.
     events = list(invocation.stream())
@@ -242,6 +244,53 @@ def _build_dedup_tables(
     # covers everything since the last complete one.
     if built == set(models):
         _record_refresh(warehouse, context.run.run_id, plan, marks, fingerprint)
+
+
+def _build_missing_parents(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: Warehouse,
+    vars_args: list[str],
+) -> None:
+    """A subset whose parent tables were never built (a first build killed, a fresh warehouse)
+    builds those parents first, instead of failing on a missing table."""
+    selected = {key.path[-1] for key in context.selected_asset_keys}
+    manifest = json.loads(DEDUP_PROJECT.manifest_path.read_text())
+    nodes = {
+        n["name"]: n
+        for n in manifest.get("nodes", {}).values()
+        if n.get("resource_type") == "model"
+    }
+    if selected >= set(nodes):
+        return  # everything is rebuilt in dependency order anyway
+
+    def exists(model: str) -> bool:
+        node = nodes[model]
+        spec = TableSpec(name=node.get("alias") or model, columns=(), schema=node.get("schema"))
+        return warehouse.table_exists(spec)
+
+    missing = missing_parents(manifest, selected, exists)
+    if not missing:
+        return
+    context.log.warning(
+        f"parent tables {', '.join(missing)} do not exist (never built, or their first build "
+        "was interrupted): building them before the selected models"
+    )
+    # Without the context: these models are not outputs of this step, only its prerequisites.
+    # One --select value holding the union (dagster-dbt reads a single value after --select).
+    rebuild = dbt.cli(["run", "--select", " ".join(missing), *vars_args], raise_on_error=False)
+    errors = [
+        str(event.raw_event.get("info", {}).get("msg", ""))
+        for event in rebuild.stream_raw_events()
+        if event.raw_event.get("info", {}).get("level") == "error"
+    ]
+    ok = rebuild.is_successful()
+    remove_invocation_target(rebuild.target_path)
+    if not ok:
+        raise dg.Failure(
+            f"could not build the missing parent tables {', '.join(missing)}",
+            metadata={"dbt_errors": "\n".join(errors)[-4000:]},
+        )
 
 
 with default_selection_from_manifest():

@@ -2,6 +2,8 @@
 
     python -m tests.support.runner '{"jobs": [{"job": "curation_job"}, ...], "release": true}'
 
+A job may name ``"assets"``: only those of its assets run (a subset).
+
 Each job runs with ``execute_in_process`` on the instance of ``DAGSTER_HOME`` — a real run with
 real pool slots, which the suite kills with SIGKILL at a chosen moment. With ``"release"``, the
 dead-run check (``dead_runs_sensor``'s) runs first, as it would in the daemon before a rerun.
@@ -29,6 +31,8 @@ def main(argv: list[str]) -> int:
             instance=instance,
             partition_key=step.get("partition"),
             run_config=step.get("config") or None,
+            # A subset of the job's assets, as a user materialises them from the UI.
+            asset_selection=[dg.AssetKey(a) for a in step["assets"]] if "assets" in step else None,
             raise_on_error=False,
         )
         if not result.success:
