@@ -218,7 +218,8 @@ class WarehouseDbtCliResource(DbtCliResource):
         here = Path(sys.executable).parent
         if DBT_PYTHON_VERSION is not None and Path(self.dbt_executable).parent == here:
             return DBT_PYTHON_VERSION
-        return DbtCliResource._cli_version.func(self)  # another dbt: ask it
+        # Another dbt: ask it (dagster-dbt types its cached_property as a plain callable).
+        return DbtCliResource._cli_version.func(self)  # type: ignore[attr-defined]
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
         if self.column_metadata:
