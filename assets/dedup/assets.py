@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 import yaml
 from dagster_dbt import (
     DagsterDbtTranslator,
@@ -109,6 +108,8 @@ def _marks_now(warehouse: Warehouse) -> Marks:
 
 
 def _timestamp(value: Any) -> datetime | None:
+    import pandas as pd
+
     return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
 
 
@@ -185,6 +186,8 @@ def _record_refresh(
         "hash_rows": marks.hash_rows,
         "fingerprint": fingerprint,
     }
+    import pandas as pd
+
     warehouse.upsert(DEDUP_REFRESHES, pd.DataFrame([row]))
 
 
