@@ -29,22 +29,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-HEAVY = (
-    "numba",
-    "assets.hashing.kernels",
-    "PIL",
-    "pandas",
-    "numpy",
-    "pyarrow",
-    "duckdb",
-    "onnx",
-    "onnxruntime",
-    "sklearn",
-    "matplotlib",
-    "scipy",
-    "azure.storage.blob",
-    "dagster_azure",
-)
+sys.path.insert(0, str(REPO))
+from tests.support.heavy_modules import HEAVY_MODULES as HEAVY  # noqa: E402
 
 PROBE = """
 import json, sys, time

@@ -7,6 +7,7 @@ import sys
 
 import dagster as dg
 
+from tests.support.heavy_modules import HEAVY_MODULES
 from tests.support.services import REPO
 
 
@@ -97,33 +98,6 @@ print(json.dumps({
     "manifest_rewritten": DEDUP_PROJECT.manifest_path.stat().st_mtime_ns != before,
 }))
 """
-
-# Loaded by the steps that use them, never by loading the code location.
-HEAVY_MODULES = (
-    "numba",
-    "llvmlite",
-    "assets.hashing.kernels",
-    "assets.hashing.engine",
-    "assets.decode",
-    "assets.hashing.gray",
-    "PIL",
-    "pandas",
-    "numpy",
-    "pyarrow",
-    "duckdb",
-    "onnx",
-    "onnxruntime",
-    "sklearn",
-    "matplotlib",
-    "scipy",
-    "azure.storage.blob",
-    "azure.identity",
-    "dagster_azure",
-    "dbt.parser",
-    # dbt-core's selection engine: the dbt assets take every node of the manifest without it.
-    "dbt.graph",
-    "networkx",
-)
 
 
 def test_loading_the_code_location_imports_no_kernel_or_heavy_library_and_parses_no_dbt(
