@@ -53,6 +53,13 @@ def _empty(title: str) -> bytes:
     return _png(figure)
 
 
+def warm_up() -> None:
+    """Load matplotlib and its font cache by drawing an empty chart (about a second on a cold
+    process): a step that waits on something else (a dbt subprocess) calls it in a thread, so its
+    chart later costs only the drawing."""
+    _empty("")
+
+
 def unique_counts_png(counts: pd.DataFrame) -> bytes:
     """Distinct images per label as the hash size shrinks from 8 to 1 (the lab's table with
     columns label, images, Count8..Count1), one line per label."""

@@ -2,6 +2,7 @@
 the hashes, with their dbt tests as asset checks."""
 
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -213,6 +214,8 @@ def _build_dedup_tables(
         context.log.info(f"removed {pruned} dbt target folders left by runs that did not finish")
     dbt_args = plan.dbt_args(overrides)
     _build_missing_parents(context, dbt, warehouse, dbt_args)
+    # The summaries draw a chart after dbt exits: load matplotlib while dbt runs instead.
+    threading.Thread(target=_warm_up_charts, name="warm-up-charts", daemon=True).start()
     invocation = dbt.cli(["build", *dbt_args], context=context, raise_on_error=False)
     # DuckDB lets one process open the file for writing: read the tables only after dbt exits,
     # so the events are collected first and released with their metadata.
@@ -247,6 +250,12 @@ def _build_dedup_tables(
     # covers everything since the last complete one.
     if built == set(models):
         _record_refresh(warehouse, context.run.run_id, plan, marks, fingerprint)
+
+
+def _warm_up_charts() -> None:
+    from assets.plots import warm_up
+
+    warm_up()
 
 
 def _build_missing_parents(

@@ -226,12 +226,15 @@ class WarehouseDbtCliResource(DbtCliResource):
             return super()._initialize_dbt_core_adapter(args)
         return None  # dagster-dbt then runs dbt without an in-process adapter
 
-    def _parse_state_file(self) -> Path | None:
+    def _parse_state_file(self, args: Sequence[str]) -> Path | None:
         if not self.parse_state_dir:
             return None
-        # dbt's own invalidation still applies (vars, project files); the key only keeps apart
-        # the states of different connections that may share one folder.
-        key = hashlib.sha256(f"{self.target}|{self.duckdb_path}".encode()).hexdigest()[:16]
+        # dbt's own invalidation still applies (project files, connection, variables); the key
+        # keeps apart the states of different connections that may share one folder, and of
+        # different variables (a full and an incremental refresh each find their own state).
+        key = hashlib.sha256(
+            f"{self.target}|{self.duckdb_path}|{_vars_argument(args)}".encode()
+        ).hexdigest()[:16]
         return Path(self.parse_state_dir) / f"{key}-{PARTIAL_PARSE_FILE}"
 
     def cli(
@@ -242,7 +245,7 @@ class WarehouseDbtCliResource(DbtCliResource):
         context: Any = None,
         **kwargs: Any,
     ) -> DbtCliInvocation:
-        state = self._parse_state_file()
+        state = self._parse_state_file(args)
         if state is not None and state.is_file():
             target_path = target_path or self._get_unique_target_path(context=context)
             folder = Path(self.project_dir, target_path)  # as dagster-dbt resolves it
@@ -254,9 +257,12 @@ class WarehouseDbtCliResource(DbtCliResource):
 
     def keep_parse_state(self, invocation: DbtCliInvocation) -> bool:
         """Keep the partial-parse state a finished invocation wrote, for this warehouse's next
-        one. Call it only for invocations with the project's own variables (dbt re-parses for
-        other ones and would save a state the next default run cannot use)."""
-        state = self._parse_state_file()
+        one with the same variables. Call it for the refreshes' own variables only, not for a
+        run's one-off overrides (each would leave a state no later run uses)."""
+        args = invocation.process.args  # dagster-dbt starts dbt with a list of arguments
+        state = self._parse_state_file(
+            [str(a) for a in args] if isinstance(args, list | tuple) else []
+        )
         written = Path(invocation.target_path) / PARTIAL_PARSE_FILE
         if state is None or not written.is_file():
             return False
@@ -265,6 +271,15 @@ class WarehouseDbtCliResource(DbtCliResource):
         shutil.copyfile(written, staged)
         os.replace(staged, state)  # a concurrent reader sees the old file or the new one
         return True
+
+
+def _vars_argument(args: Sequence[str]) -> str:
+    """The value after ``--vars`` in a dbt command line ("" without one)."""
+    args = list(args)
+    for i, arg in enumerate(args[:-1]):
+        if arg == "--vars":
+            return args[i + 1]
+    return ""
 
 
 _INVOCATION_TARGET = re.compile(r"^.+-[0-9a-f]{7}-[0-9a-f]{7}$")

@@ -20,6 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+# dedup_since's value that makes the models read the marks of the newest dedup_refreshes row.
+LAST_REFRESH = "last_refresh"
+
 # What a refresh depends on besides the data: the SQL and the variables.
 _SQL_FOLDERS = ("models", "macros")
 
@@ -56,18 +59,13 @@ class RefreshPlan:
         if self.full:
             args = ["--full-refresh"]
         else:
+            # The marks of the newest dedup_refreshes row, which are ``since``: read by the SQL
+            # rather than passed as values, so every incremental refresh runs with the same
+            # variables and dbt keeps its partial parse (dbt/macros/incremental.sql).
             assert self.since is not None
-            variables["dedup_since"] = {
-                "catalog_mark": _iso(self.since.catalog_mark),
-                "hash_mark": _iso(self.since.hash_mark),
-            }
+            variables["dedup_since"] = LAST_REFRESH
             args = []
         return [*args, *(["--vars", json.dumps(variables)] if variables else [])]
-
-
-def _iso(value: datetime | None) -> str:
-    # an empty catalogue has no mark: everything after the epoch is new
-    return (value or datetime(1970, 1, 1)).isoformat(sep=" ")
 
 
 def project_fingerprint(project_dir: Path, dbt_vars: Mapping[str, Any]) -> str:

@@ -8,6 +8,11 @@
     table built from the whole collection, so a `dbt build` by hand is always a full rebuild.
 
       dedup_since: {"catalog_mark": "<ISO timestamp>", "hash_mark": "<ISO timestamp>"}
+      dedup_since: last_refresh   (the marks of the newest row of dedup_refreshes)
+
+    The asset passes `last_refresh`: the same marks it planned from, read by the SQL, so the
+    variables of every incremental refresh are the same and dbt keeps its partial parse (dbt
+    re-parses the whole project whenever a variable's value changes: seconds per batch).
 
     Images changed since the marks are those catalogued at a new location or hashed after them;
     each model recomputes only what they can touch (see each model) and replaces exactly those
@@ -38,15 +43,34 @@
 -#}
 {% macro changed_image_ids() -%}
     {%- set since = var('dedup_since') -%}
-    {%- if since.catalog_mark is not defined or since.hash_mark is not defined -%}
+    {%- if since == 'last_refresh' -%}
+        {%- set catalog_mark = last_refresh_mark('catalog_mark') -%}
+        {%- set hash_mark = last_refresh_mark('hash_mark') -%}
+    {%- elif since is mapping and since.catalog_mark is defined and since.hash_mark is defined -%}
+        {%- set catalog_mark = timestamp_literal(since.catalog_mark) -%}
+        {%- set hash_mark = timestamp_literal(since.hash_mark) -%}
+    {%- else -%}
         {{ exceptions.raise_compiler_error(
-            "dedup_since needs catalog_mark and hash_mark, got " ~ since) }}
+            "dedup_since needs catalog_mark and hash_mark, or last_refresh, got " ~ since) }}
     {%- endif -%}
     select image_id from {{ source('warehouse', 'raw_images') }}
-    where ingested_at > {{ timestamp_literal(since.catalog_mark) }}
+    where ingested_at > {{ catalog_mark }}
     union
     select image_id from {{ source('warehouse', 'image_hashes') }}
-    where hashed_at > {{ timestamp_literal(since.hash_mark) }}
+    where hashed_at > {{ hash_mark }}
+{%- endmacro %}
+
+{#-
+    A mark of the last complete refresh, as a scalar subquery: the newest row of dedup_refreshes
+    (written by the asset after each refresh; not a dbt source, so it adds no asset to the
+    graph). No row, or no mark (an empty catalogue): everything after the epoch is new.
+-#}
+{% macro last_refresh_mark(column) -%}
+    {%- set refreshes = api.Relation.create(
+        database=target.database, schema=target.schema, identifier='dedup_refreshes') -%}
+    (select coalesce(max(r.{{ column }}), {{ timestamp_literal('1970-01-01 00:00:00') }})
+     from {{ refreshes }} as r
+     where r.refreshed_at = (select max(refreshed_at) from {{ refreshes }}))
 {%- endmacro %}
 
 {#-

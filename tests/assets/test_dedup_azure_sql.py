@@ -13,6 +13,7 @@ import pytest
 import sqlglot
 
 from assets.dedup.project import DBT_PROJECT_DIR, SQLSERVER_TARGET, dbt_executable, dbt_vars
+from assets.dedup.refresh import LAST_REFRESH
 
 MODELS = [
     "stg_images",
@@ -65,12 +66,19 @@ def compiled(tmp_path_factory) -> dict[str, str]:
     return _compile(tmp_path_factory.mktemp("sqlserver"), [])
 
 
-@pytest.fixture(scope="module")
-def compiled_incremental(tmp_path_factory) -> dict[str, str]:
-    """The incremental refresh's SQL (dedup_since set), compiled for Azure SQL offline."""
-    mark = "2025-01-01 00:00:00+00:00"
-    since = json.dumps({"dedup_since": {"catalog_mark": mark, "hash_mark": mark}})
-    return _compile(tmp_path_factory.mktemp("sqlserver-incremental"), ["--vars", since])
+MARK = "2025-01-01 00:00:00+00:00"
+
+
+@pytest.fixture(scope="module", params=["marks", "last_refresh"])
+def compiled_incremental(request, tmp_path_factory) -> tuple[str, dict[str, str]]:
+    """The incremental refresh's SQL, compiled for Azure SQL offline: with the marks given as
+    values (a refresh by hand) and read from dedup_refreshes (what the asset passes)."""
+    if request.param == "marks":
+        since: object = {"catalog_mark": MARK, "hash_mark": MARK}
+    else:
+        since = LAST_REFRESH
+    out = tmp_path_factory.mktemp(f"sqlserver-incremental-{request.param}")
+    return request.param, _compile(out, ["--vars", json.dumps({"dedup_since": since})])
 
 
 def test_every_model_and_test_compiles_for_azure_sql_without_a_server(compiled):
@@ -143,13 +151,20 @@ def test_tsql_similar_images_joins_large_buckets_to_their_first_image_only(compi
 def test_incremental_refresh_sql_parses_as_tsql_and_reads_only_changed_images(
     compiled_incremental,
 ):
+    form, compiled = compiled_incremental
     for name in ("stg_images", "near_duplicate_pairs", "border_trimmed_pairs", "duplicate_groups"):
-        sql = compiled_incremental[name]
+        sql = compiled[name]
         statements = sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
         assert len(statements) == 1, name
-        assert "CAST('2025-01-01 00:00:00+00:00' AS DATETIMEOFFSET(6))" in sql, name
-    tree = sqlglot.parse_one(compiled_incremental["duplicate_groups"], read="tsql")
+        tables = {t.name for t in statements[0].find_all(sqlglot.exp.Table)}
+        if form == "marks":
+            assert f"CAST('{MARK}' AS DATETIMEOFFSET(6))" in sql, name
+            assert "dedup_refreshes" not in tables, name
+        else:  # the marks of the newest refresh, read where the asset recorded them
+            assert MARK not in sql, name
+            assert "dedup_refreshes" in tables, name
+    tree = sqlglot.parse_one(compiled["duplicate_groups"], read="tsql")
     assert "decided_images" in {c.alias for c in tree.find_all(sqlglot.exp.CTE)}
     for name in ("near_duplicate_pairs", "border_trimmed_pairs"):
-        pairs = sqlglot.parse_one(compiled_incremental[name], read="tsql")
+        pairs = sqlglot.parse_one(compiled[name], read="tsql")
         assert "searched" in {c.alias for c in pairs.find_all(sqlglot.exp.CTE)}, name

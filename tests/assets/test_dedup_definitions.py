@@ -1,6 +1,7 @@
 """How the dedup stage plugs into Dagster: one asset graph, the environment's warehouse, and a
 manifest that is there and current."""
 
+import json
 import os
 import shutil
 
@@ -19,6 +20,7 @@ from assets.dedup.project import (
     manifest_is_stale,
     prepare_manifest,
 )
+from assets.dedup.refresh import LAST_REFRESH
 from resources.environment import get_settings
 
 MODELS = {
@@ -192,17 +194,21 @@ def test_each_warehouse_keeps_its_own_dbt_partial_parse_and_no_adapter_is_built_
     monkeypatch.setattr(dagster_dbt.core.resource, "check_output", no_version_probe)
     resource = build_dbt_resource(get_settings(), DEDUP_PROJECT)
     assert resource.parse_state_dir == str(platform_home / "dbt")
+    # A full refresh runs without variables, an incremental one with the same dedup_since every
+    # time (assets/dedup/refresh.py): each keeps its own state, so alternating costs no parse.
+    incremental = ["--vars", json.dumps({"dedup_since": LAST_REFRESH})]
     parsed = []
-    for _ in range(2):
-        invocation = resource.cli(["parse"])
+    for extra in ([], incremental, [], incremental):
+        invocation = resource.cli(["parse", *extra])
         invocation.wait()
         assert invocation.adapter is None  # no dbt adapter loaded into this process
         parsed.append(invocation.get_artifact("perf_info.json")["parsed_path_count"])
         assert resource.keep_parse_state(invocation)
         shutil.rmtree(invocation.target_path)
-    assert parsed[1] == 0, f"the second invocation parsed {parsed[1]} files again"
+    assert parsed[0] > 0 and parsed[1] > 0  # dbt re-parses when the variables change
+    assert parsed[2:] == [0, 0], f"the later invocations parsed {parsed[2:]} files again"
     states = list((platform_home / "dbt").glob("*partial_parse.msgpack"))
-    assert len(states) == 1
+    assert len(states) == 2
     # Another warehouse path gets a state of its own, not this one.
     other = resource.model_copy(update={"duckdb_path": str(platform_home / "other.duckdb")})
-    assert other._parse_state_file() != states[0]
+    assert other._parse_state_file([]) not in states

@@ -239,6 +239,13 @@ def test_only_additions_with_the_same_models_refresh_incrementally():
     plan = plan_refresh(requested_full=False, last=last, **same)
     assert not plan.full and plan.since == last.marks
     assert "dedup_since" in plan.dbt_args()[1]
+    # the models read the marks from dedup_refreshes: every incremental refresh passes the same
+    # variables, so dbt keeps its partial parse from one batch to the next
+    later = LastRefresh(Marks(T0 + timedelta(hours=1), T0 + timedelta(hours=2), 11, 12), "f")
+    next_plan = plan_refresh(
+        requested_full=False, last=later, **{**same, "rows_at_last_marks": (11, 12)}
+    )
+    assert not next_plan.full and next_plan.dbt_args() == plan.dbt_args()
     assert plan_refresh(requested_full=True, last=last, **same).full
     assert plan_refresh(requested_full=False, last=None, **same).full
     for change in (
