@@ -2,11 +2,22 @@
 
 The warehouse location is resolved once, by ``resources.environment``, and handed to dbt:
 
-* DuckDB (local, ci): ``profiles.yml`` reads ``env_var('IMAGE_PLATFORM_DUCKDB_PATH')``. The
-  Python side resolves ``Settings.duckdb_path`` (that variable, or ``<home>/warehouse.duckdb``)
-  and exports the absolute path into each dbt subprocess only, for the duration of the call, so
-  dbt writes exactly the file the Python assets write.
-* Azure SQL (prod): dbt reads the same ``IMAGE_PLATFORM_SQL_*`` variables as the warehouse.
+* DuckDB (local, ci): ``dbt/profiles.yml`` reads ``env_var('IMAGE_PLATFORM_DUCKDB_PATH')``, for
+  dbt run by hand. Dagster resolves ``Settings.duckdb_path`` (that variable, or
+  ``<home>/warehouse.duckdb``) and writes a copy of that profile with the absolute path in it,
+  one per warehouse under ``<home>/dbt/profiles/``, which it hands to dbt as its profiles folder
+  (dagster-dbt's ``profiles_dir``), so dbt writes exactly the file the Python assets write.
+* Azure SQL (prod): dbt reads the project's own profile, with the same ``IMAGE_PLATFORM_SQL_*``
+  variables as the warehouse; the password as ``DBT_ENV_SECRET_SQL_PASSWORD``, a name dbt scrubs
+  from its logs and artifacts, set by the deployment beside ``IMAGE_PLATFORM_SQL_PASSWORD``.
+
+Nothing here writes to ``os.environ``. dagster-dbt 0.29 starts dbt with a copy of the process
+environment and takes no extra variables (its maintainers point to changing ``os.environ``
+around the call), but that environment is shared by every thread of the process: sensor ticks,
+the in-process executor, other dbt invocations. What dbt needs beyond it arrives as files and
+flags instead: the profiles folder above, ``indirect_selection`` in ``dbt_project.yml``'s
+``flags:`` (dagster-dbt's own ``DBT_INDIRECT_SELECTION``, set for subsets of checks, still wins),
+and the dbt executable by its absolute path.
 
 The manifest (``dbt/target/manifest.json``), which Dagster reads to build the asset graph, is a
 cache of ``dbt parse``: it is parsed on load only when it is missing, older than any file of the
@@ -32,14 +43,16 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import dagster_dbt.asset_utils
 import yaml
+from dagster._utils import run_with_concurrent_update_guard
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 from dagster_dbt.dbt_manifest import read_manifest_path
@@ -51,24 +64,19 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 DUCKDB_TARGET = "duckdb"
 SQLSERVER_TARGET = "sqlserver"
 DUCKDB_PATH_ENV = "IMAGE_PLATFORM_DUCKDB_PATH"
-INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
-# Which tests run with a subset of models: `buildable` runs a test only when every model it reads
-# is selected or upstream of a selected one. dbt's default (`eager`) runs every test touching a
-# selected model, so materialising `*duplicate_groups` on a fresh warehouse ran the tests of
-# unique_images, which was neither selected nor built, and failed. Subsets dagster-dbt selects
-# test by test (some checks deselected) use `empty` and list the tests, unaffected by this.
-INDIRECT_SELECTION = "buildable"
-
-# Files whose change makes a parsed manifest stale.
+PROFILE_NAME = "image_platform"
+PROFILES_FILE = "profiles.yml"
 SQL_PASSWORD_ENV = "IMAGE_PLATFORM_SQL_PASSWORD"
 DBT_SECRET_PASSWORD_ENV = "DBT_ENV_SECRET_SQL_PASSWORD"
+# Which tests run with a subset of models (dbt_project.yml, flags: indirect_selection).
+INDIRECT_SELECTION = "buildable"
 # Per-invocation target folders (dagster-dbt: <op>-<run id[:7]>-<random[:7]>) of runs that ended
 # without removing their own (killed, crashed) are pruned once older than this.
 STALE_TARGET_SECONDS = 6 * 3600
 
+# Files whose change makes a parsed manifest stale.
 _PROJECT_SOURCES = ("dbt_project.yml", "models", "macros", "tests")
 
-_environ_lock = threading.Lock()
 _selection_lock = threading.Lock()
 
 
@@ -118,34 +126,42 @@ def dbt_executable() -> str:
     return here or shutil.which("dbt") or "dbt"
 
 
-def dbt_environment(settings: Settings) -> dict[str, str]:
-    """Variables a dbt invocation needs beyond the process environment."""
+def resolved_duckdb_path(settings: Settings) -> str | None:
+    """The absolute path of the warehouse file dbt writes (DuckDB targets), else None."""
     if dbt_target(settings) == DUCKDB_TARGET:
-        return {DUCKDB_PATH_ENV: str(settings.duckdb_path.expanduser().resolve())}
-    return {}
+        return str(settings.duckdb_path.expanduser().resolve())
+    return None
 
 
-@contextmanager
-def exported_environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of the block, then restore them.
+def _jinja_literal(text: str) -> str:
+    # dbt renders every profile value as Jinja: a path holding "{{" or "{%" stays literal.
+    return f"{{% raw %}}{text}{{% endraw %}}"
 
-    dbt subprocesses (and dagster-dbt's in-process adapter) inherit ``os.environ`` when they are
-    started; the lock keeps two concurrent invocations in one process from mixing values.
+
+def warehouse_profiles_dir(
+    home: Path, duckdb_path: str, project_dir: Path = DBT_PROJECT_DIR
+) -> Path:
+    """A profiles folder for one DuckDB warehouse: the project's profile with the file's
+    absolute path written in, instead of read from ``IMAGE_PLATFORM_DUCKDB_PATH``.
+
+    Written only when missing or different (a concurrent writer replaces it atomically with the
+    same text), under ``<home>/dbt/profiles/<key>/``, one folder per warehouse path.
     """
-    if not values:
-        yield
-        return
-    with _environ_lock:
-        saved = {name: os.environ.get(name) for name in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for name, old in saved.items():
-                if old is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = old
+    profiles = yaml.safe_load((project_dir / PROFILES_FILE).read_text(encoding="utf-8"))
+    profiles[PROFILE_NAME]["outputs"][DUCKDB_TARGET]["path"] = _jinja_literal(duckdb_path)
+    text = (
+        f"# Written by image-platform from {project_dir / PROFILES_FILE} for the warehouse\n"
+        f"# {duckdb_path}; edit that file instead.\n" + yaml.safe_dump(profiles, sort_keys=False)
+    )
+    key = hashlib.sha256(duckdb_path.encode()).hexdigest()[:16]
+    folder = home / "dbt" / "profiles" / key
+    path = folder / PROFILES_FILE
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        staged = path.with_name(f"{PROFILES_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, path)
+    return folder
 
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
@@ -154,9 +170,8 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 class WarehouseDbtCliResource(DbtCliResource):
     """The dbt CLI, pointed at the environment's warehouse.
 
-    Every invocation runs with ``IMAGE_PLATFORM_DUCKDB_PATH`` set to ``duckdb_path`` (DuckDB
-    targets) and ``DBT_INDIRECT_SELECTION`` set to ``indirect_selection``, whatever the
-    surrounding process environment says (dagster-dbt reads the latter when it subsets).
+    DuckDB targets run with ``profiles_dir`` set to a profile holding ``duckdb_path`` (see
+    ``warehouse_profiles_dir``); nothing is exported into the process environment.
 
     Two costs of a small batch's ``dbt build`` are avoided (see ``benchmarks/README.md``):
 
@@ -179,14 +194,6 @@ class WarehouseDbtCliResource(DbtCliResource):
         default=None,
         description="Absolute path of the warehouse DuckDB file (duckdb target only).",
     )
-    indirect_selection: str = Field(
-        default=INDIRECT_SELECTION,
-        description=(
-            "dbt's indirect selection of tests when a subset of models runs (DBT_INDIRECT_"
-            "SELECTION): buildable runs a test only when all the models it reads are built."
-        ),
-    )
-
     parse_state_dir: str | None = Field(
         default=None,
         description=(
@@ -202,16 +209,20 @@ class WarehouseDbtCliResource(DbtCliResource):
         ),
     )
 
-    def invocation_environment(self) -> dict[str, str]:
-        env = {INDIRECT_SELECTION_ENV: self.indirect_selection}
-        if self.duckdb_path:
-            env[DUCKDB_PATH_ENV] = self.duckdb_path
-        # dbt scrubs the values of DBT_ENV_SECRET_* variables from its logs and artifacts: the
-        # SQL password reaches the profile only under such a name, read at invocation time.
-        password = os.environ.get(SQL_PASSWORD_ENV)
-        if password:
-            env[DBT_SECRET_PASSWORD_ENV] = password
-        return env
+    def check_secret_environment(self) -> None:
+        """Fail clearly when the Azure SQL password is set only under the warehouse's name.
+
+        dbt reads it as ``DBT_ENV_SECRET_SQL_PASSWORD`` (a name it scrubs from logs), from the
+        process environment as started: the deployment sets both names from one secret.
+        """
+        if self.target != SQLSERVER_TARGET:
+            return
+        if os.environ.get(SQL_PASSWORD_ENV) and not os.environ.get(DBT_SECRET_PASSWORD_ENV):
+            raise dg.Failure(
+                f"{SQL_PASSWORD_ENV} is set but {DBT_SECRET_PASSWORD_ENV} is not: dbt reads the "
+                "Azure SQL password only under the second name, which it scrubs from its logs; "
+                "set it from the same secret (see platform/README.md)."
+            )
 
     @cached_property
     def _cli_version(self) -> Any:
@@ -251,9 +262,8 @@ class WarehouseDbtCliResource(DbtCliResource):
             folder = Path(self.project_dir, target_path)  # as dagster-dbt resolves it
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(state, folder / PARTIAL_PARSE_FILE)
-        # The subprocess is started inside super().cli(), so the variable is in place for it.
-        with exported_environment(self.invocation_environment()):
-            return super().cli(args, target_path=target_path, context=context, **kwargs)
+        self.check_secret_environment()
+        return super().cli(args, target_path=target_path, context=context, **kwargs)
 
     def keep_parse_state(self, invocation: DbtCliInvocation) -> bool:
         """Keep the partial-parse state a finished invocation wrote, for this warehouse's next
@@ -311,12 +321,19 @@ def build_dbt_project(settings: Settings) -> DbtProject:
 
 
 def build_dbt_resource(settings: Settings, project: DbtProject) -> WarehouseDbtCliResource:
+    duckdb_path = resolved_duckdb_path(settings)
+    profiles_dir = (
+        str(warehouse_profiles_dir(settings.home, duckdb_path, Path(project.project_dir)))
+        if duckdb_path
+        else None
+    )
     return WarehouseDbtCliResource(
         # DbtCliResource takes a DbtProject and keeps its folder; the field itself is typed str.
         project_dir=project,  # type: ignore[arg-type]
         target=dbt_target(settings),
         dbt_executable=dbt_executable(),
-        duckdb_path=dbt_environment(settings).get(DUCKDB_PATH_ENV),
+        duckdb_path=duckdb_path,
+        profiles_dir=profiles_dir,
         parse_state_dir=str(settings.home / "dbt"),
     )
 
@@ -353,12 +370,20 @@ def manifest_is_stale(project: DbtProject) -> bool:
     return adapter != project.target
 
 
+def _parse_project(project: DbtProject, settings: Settings) -> None:
+    # dagster-dbt's own preparer runs the dbt found on the PATH of os.environ with the project's
+    # profile as it stands: this warehouse's resource runs this environment's dbt and profile.
+    build_dbt_resource(settings, project).cli(
+        ["parse", "--quiet"], target_path=project.target_path
+    ).wait()
+
+
 def prepare_manifest(project: DbtProject, settings: Settings) -> Path:
     """Make ``project.manifest_path`` exist and be current (see the module docstring)."""
-    # dagster-dbt's preparer runs the dbt found on PATH: put this environment's first.
-    path = os.pathsep.join([str(Path(dbt_executable()).parent), os.environ.get("PATH", "")])
     if manifest_is_stale(project):
-        with exported_environment({**dbt_environment(settings), "PATH": path}):
-            project.preparer.prepare(project)
+        # dagster-dbt's guard: one process parses, the others waiting on it reuse its manifest.
+        run_with_concurrent_update_guard(
+            project.manifest_path, _parse_project, project=project, settings=settings
+        )
         read_manifest_path.cache_clear()  # it may hold the stale manifest read by the check
     return project.manifest_path

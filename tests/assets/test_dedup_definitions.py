@@ -4,6 +4,9 @@ manifest that is there and current."""
 import json
 import os
 import shutil
+import threading
+import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -15,10 +18,9 @@ from assets.dedup.project import (
     SQLSERVER_TARGET,
     build_dbt_project,
     build_dbt_resource,
-    dbt_environment,
-    exported_environment,
     manifest_is_stale,
     prepare_manifest,
+    resolved_duckdb_path,
 )
 from assets.dedup.refresh import LAST_REFRESH
 from resources.environment import get_settings
@@ -107,33 +109,52 @@ def test_the_dbt_assets_built_from_the_manifests_node_list_equal_dbt_cores_own_s
     assert dagster_dbt.asset_utils.select_unique_ids.__module__ == "dagster_dbt.utils"
 
 
-def test_the_dbt_resource_exports_the_resolved_duckdb_path_only_during_a_call(
+def test_dbt_writes_the_resolved_duckdb_path_from_its_own_profile_with_os_environ_untouched(
     monkeypatch, tmp_path
 ):
-    monkeypatch.setenv("IMAGE_PLATFORM_HOME", str(tmp_path))
+    # A home whose name dbt would otherwise render as Jinja, and no path in the environment.
+    home = tmp_path / "ho{{ me }}"
+    monkeypatch.setenv("IMAGE_PLATFORM_HOME", str(home))
     monkeypatch.delenv(DUCKDB_PATH_ENV, raising=False)
     monkeypatch.delenv("IMAGE_PLATFORM_ENV", raising=False)
-    settings = get_settings()
-    resource = build_dbt_resource(settings, DEDUP_PROJECT)
-    assert resource.target == "duckdb"
-    assert resource.duckdb_path == str(tmp_path.resolve() / "warehouse.duckdb")
-    with exported_environment(resource.invocation_environment()):
-        assert os.environ[DUCKDB_PATH_ENV] == resource.duckdb_path
-    assert DUCKDB_PATH_ENV not in os.environ
+    resource = build_dbt_resource(get_settings(), DEDUP_PROJECT)
+    warehouse = home.resolve() / "warehouse.duckdb"
+    assert resource.target == "duckdb" and resource.duckdb_path == str(warehouse)
+    assert resource.profiles_dir and Path(resource.profiles_dir).is_relative_to(home.resolve())
 
-    monkeypatch.setenv(DUCKDB_PATH_ENV, "elsewhere/other.duckdb")
-    with exported_environment({DUCKDB_PATH_ENV: "/x.duckdb"}):
-        assert os.environ[DUCKDB_PATH_ENV] == "/x.duckdb"
-    assert os.environ[DUCKDB_PATH_ENV] == "elsewhere/other.duckdb"
+    before = dict(os.environ)
+    seen: list[str | None] = []
+    done = threading.Event()
+
+    def watch() -> None:  # what another thread of the process sees while dbt runs
+        while not done.is_set():
+            seen.append(os.environ.get(DUCKDB_PATH_ENV))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        # dbt debug opens the profile's warehouse: DuckDB creates the file where dbt was told.
+        invocation = resource.cli(["debug"], raise_on_error=False).wait()
+    finally:
+        done.set()
+        watcher.join()
+    assert invocation.is_successful(), invocation.get_error()
+    assert warehouse.is_file()
+    assert seen and set(seen) == {None}
+    assert dict(os.environ) == before
+    shutil.rmtree(invocation.target_path, ignore_errors=True)
 
 
 def test_prod_runs_dbt_against_azure_sql_with_nothing_exported(monkeypatch):
     monkeypatch.setenv("IMAGE_PLATFORM_ENV", "prod")
     settings = get_settings()
-    assert dbt_environment(settings) == {}
+    assert resolved_duckdb_path(settings) is None
     assert build_dbt_project(settings).target == SQLSERVER_TARGET
     resource = build_dbt_resource(settings, DEDUP_PROJECT)
     assert resource.target == SQLSERVER_TARGET and resource.duckdb_path is None
+    # The project's own profile, read as it stands.
+    assert Path(resource.profiles_dir or "") == Path(DEDUP_PROJECT.project_dir)
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 
 from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
-from assets.dedup.project import INDIRECT_SELECTION, build_dbt_resource
+from assets.dedup.project import DBT_PROJECT_DIR, INDIRECT_SELECTION, build_dbt_resource
 from assets.hashing.assets import image_hashes
 from assets.ingest.assets import raw_images
 from resources.blob_store import LocalBlobStore
@@ -75,10 +76,9 @@ def _tables(path) -> set[str]:
         }
 
 
-def test_the_dbt_resource_runs_tests_only_when_everything_they_read_is_built():
-    resource = build_dbt_resource(get_settings(), DEDUP_PROJECT)
-    assert resource.invocation_environment()["DBT_INDIRECT_SELECTION"] == INDIRECT_SELECTION
-    assert INDIRECT_SELECTION == "buildable"
+def test_the_dbt_project_runs_tests_only_when_everything_they_read_is_built():
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["flags"]["indirect_selection"] == INDIRECT_SELECTION == "buildable"
 
 
 @pytest.mark.slow

@@ -4,12 +4,15 @@ scrubs, Markdown metadata shows names literally, finished runs leave no dbt targ
 import os
 import time
 
+import dagster as dg
 import pandas as pd
+import pytest
 import yaml
 
 from assets.dedup.project import (
     DBT_PROJECT_DIR,
     DBT_SECRET_PASSWORD_ENV,
+    SQLSERVER_TARGET,
     WarehouseDbtCliResource,
     dbt_executable,
     prune_invocation_targets,
@@ -61,11 +64,17 @@ def test_the_sql_password_reaches_dbt_only_as_a_secret_it_scrubs(monkeypatch):
     assert DBT_SECRET_PASSWORD_ENV in password and DBT_SECRET_PASSWORD_ENV.startswith(
         "DBT_ENV_SECRET_"
     )
+    # Set under the warehouse's name only, dbt would connect without it: a clear failure first.
     monkeypatch.setenv("IMAGE_PLATFORM_SQL_PASSWORD", "hunter2-very-secret")
-    dbt = WarehouseDbtCliResource(project_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
-    env = dbt.invocation_environment()
-    assert env[DBT_SECRET_PASSWORD_ENV] == "hunter2-very-secret"
-    monkeypatch.setenv(DBT_SECRET_PASSWORD_ENV, env[DBT_SECRET_PASSWORD_ENV])
+    monkeypatch.delenv(DBT_SECRET_PASSWORD_ENV, raising=False)
+    dbt = WarehouseDbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR), target=SQLSERVER_TARGET, dbt_executable=dbt_executable()
+    )
+    with pytest.raises(dg.Failure, match=DBT_SECRET_PASSWORD_ENV) as failure:
+        dbt.cli(["debug"])
+    assert "hunter2" not in str(failure.value)
+    monkeypatch.setenv(DBT_SECRET_PASSWORD_ENV, "hunter2-very-secret")
+    dbt.check_secret_environment()  # both names set, as the deployment does
     scrubbed = scrub_secrets("login failed for password hunter2-very-secret", env_secrets())
     assert "hunter2" not in scrubbed
 
