@@ -154,6 +154,8 @@ def _multi_size_pairs(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str
         "dagster/row_count": int(by_distance.pairs.sum()) if len(by_distance) else 0,
         "near_duplicate_confirm_size": int(dbt_vars["near_duplicate_confirm_size"]),
         "near_duplicate_confirm_distance": int(dbt_vars["near_duplicate_confirm_distance"]),
+        "near_duplicate_fine_size": int(dbt_vars["near_duplicate_fine_size"]),
+        "near_duplicate_fine_distance": int(dbt_vars["near_duplicate_fine_distance"]),
         "near_duplicate_loose_threshold": int(dbt_vars["near_duplicate_loose_threshold"]),
         "pairs_by_distance": dg.MetadataValue.md(md_table(_ints(by_distance), 200)),
     }

@@ -39,6 +39,9 @@ class Rule:
     also within this many bits. ``confirm_size`` / ``confirm_distance`` / ``loose_threshold``:
     size-8 (or trimmed) hashes up to ``loose_threshold`` bits apart link when the size-
     ``confirm_size`` hashes are at most ``confirm_distance`` bits apart (two sizes agreeing).
+    ``fine_size`` / ``fine_distance``: a second coarse rule of the multi-size link: size-8 (or
+    trimmed) hashes up to ``loose_threshold`` bits apart also link when the size-``fine_size``
+    hashes are at most ``fine_distance`` bits apart.
     ``other_size`` / ``other_threshold``: size-k hashes alone within a threshold (measured as a
     candidate only: no exact search of it scales, see benchmarks/README.md).
     """
@@ -52,6 +55,8 @@ class Rule:
     confirm_size: int | None = None
     confirm_distance: int = 0
     loose_threshold: int | None = None
+    fine_size: int | None = None
+    fine_distance: int = 0
     other_size: int | None = None
     other_threshold: int = 0
 
@@ -100,6 +105,9 @@ def link_matrix(df: pd.DataFrame, rule: Rule) -> np.ndarray:
     if rule.confirm_size is not None and rule.loose_threshold is not None:
         dist, valid = _pair_distances(df, f"dhash{rule.confirm_size}")
         links |= valid & (dist <= rule.confirm_distance) & (nearest <= rule.loose_threshold)
+    if rule.fine_size is not None and rule.loose_threshold is not None:
+        dist, valid = _pair_distances(df, f"dhash{rule.fine_size}")
+        links |= valid & (dist <= rule.fine_distance) & (nearest <= rule.loose_threshold)
     if rule.other_size is not None:
         dist, valid = _pair_distances(df, f"dhash{rule.other_size}")
         links |= valid & (dist <= rule.other_threshold)
@@ -340,6 +348,8 @@ def rule_from_vars(variables: dict, name: str = "shipped defaults") -> Rule:
     same_link = bool(variables.get("dedup_same_hash_link", True))
     trim = variables.get("near_duplicate_trim_threshold")
     confirm = int(variables.get("near_duplicate_confirm_distance", -1))
+    fine = int(variables.get("near_duplicate_fine_distance", -1))
+    loose = confirm >= 0 or fine >= 0
     return Rule(
         name,
         same_size=int(variables["dedup_hash_size"]) if same_link else None,
@@ -348,9 +358,9 @@ def rule_from_vars(variables: dict, name: str = "shipped defaults") -> Rule:
         guard=True,
         confirm_size=int(variables["near_duplicate_confirm_size"]) if confirm >= 0 else None,
         confirm_distance=max(confirm, 0),
-        loose_threshold=(
-            int(variables["near_duplicate_loose_threshold"]) if confirm >= 0 else None
-        ),
+        loose_threshold=int(variables["near_duplicate_loose_threshold"]) if loose else None,
+        fine_size=int(variables["near_duplicate_fine_size"]) if fine >= 0 else None,
+        fine_distance=max(fine, 0),
     )
 
 

@@ -19,6 +19,7 @@ MODELS = [
     "stg_images",
     "near_duplicate_pairs",
     "border_trimmed_pairs",
+    "multi_size_pairs",
     "bucket_links",
     "duplicate_groups",
     "unique_images",
@@ -140,6 +141,29 @@ def test_tsql_near_duplicate_links_search_distinct_hashes_and_attach_copies_as_a
     assert searched == {"distinct_hashes"}
     # the outer query: the star of copies and the pairs of centres, nothing else
     assert isinstance(tree, sqlglot.exp.Union)
+
+
+def test_tsql_multi_size_link_band_searches_both_coarse_sizes(compiled):
+    variables = dbt_vars()
+    sql = compiled["multi_size_pairs"]
+    tree = sqlglot.parse_one(sql, read="tsql")
+    ctes = {cte.alias: cte for cte in tree.find_all(sqlglot.exp.CTE)}
+    candidates = ctes["candidates"].this
+    joins = list(candidates.find_all(sqlglot.exp.Join))
+    # agreement 2: (d + 2)(d + 1) / 2 band keys per coarse rule, each one hash join
+    expected = sum(
+        (d + 2) * (d + 1) // 2
+        for d in (
+            int(variables["near_duplicate_confirm_distance"]),
+            int(variables["near_duplicate_fine_distance"]),
+        )
+        if d >= 0
+    )
+    assert len(joins) == expected
+    assert "a.coarse_row & CAST(" in sql and "a.fine_row & CAST(" in sql
+    assert "BIT_COUNT(" in sql and "xor(" not in sql
+    fine_size = int(variables["near_duplicate_fine_size"])
+    assert f"dhash{fine_size}_row as fine_row" in sql
 
 
 def test_tsql_similar_images_joins_large_buckets_to_their_first_image_only(compiled):

@@ -35,7 +35,9 @@ class Collection:
         self.hashes: list[dict] = []
         self.ids: dict[str, str] = {}
 
-    def add(self, name, width, hash8, trim=None, content="whole", hash3=None, hash5=None) -> None:
+    def add(
+        self, name, width, hash8, trim=None, content="whole", hash3=None, hash5=None, hash7=None
+    ) -> None:
         image_id = hashlib.sha256(name.encode()).hexdigest()
         self.ids[name] = image_id
         self.catalog.append(
@@ -62,6 +64,8 @@ class Collection:
             sizes[3] = hash3
         if hash5 is not None:
             sizes[5] = hash5
+        if hash7 is not None:
+            sizes[7] = hash7
         self.hashes.append(image_hashes_row(image_id, sizes, content=content, trim=trim))
 
 
@@ -99,6 +103,13 @@ def groups(tmp_path_factory) -> tuple[Collection, pd.DataFrame]:
     c.add("coarse_lookalike", 800, far(r8, rng), hash5=p5)
     c.add("loose_only", 700, flip_bits(r8, range(1, 128, 9)[:14]))
     c.add("blank_coarse", 640, zero, content="blank", hash5=p5)
+    # A copy cropped further: size-5 hash unrelated, size-7 hash 3 of 98 bits away and size-8
+    # hash 16 bits away: the multi-size link's size-7 rule. A look-alike with the same size-7
+    # hash but a far size-8 hash stays apart.
+    p7 = random_hash(rng, 7)
+    c.add("photo7", 1150, (s8 := random_hash(rng, 8)), hash7=p7)
+    c.add("cropped7", 950, flip_bits(s8, range(2, 128, 8)[:16]), hash7=(p7[0] ^ 0b1011, p7[1]))
+    c.add("fine_lookalike", 850, far(s8, rng), hash7=p7)
     # A bordered copy whose box was too small to hash: only its plain link may join it.
     c.add("small_box", 600, flip_bits(q, [3]), content="small_box")
     for i in range(40):
@@ -146,6 +157,15 @@ def test_a_cropped_copy_joins_its_photo_by_the_multi_size_link_and_names_it(grou
     # one size alone links nothing: the coarse look-alike and the 14-bit stranger stay apart
     for name in ("coarse_lookalike", "loose_only", "blank_coarse"):
         assert table.loc[c.ids[name]].group_size == 1, name
+
+
+def test_a_copy_close_at_size_7_joins_its_photo_by_the_multi_size_link(groups):
+    c, table = groups
+    photo = c.ids["photo7"]
+    row = table.loc[c.ids["cropped7"]]
+    assert row.representative_image_id == photo
+    assert row.reason == f"multi_size (distance 16) of {photo}"
+    assert table.loc[c.ids["fine_lookalike"]].group_size == 1
 
 
 def test_equal_size_3_hashes_alone_do_not_make_duplicates(groups):

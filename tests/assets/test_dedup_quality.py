@@ -76,9 +76,10 @@ def test_the_trimmed_link_finds_bordered_copies_the_previous_defaults_missed(lab
 
 
 def test_the_multi_size_link_adds_copies_without_a_false_link(labelled):
-    without = quality.evaluate(labelled, replace(SHIPPED, confirm_size=None))
+    without = quality.evaluate(labelled, replace(SHIPPED, confirm_size=None, fine_size=None))
     shipped = quality.evaluate(labelled, SHIPPED)
     assert SHIPPED.confirm_size == 5 and SHIPPED.loose_threshold is not None
+    assert SHIPPED.fine_size == 7
     assert shipped.false_links.empty
     assert shipped.recall >= without.recall
     assert len(shipped.missed) <= len(without.missed)
@@ -93,12 +94,19 @@ def test_rule_from_vars_reads_the_links_duplicate_groups_applies():
         "near_duplicate_confirm_size": 5,
         "near_duplicate_confirm_distance": 1,
         "near_duplicate_loose_threshold": 20,
+        "near_duplicate_fine_size": 7,
+        "near_duplicate_fine_distance": 5,
     }
     rule = quality.rule_from_vars(variables)
     assert (rule.same_size, rule.threshold, rule.trim_threshold, rule.guard) == (None, 8, 12, True)
     assert (rule.confirm_size, rule.confirm_distance, rule.loose_threshold) == (5, 1, 20)
-    off = quality.rule_from_vars({**variables, "near_duplicate_confirm_distance": -1})
-    assert off.confirm_size is None and off.loose_threshold is None
+    assert (rule.fine_size, rule.fine_distance) == (7, 5)
+    coarse_off = quality.rule_from_vars({**variables, "near_duplicate_confirm_distance": -1})
+    assert coarse_off.confirm_size is None and coarse_off.loose_threshold == 20
+    off = quality.rule_from_vars(
+        {**variables, "near_duplicate_confirm_distance": -1, "near_duplicate_fine_distance": -1}
+    )
+    assert off.confirm_size is None and off.fine_size is None and off.loose_threshold is None
 
 
 def _jpeg(image: Image.Image, path) -> None:

@@ -9,8 +9,9 @@
       * near_duplicate_pairs (size-8 hashes within var('near_duplicate_threshold') bits);
       * border_trimmed_pairs (content-box hashes within var('near_duplicate_trim_threshold')
         bits: the same picture with padding or letterbox bars);
-      * multi_size_pairs (size-5 hashes within var('near_duplicate_confirm_distance') bits and
-        size-8 hashes within var('near_duplicate_loose_threshold'): small crops and rotations).
+      * multi_size_pairs (size-5 hashes within var('near_duplicate_confirm_distance') bits or
+        size-7 hashes within var('near_duplicate_fine_distance'), and size-8 hashes within
+        var('near_duplicate_loose_threshold'): small crops and rotations).
     Images that may take no hash link (stg_images.unlinkable_id: blank, flat, tiny) are a
     bucket of their own and in no link model, so they always stay alone.
     Images with equal hashes are collapsed first (each hash bucket is represented by its
