@@ -40,11 +40,18 @@ def candidates(shipped: quality.Rule) -> list[quality.Rule]:
     return [
         replace(shipped, name="shipped + equal DHashHex3", same_size=3),
         replace(shipped, name="shipped without the trimmed link", trim_threshold=None),
-        replace(shipped, name="shipped without the multi-size link", confirm_size=None),
+        replace(
+            shipped, name="shipped without the multi-size link", confirm_size=None, fine_size=None
+        ),
+        # the defaults before the multi-size link's size-7 rule
+        replace(shipped, name="shipped without the size-7 rule", fine_size=None),
         replace(shipped, name="shipped, trimmed link at 8 bits", trim_threshold=8),
         replace(shipped, name="shipped, multi-size: size 5 <= 2", confirm_distance=2),
         replace(shipped, name="shipped, multi-size: size 8 <= 24", loose_threshold=24),
-        # the one rule found that reaches recall 0.99: no exact search of it scales (README)
+        replace(shipped, name="shipped, multi-size: size 7 <= 5", fine_distance=5),
+        replace(shipped, name="shipped, multi-size: size 7 <= 6", fine_distance=6),
+        # wider size-7 rules: more recall, but their exact searches do not scale (README)
+        replace(shipped, name="shipped, multi-size: size 7 <= 8", fine_distance=8),
         replace(shipped, name="shipped + size 7 <= 11", other_size=7, other_threshold=11),
     ]
 

@@ -53,24 +53,30 @@ def human(n: int) -> str:
     return str(n)
 
 
-def coarse_hashes(hashes, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Size-5 words (25 bits each) for the multi-size link: uniformly random, except that the
-    members of a near-duplicate cluster share one coarse picture, each with 0 or 1 bit flipped
-    (within the shipped 1-bit confirmation, so every cluster is a candidate of that search)."""
-    rng = np.random.default_rng(seed + 1)
+def coarse_hashes(
+    hashes, seed: int, size: int = 5, max_flips: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Size-``size`` words (size² bits each) for the multi-size link: uniformly random, except
+    that the members of a near-duplicate cluster share one coarse picture, each with 0 to
+    ``max_flips`` bits flipped (size 5: 0 or 1, within the shipped 1-bit confirmation; size 7: up
+    to its shipped distance), so every cluster is a candidate of that search."""
+    rng = np.random.default_rng(seed + size - 4)
+    bits = size * size
     n = len(hashes)
-    row = rng.integers(0, 1 << 25, size=n, dtype=np.int64)
-    col = rng.integers(0, 1 << 25, size=n, dtype=np.int64)
+    row = rng.integers(0, 1 << bits, size=n, dtype=np.int64)
+    col = rng.integers(0, 1 << bits, size=n, dtype=np.int64)
     cluster = hashes.cluster.to_numpy()
     member = cluster >= 0
     ids, first = np.unique(cluster[member], return_index=True)
     base = np.flatnonzero(member)[first]
     at = np.searchsorted(ids, cluster[member])
     row[member], col[member] = row[base][at], col[base][at]
-    flip = member & (rng.random(n) < 0.5)
-    bit = rng.integers(0, 50, size=n)
-    row[flip & (bit < 25)] ^= np.left_shift(1, bit[flip & (bit < 25)])
-    col[flip & (bit >= 25)] ^= np.left_shift(1, bit[flip & (bit >= 25)] - 25)
+    for _ in range(max_flips):
+        flip = member & (rng.random(n) < 0.5)
+        bit = rng.integers(0, 2 * bits, size=n)
+        low, high = flip & (bit < bits), flip & (bit >= bits)
+        row[low] ^= np.left_shift(1, bit[low])
+        col[high] ^= np.left_shift(1, bit[high] - bits)
     return row, col
 
 
@@ -79,11 +85,23 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
     index."""
     hashes = near_duplicate_hashes(n, threshold, seed=seed)
     hashes["dhash5_row"], hashes["dhash5_col"] = coarse_hashes(hashes, seed)
+    fine = max(int(dbt_vars()["near_duplicate_fine_distance"]), 0)
+    hashes["dhash7_row"], hashes["dhash7_col"] = coarse_hashes(hashes, seed, 7, max_flips=fine)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(db_path)) as con:
         con.register(
             "synthetic",
-            hashes[["image_index", "dhash8_row", "dhash8_col", "dhash5_row", "dhash5_col"]],
+            hashes[
+                [
+                    "image_index",
+                    "dhash8_row",
+                    "dhash8_col",
+                    "dhash5_row",
+                    "dhash5_col",
+                    "dhash7_row",
+                    "dhash7_col",
+                ]
+            ],
         )
         # image_id: a SHA-256 like the catalog's; image_key numbers them in image_id order, as
         # the staging model does. Every image may link (unlinkable_id null) and has no border
@@ -92,7 +110,7 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
             "CREATE OR REPLACE TABLE stg_images AS "
             "SELECT row_number() OVER (ORDER BY image_id) AS image_key, * FROM ("
             "  SELECT sha256(CAST(image_index AS VARCHAR)) AS image_id, image_index,"
-            "         dhash8_row, dhash8_col, dhash5_row, dhash5_col,"
+            "         dhash8_row, dhash8_col, dhash5_row, dhash5_col, dhash7_row, dhash7_col,"
             "         dhash8_row AS dhash8_trim_row,"
             "         dhash8_col AS dhash8_trim_col, CAST(NULL AS VARCHAR) AS unlinkable_id,"
             "         TRUE AS is_linkable FROM synthetic)"
@@ -204,19 +222,27 @@ def measure(
     if child.returncode != 0:
         raise RuntimeError(child.stderr)
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    bits, search = 128, threshold
+    searches = [(128, threshold)]
     if model == "multi_size_pairs":
-        # its search runs over the size-k words at the confirmation distance (agreement 2)
+        # its searches run over the coarse words of each rule at its distance (agreement 2)
         variables = dbt_vars()
-        k = int(variables["near_duplicate_confirm_size"])
-        bits, search, agreement = 2 * k * k, int(variables["near_duplicate_confirm_distance"]), 2
+        agreement = 2
+        searches = [
+            (2 * int(variables[size]) ** 2, int(variables[distance]))
+            for size, distance in (
+                ("near_duplicate_confirm_size", "near_duplicate_confirm_distance"),
+                ("near_duplicate_fine_size", "near_duplicate_fine_distance"),
+            )
+            if int(variables[distance]) >= 0
+        ]
     row = {
         "model": model,
         "rows": n,
-        "threshold": search,
+        "threshold": "/".join(str(search) for _, search in searches),
         "agreement": agreement,
-        "keys": keys(search, agreement),
-        "key_bits": agreement * bits / (search + agreement),
+        "keys": sum(keys(search, agreement) for _, search in searches),
+        # the narrowest key of the model's searches
+        "key_bits": min(agreement * bits / (search + agreement) for bits, search in searches),
         "pairs": result["pairs"],
         "seconds": result["seconds"],
         "peak_rss_mb": result["peak_kb"] / 1024,
