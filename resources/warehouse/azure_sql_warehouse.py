@@ -80,12 +80,11 @@ class AzureSqlWarehouse(Warehouse):
         finally:
             con.close()
 
-    def ensure_table(self, spec: TableSpec) -> None:
-        self._bring_current([spec])
+    def run_statements(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         with self.connect() as con:
             cur = con.cursor()
-            for statement in ddl(spec, TSQL):
-                cur.execute(statement)
+            for sql, params in statements:
+                cur.execute(sql, list(params))
             con.commit()
 
     def table_exists(self, spec: TableSpec) -> bool:
@@ -112,11 +111,6 @@ class AzureSqlWarehouse(Warehouse):
             cur.execute(sql, list(params or []))
             columns = [d[0] for d in cur.description]
             return pd.DataFrame.from_records(cur.fetchall(), columns=columns)
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        with self.connect() as con:
-            con.cursor().execute(sql, list(params or []))
-            con.commit()
 
     def stage_sql(self, spec: TableSpec) -> tuple[str, str]:
         """The session temp table's DDL and its one-row insert (the batch shape is in

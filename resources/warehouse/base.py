@@ -84,16 +84,20 @@ class Warehouse(dg.ConfigurableResource, ABC):
                 self.migrate(spec)
 
     @abstractmethod
-    def ensure_table(self, spec: TableSpec) -> None:
+    def run_statements(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """``(sql, params)`` statements in order on one connection, then committed."""
         raise NotImplementedError
+
+    def ensure_table(self, spec: TableSpec) -> None:
+        self._bring_current([spec])
+        self.run_statements([(statement, []) for statement in ddl(spec, self.dialect)])
 
     @abstractmethod
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> "pd.DataFrame":
         raise NotImplementedError
 
-    @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        raise NotImplementedError
+        self.run_statements([(sql, params or [])])
 
     @abstractmethod
     def table_exists(self, spec: TableSpec) -> bool:

@@ -47,11 +47,10 @@ class DuckDBWarehouse(Warehouse):
         finally:
             con.close()
 
-    def ensure_table(self, spec: TableSpec) -> None:
-        self._bring_current([spec])
+    def run_statements(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         with self.connect() as con:
-            for statement in ddl(spec, DUCKDB):
-                con.execute(statement)
+            for sql, params in statements:
+                con.execute(sql, list(params))
 
     def table_exists(self, spec: TableSpec) -> bool:
         self._bring_current([spec])  # a reader may name columns an older table lacks
@@ -77,10 +76,6 @@ class DuckDBWarehouse(Warehouse):
             [spec.name, spec.schema],
         )
         return list(df.column_name)
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        with self.connect() as con:
-            con.execute(sql, list(params or []))
 
     def _write_all(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
         self._bring_current([spec for spec, _, _ in parts])
