@@ -148,37 +148,31 @@ def assemble_night(
     predictions: list[dict] = []
     probabilities: list[pd.DataFrame] = []
     quarantine: list[dict] = []
-    for name, (info, why) in unread.items():
+
+    def quarantined(
+        name: str, image_id: str, reason: str, detail: str, byte_size: int, info: "BlobInfo"
+    ) -> None:
         quarantine.append(
             quarantine_row(
-                image_id=why.image_id,
+                image_id=image_id,
                 source_uri=url(name),
                 stage="classify",
-                reason=why.reason,
-                detail=why.detail,
+                reason=reason,
+                detail=detail,
                 at=now,
                 name=name.rsplit("/", 1)[-1],
-                byte_size=why.byte_size,
+                byte_size=byte_size,
                 last_modified=info.last_modified,
             )
         )
+
+    for name, (info, why) in unread.items():
+        quarantined(name, why.image_id, why.reason, why.detail, why.byte_size, info)
     for name, (image_id, data, info) in contents.items():
         blob_path = f"{container}/{name}"
         if image_id in failed:
             error = failed[image_id]
-            quarantine.append(
-                quarantine_row(
-                    image_id=image_id,
-                    source_uri=url(name),
-                    stage="classify",
-                    reason=error.reason,
-                    detail=error.detail,
-                    at=now,
-                    name=name.rsplit("/", 1)[-1],
-                    byte_size=len(data),
-                    last_modified=info.last_modified,
-                )
-            )
+            quarantined(name, image_id, error.reason, error.detail, len(data), info)
             continue
         probs = fresh.get(image_id)
         reused = probs is None
