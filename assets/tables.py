@@ -4,18 +4,32 @@ from datetime import datetime
 
 from resources.warehouse.schema import Column, TableSpec
 
+
+def key_column(
+    name: str, of: str, why: str = "its key (blob names reach 1,024 characters)."
+) -> Column:
+    """The key of a text too long to index: the SHA-256 (hex) of column ``of``, filled in on
+    every write."""
+    return Column(name, "string", f"SHA-256 of {of} (hex): {why}", False, 64, derived_from=of)
+
+
 IMAGE_ID = Column("image_id", "string", "SHA-256 of the file bytes (hex).", False, 64)
 SOURCE_URI = Column(
     "source_uri", "string", "Where the bytes were read (file or blob URL), in full.", False
 )
-SOURCE_KEY = Column(
+SOURCE_KEY = key_column(
     "source_key",
-    "string",
-    "SHA-256 of source_uri (hex): the location's key. URIs can be thousands of bytes long (a "
-    "1,024-character blob name, percent-escaped), too long for an index key on Azure SQL.",
-    False,
-    64,
-    derived_from="source_uri",
+    "source_uri",
+    "the location's key. URIs can be thousands of bytes long (a 1,024-character blob name, "
+    "percent-escaped), too long for an index key on Azure SQL.",
+)
+# Columns of a source file that the catalog and the quarantine describe alike.
+FILE_NAME = Column("name", "string", "File name as found at the source.")
+BYTE_SIZE = Column("byte_size", "int64", "File size in bytes.")
+LAST_MODIFIED = Column("last_modified", "timestamp", "Source last-modified time (UTC).")
+# The model behind a nightly prediction, in both nightly tables.
+MODEL_VERSION_USED = Column(
+    "model_version", "string", "Content address of the ONNX model used.", False, 64
 )
 
 # Photo metadata from EXIF (added to existing catalogs in place; rows catalogued before stay NULL).
@@ -42,17 +56,17 @@ _CATALOG_COLUMNS = (
     IMAGE_ID,
     SOURCE_KEY,
     SOURCE_URI,
-    Column("name", "string", "File name as found at the source."),
+    FILE_NAME,
     Column("label", "string", "Label: the first folder under the source root."),
     Column("width", "int32", "Width in pixels as stored (before EXIF orientation)."),
     Column("height", "int32", "Height in pixels as stored (before EXIF orientation)."),
     Column("format", "string", "Encoding detected from the bytes (JPEG, PNG, GIF, ...)."),
     Column("mode", "string", "Pillow colour mode (RGB, L, P, RGBA, CMYK, I;16, 1 ...)."),
-    Column("byte_size", "int64", "File size in bytes."),
+    BYTE_SIZE,
     Column("exif_orientation", "int32", "EXIF orientation tag 1..8, null when absent."),
     Column("frame_count", "int32", "Number of frames (1 for still images)."),
     Column("is_animated", "bool", "True for multi-frame files; only frame 1 is hashed."),
-    Column("last_modified", "timestamp", "Source last-modified time (UTC)."),
+    LAST_MODIFIED,
     Column("ingested_at", "timestamp", "When this row was catalogued (UTC)."),
     *PHOTO_COLUMNS,
 )
@@ -108,10 +122,10 @@ QUARANTINED_IMAGES = TableSpec(
         SOURCE_KEY,
         SOURCE_URI,
         Column("stage", "string", "Which step rejected it: catalog, hash, classify.", False, 32),
-        Column("name", "string", "File name as found at the source."),
+        FILE_NAME,
         Column("label", "string", "Label folder, when there is one."),
-        Column("byte_size", "int64", "File size in bytes."),
-        Column("last_modified", "timestamp", "Source last-modified time (UTC)."),
+        BYTE_SIZE,
+        LAST_MODIFIED,
         Column("reason", "string", "Stable reason code, e.g. corrupt_data, unidentified_format."),
         Column("detail", "string", "Human-readable explanation."),
         Column("quarantined_at", "timestamp", "When the input was quarantined (UTC)."),
@@ -336,18 +350,11 @@ IMAGE_PREDICTIONS = TableSpec(
     columns=(
         Column("partition_date", "date", "The arrival day (daily partition) in the configured tz."),
         Column("blob_path", "string", "container/name of the arrived blob.", False),
-        Column(
-            "blob_key",
-            "string",
-            "SHA-256 of blob_path (hex): its key (blob names reach 1,024 characters).",
-            False,
-            64,
-            derived_from="blob_path",
-        ),
+        key_column("blob_key", "blob_path"),
         IMAGE_ID,
         Column("predicted_label", "string", "The most probable class."),
         Column("probability", "float64", "Probability of the predicted class."),
-        Column("model_version", "string", "Content address of the ONNX model used.", False, 64),
+        MODEL_VERSION_USED,
         Column("reused", "bool", "True when an identical image's result was reused."),
         Column("last_modified", "timestamp", "Blob last-modified time (UTC)."),
         Column("classified_at", "timestamp", "When the prediction was computed (UTC)."),
@@ -364,7 +371,7 @@ IMAGE_PROBABILITIES = TableSpec(
         IMAGE_ID,
         Column("label", "string", "Class name.", False, 200),
         Column("probability", "float64", "The model's probability for this class."),
-        Column("model_version", "string", "Content address of the ONNX model used.", False, 64),
+        MODEL_VERSION_USED,
     ),
     primary_key=("partition_date", "image_id", "label", "model_version"),
 )
@@ -454,14 +461,7 @@ REVIEW_FILES = TableSpec(
     ),
     columns=(
         Column("name", "string", "Blob name in the reviews container.", False),
-        Column(
-            "name_key",
-            "string",
-            "SHA-256 of name (hex): its key (blob names reach 1,024 characters).",
-            False,
-            64,
-            derived_from="name",
-        ),
+        key_column("name_key", "name"),
         Column("etag", "string", "The version read.", False, 128),
         Column("status", "string", "applied or rejected."),
         Column("rows", "int64", "Review rows in the file."),
