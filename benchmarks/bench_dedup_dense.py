@@ -43,23 +43,11 @@ import duckdb
 from assets.dedup.project import DBT_PROJECT_DIR, DUCKDB_PATH_ENV, dbt_executable
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.support.dedup_models import DEDUP_MODELS, DENSE_REPRO, load_dense_repro
 
-REPO = Path(__file__).resolve().parents[1]
-REPRO = REPO.parent / "shared" / "repro" / "dense-duplicate-groups"
-MODELS = [
-    "stg_images",
-    "near_duplicate_pairs",
-    "border_trimmed_pairs",
-    "multi_size_pairs",
-    "bucket_links",
-    "duplicate_groups",
-    "unique_images",
-    "unique_counts_by_label",
-    "similar_images",
-]
 # image_key is a per-build join key: left out of stg_images, and bucket_links (made of keys) is
 # compared through duplicate_groups, whose groups are its components
-COMPARED = [m for m in MODELS if m != "bucket_links"]
+COMPARED = [m for m in DEDUP_MODELS if m != "bucket_links"]
 KEYS = {"stg_images": "* EXCLUDE (image_key)"}
 
 
@@ -280,20 +268,10 @@ def main() -> None:
     diff = differences(db, copy)
     print("rows differing between incremental and full:", diff)
 
-    if (REPRO / "stg_images.parquet").is_file():
+    if (DENSE_REPRO / "stg_images.parquet").is_file():
         repro = work / "repro.duckdb"
         repro.unlink(missing_ok=True)
-        with duckdb.connect(str(repro)) as con:
-            for table in ("stg_images", "near_duplicate_pairs"):
-                con.execute(f"CREATE TABLE {table} AS SELECT * FROM '{REPRO / table}.parquet'")
-            # recorded before the content box: every image may link, no border-trimmed links
-            con.execute(
-                "ALTER TABLE stg_images ADD COLUMN dhash8_trim_row BIGINT; "
-                "ALTER TABLE stg_images ADD COLUMN dhash8_trim_col BIGINT; "
-                "ALTER TABLE stg_images ADD COLUMN unlinkable_id VARCHAR; "
-                "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
-                "CREATE TABLE multi_size_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
-            )
+        load_dense_repro(repro)
         dense = dbt_build(
             repro,
             [
@@ -324,8 +302,8 @@ def main() -> None:
     print()
     print("model times (s):")
     for name, _, r in rows:
-        models = {m: round(r["timings"][m], 2) for m in MODELS if m in r["timings"]}
-        tests = sum(v for k, v in r["timings"].items() if k not in MODELS)
+        models = {m: round(r["timings"][m], 2) for m in DEDUP_MODELS if m in r["timings"]}
+        tests = sum(v for k, v in r["timings"].items() if k not in DEDUP_MODELS)
         print(f"  {name}: {models}, tests {tests:.1f}")
     print("shape:", shape_full)
     print("identical to the full rebuild:", all(v == 0 for v in diff.values()), diff)

@@ -1,4 +1,4 @@
-"""Synthetic difference hashes shaped like a real collection (pure: numpy and pandas only).
+"""Synthetic difference hashes and catalog rows shaped like a real collection (no Dagster).
 
 A real collection holds clusters of near-duplicates (one photo resized, re-compressed, converted:
 hashes a few bits apart) among unrelated photos (hashes about half their bits apart). The tests
@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 import dhash
 import numpy as np
 import pandas as pd
+
+from assets.tables import PHOTO_COLUMNS
 
 HASH_BITS = 128  # size 8: 64-bit row hash + 64-bit column hash
 _U64 = 1 << 64
@@ -87,6 +89,37 @@ def image_hashes_row(
         row["DHashHex8Trim"] = dhash.format_hex(r, c, size=8)
         row["dhash8_trim_row"], row["dhash8_trim_col"] = trim
     return row
+
+
+def raw_images_row(
+    image_id: str,
+    source_uri: str,
+    label: str,
+    width: int,
+    height: int,
+    byte_size: int,
+    last_modified: datetime,
+    ingested_at: datetime,
+) -> dict:
+    """One raw_images row (see assets/tables.py): a still RGB JPEG without EXIF, named by the
+    last segment of ``source_uri``."""
+    return {
+        "image_id": image_id,
+        "source_uri": source_uri,
+        "name": source_uri.rsplit("/", 1)[-1],
+        "label": label,
+        "width": width,
+        "height": height,
+        "format": "JPEG",
+        "mode": "RGB",
+        "byte_size": byte_size,
+        "exif_orientation": None,
+        "frame_count": 1,
+        "is_animated": False,
+        "last_modified": last_modified,
+        "ingested_at": ingested_at,
+        **dict.fromkeys(c.name for c in PHOTO_COLUMNS),
+    }
 
 
 def near_duplicate_hashes(

@@ -13,7 +13,7 @@ import pytest
 
 from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
 from assets.dedup.project import build_dbt_resource, dbt_vars
-from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
+from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash, raw_images_row
 from assets.splits import quality
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
@@ -41,22 +41,16 @@ class Collection:
         image_id = hashlib.sha256(name.encode()).hexdigest()
         self.ids[name] = image_id
         self.catalog.append(
-            {
-                "image_id": image_id,
-                "source_uri": f"file:///c/photos/{name}.jpg",
-                "name": f"{name}.jpg",
-                "label": "photos",
-                "width": width,
-                "height": width * 3 // 4,
-                "format": "JPEG",
-                "mode": "RGB",
-                "byte_size": width * 100,
-                "exif_orientation": None,
-                "frame_count": 1,
-                "is_animated": False,
-                "last_modified": T0,
-                "ingested_at": T0,
-            }
+            raw_images_row(
+                image_id,
+                f"file:///c/photos/{name}.jpg",
+                "photos",
+                width,
+                width * 3 // 4,
+                width * 100,
+                T0,
+                T0,
+            )
         )
         sizes = {s: random_hash(self.rng, s) for s in range(1, 8)}
         sizes[8] = hash8

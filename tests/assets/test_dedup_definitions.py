@@ -24,18 +24,9 @@ from assets.dedup.project import (
 )
 from assets.dedup.refresh import LAST_REFRESH
 from resources.environment import get_settings
+from tests.support.dedup_models import DEDUP_MODELS
 
-MODELS = {
-    "stg_images",
-    "near_duplicate_pairs",
-    "border_trimmed_pairs",
-    "multi_size_pairs",
-    "bucket_links",
-    "duplicate_groups",
-    "unique_images",
-    "unique_counts_by_label",
-    "similar_images",
-}
+MODELS = set(DEDUP_MODELS)
 
 
 def test_the_code_location_loads_with_the_dedup_models_downstream_of_catalog_and_hashes():

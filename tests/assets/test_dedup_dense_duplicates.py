@@ -18,15 +18,14 @@ import pytest
 
 from assets.dedup.assets import DEDUP_PROJECT
 from assets.dedup.project import WarehouseDbtCliResource, dbt_executable, dbt_vars
+from tests.support.dedup_models import DENSE_REPRO, load_dense_repro
 from tests.support.dedup_reference import (
     DECISION_COLUMNS,
     components,
     expand_links,
     expected_duplicate_groups,
 )
-from tests.support.services import REPO
 
-REPRO = REPO.parent / "shared" / "repro" / "dense-duplicate-groups"
 K = int(dbt_vars()["dedup_hash_size"])
 THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
 
@@ -70,21 +69,10 @@ def _read(path: Path, sql: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def repro(tmp_path_factory) -> Path:
-    if not (REPRO / "stg_images.parquet").is_file():
-        pytest.fail(f"the dense-duplicates reproducer is missing: expected it in {REPRO}")
+    if not (DENSE_REPRO / "stg_images.parquet").is_file():
+        pytest.fail(f"the dense-duplicates reproducer is missing: expected it in {DENSE_REPRO}")
     path = tmp_path_factory.mktemp("dense") / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        for table in ("stg_images", "near_duplicate_pairs"):
-            con.execute(f"CREATE TABLE {table} AS SELECT * FROM '{REPRO / table}.parquet'")
-        # Recorded before the content box: every image may link, none has a content-box hash,
-        # so there are no border-trimmed links and the decisions are the size-8 links' alone.
-        con.execute(
-            "ALTER TABLE stg_images ADD COLUMN dhash8_trim_row BIGINT; "
-            "ALTER TABLE stg_images ADD COLUMN dhash8_trim_col BIGINT; "
-            "ALTER TABLE stg_images ADD COLUMN unlinkable_id VARCHAR; "
-            "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
-            "CREATE TABLE multi_size_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
-        )
+    load_dense_repro(path)
     return path
 
 

@@ -20,10 +20,11 @@ import pytest
 from assets.dedup.assets import DEDUP_PROJECT, DedupConfig, dedup_tables
 from assets.dedup.project import build_dbt_resource, dbt_vars
 from assets.dedup.refresh import LastRefresh, Marks, plan_refresh
-from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash
-from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
+from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash, raw_images_row
+from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.support.dedup_models import TABLE_KEYS as TABLES
 from tests.support.dedup_reference import components
 
 VARS = dbt_vars()
@@ -32,17 +33,6 @@ K = int(VARS["dedup_hash_size"])
 BUCKET = K if VARS["dedup_same_hash_link"] else 8
 TRIM = int(VARS["near_duplicate_trim_threshold"])
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
-TABLES = {
-    "stg_images": ["image_id"],
-    "near_duplicate_pairs": ["image_id_a", "image_id_b"],
-    "border_trimmed_pairs": ["image_id_a", "image_id_b"],
-    "multi_size_pairs": ["image_id_a", "image_id_b"],
-    "bucket_links": ["node_lo", "node_hi"],
-    "duplicate_groups": ["image_id"],
-    "unique_images": ["image_id"],
-    "unique_counts_by_label": ["label"],
-    "similar_images": ["image_id_a", "image_id_b"],
-}
 
 
 def dense_collection(seed: int) -> list[tuple[dict, dict]]:
@@ -79,23 +69,17 @@ def dense_collection(seed: int) -> list[tuple[dict, dict]]:
             name = f"p{picture}c{copy}"
             image_id = hashlib.sha256(f"{seed}/{name}".encode()).hexdigest()
             scale = [1, 1, 0.5, 2][int(rng.integers(0, 4))]
-            catalog = {
-                "image_id": image_id,
-                "source_uri": f"file:///c/{['cats', 'dogs'][picture % 2]}/{name}.jpg",
-                "name": f"{name}.jpg",
-                "label": ["cats", "dogs"][picture % 2],
-                "width": int(width * scale),
-                "height": int(height * scale),
-                "format": "JPEG",
-                "mode": "RGB",
-                "byte_size": int(rng.choice([50_000, 60_000])),
-                "exif_orientation": None,
-                "frame_count": 1,
-                "is_animated": False,
-                "last_modified": T0,
-                "ingested_at": T0,
-                **dict.fromkeys(c.name for c in PHOTO_COLUMNS),
-            }
+            label = ["cats", "dogs"][picture % 2]
+            catalog = raw_images_row(
+                image_id,
+                f"file:///c/{label}/{name}.jpg",
+                label,
+                int(width * scale),
+                int(height * scale),
+                int(rng.choice([50_000, 60_000])),
+                T0,
+                T0,
+            )
             images.append((catalog, image_hashes_row(image_id, sizes, content=content, trim=trim)))
     return images
 

@@ -28,10 +28,12 @@ from assets.dedup.synthetic import (
     hamming,
     image_hashes_row,
     random_hash,
+    raw_images_row,
 )
-from assets.tables import IMAGE_HASHES, PHOTO_COLUMNS, RAW_IMAGES
+from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.support.dedup_models import TABLE_KEYS as TABLES
 from tests.support.dedup_reference import expand_links
 from tests.support.services import local_environment
 
@@ -44,17 +46,6 @@ K = int(dbt_vars()["dedup_hash_size"])
 # the size-8 threshold adds nothing here.
 LAB_VARS = {"dedup_same_hash_link": True, "near_duplicate_trim_threshold": THRESHOLD}
 SAME = f"same_dhash{K}"
-TABLES = {
-    "stg_images": ["image_id"],
-    "near_duplicate_pairs": ["image_id_a", "image_id_b"],
-    "border_trimmed_pairs": ["image_id_a", "image_id_b"],
-    "multi_size_pairs": ["image_id_a", "image_id_b"],
-    "bucket_links": ["node_lo", "node_hi"],
-    "duplicate_groups": ["image_id"],
-    "unique_images": ["image_id"],
-    "unique_counts_by_label": ["label"],
-    "similar_images": ["image_id_a", "image_id_b"],
-}
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 
@@ -92,23 +83,16 @@ class Collection:
         self.ids[name] = image_id
         for uri_label, filename, ingested in locations or [(label, f"{name}.jpg", T0)]:
             self.catalog.append(
-                {
-                    "image_id": image_id,
-                    "source_uri": f"file:///collection/{uri_label}/{filename}",
-                    "name": filename,
-                    "label": uri_label,
-                    "width": width,
-                    "height": height,
-                    "format": "JPEG",
-                    "mode": "RGB",
-                    "byte_size": byte_size,
-                    "exif_orientation": None,
-                    "frame_count": 1,
-                    "is_animated": False,
-                    "last_modified": T0,
-                    "ingested_at": ingested,
-                    **dict.fromkeys(c.name for c in PHOTO_COLUMNS),
-                }
+                raw_images_row(
+                    image_id,
+                    f"file:///collection/{uri_label}/{filename}",
+                    uri_label,
+                    width,
+                    height,
+                    byte_size,
+                    T0,
+                    ingested,
+                )
             )
         if hashed:
             sizes = {s: random_hash(self.rng, s) for s in range(1, 9)}

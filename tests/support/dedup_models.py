@@ -1,0 +1,42 @@
+"""The dedup models as the tests and benchmarks compare them, and the dense-duplicates
+reproducer loaded into a DuckDB file."""
+
+from pathlib import Path
+
+import duckdb
+
+# Every table the dedup dbt project builds, in build order, with the columns that order its rows
+# when two builds are compared.
+TABLE_KEYS = {
+    "stg_images": ["image_id"],
+    "near_duplicate_pairs": ["image_id_a", "image_id_b"],
+    "border_trimmed_pairs": ["image_id_a", "image_id_b"],
+    "multi_size_pairs": ["image_id_a", "image_id_b"],
+    "bucket_links": ["node_lo", "node_hi"],
+    "duplicate_groups": ["image_id"],
+    "unique_images": ["image_id"],
+    "unique_counts_by_label": ["label"],
+    "similar_images": ["image_id_a", "image_id_b"],
+}
+DEDUP_MODELS = list(TABLE_KEYS)
+
+# The two inputs of duplicate_groups for a collection where every picture exists about ten times
+# (3,320 images, 217 distinct size-8 hashes, 122,640 near-duplicate pairs), beside the checkout.
+DENSE_REPRO = Path(__file__).resolve().parents[3] / "shared" / "repro" / "dense-duplicate-groups"
+
+
+def load_dense_repro(path: Path) -> None:
+    """Create the DuckDB file ``path`` with what ``bucket_links`` and ``duplicate_groups`` read,
+    from the reproducer's files (``DENSE_REPRO``)."""
+    with duckdb.connect(str(path)) as con:
+        for table in ("stg_images", "near_duplicate_pairs"):
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM '{DENSE_REPRO / table}.parquet'")
+        # Recorded before the content box: every image may link, none has a content-box hash,
+        # so there are no border-trimmed links and the decisions are the size-8 links' alone.
+        con.execute(
+            "ALTER TABLE stg_images ADD COLUMN dhash8_trim_row BIGINT; "
+            "ALTER TABLE stg_images ADD COLUMN dhash8_trim_col BIGINT; "
+            "ALTER TABLE stg_images ADD COLUMN unlinkable_id VARCHAR; "
+            "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
+            "CREATE TABLE multi_size_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
+        )
