@@ -10,9 +10,11 @@ engine can fold it into its resize. Pure: no Dagster import.
 import math
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 from assets.decode import (
@@ -26,6 +28,9 @@ from assets.decode import (
     orient,
     orientation_due,
 )
+
+if TYPE_CHECKING:
+    from PIL._imaging import ImagingCore
 
 
 def to_dhash_gray(image: Image.Image) -> Image.Image:
@@ -148,10 +153,10 @@ class _ArrowExport:
 
     __slots__ = ("core",)
 
-    def __init__(self, core) -> None:
+    def __init__(self, core: "ImagingCore") -> None:
         self.core = core
 
-    def __arrow_c_array__(self, requested_schema=None):
+    def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]:
         return self.core.__arrow_c_schema__(), self.core.__arrow_c_array__()
 
 
@@ -173,7 +178,7 @@ def _rgb_to_l_block(image: Image.Image) -> np.ndarray | None:
     return None if flat is None else flat.reshape(image.size[1], image.size[0])
 
 
-def _arrow_view(core) -> np.ndarray | None:
+def _arrow_view(core: "ImagingCore") -> np.ndarray | None:
     """A Pillow core image's memory as a flat numpy array, without a copy (Arrow's C data
     interface; multi-band pixels flattened to their 4 bytes). The array keeps the memory
     alive. None when the rows are not one block or this Pillow cannot export them."""
@@ -189,7 +194,9 @@ def _arrow_view(core) -> np.ndarray | None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _rgbx_to_l(rgbx: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+def _rgbx_to_l(  # pragma: no cover - compiled
+    rgbx: npt.NDArray[np.uint8], out: npt.NDArray[np.uint8]
+) -> None:
     """Pillow's ``rgb2l`` (Convert.c): L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16."""
     for i in range(out.shape[0]):
         j = 4 * i

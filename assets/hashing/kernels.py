@@ -39,6 +39,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
 # The Pillow release whose Resample.c these kernels replicate.
@@ -52,9 +53,19 @@ INT32_MAX = 2**31 - 1
 MAX_HASH_SIZE = 8  # 8 * 8 = 64 bits: each row/column hash fits one unsigned 64-bit word
 MAX_OUT = MAX_HASH_SIZE + 1
 
+# The arrays the kernels take and return. numba reads none of these annotations: it compiles
+# each kernel for the types of the arguments it is called with.
+Gray = npt.NDArray[np.uint8]  # greyscale pixels (H x W), or a stack of them
+Int64s = npt.NDArray[np.int64]
+Coeffs = npt.NDArray[np.int32]  # fixed-point coefficients
+Flags = npt.NDArray[np.bool_]
+Words = npt.NDArray[np.uint64]  # hash words, one per size
+# An axis plan as the kernels take it: (starts, lens, offsets, coeffs); see ``_axis_plan``.
+PlanArrays = tuple[Int64s, Int64s, Int64s, Coeffs]
+
 
 @njit(cache=True, nogil=True)
-def _lanczos(x):
+def _lanczos(x: float) -> float:
     # Resample.c: lanczos_filter / sinc_filter, operation for operation.
     if -3.0 <= x < 3.0:
         if x == 0.0:
@@ -73,7 +84,9 @@ def _lanczos(x):
 
 
 @njit(cache=True, nogil=True)
-def _axis_plan(in_size, outs, in0, in1):
+def _axis_plan(
+    in_size: int, outs: Int64s, in0: float, in1: float
+) -> tuple[Int64s, Int64s, Int64s, Coeffs, int]:
     """Coefficients for resizing one axis of length ``in_size`` to each length in ``outs``.
 
     ``in0``/``in1`` are the source region along the axis (Pillow's ``box``; 0 and ``in_size``
@@ -149,19 +162,19 @@ def _axis_plan(in_size, outs, in0, in1):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pass_needed(length, n, whole):
+def _pass_needed(length: int, n: int, whole: bool) -> bool:
     # Resample.c skips a pass whose output length and source region equal the input's.
     return length != n or not whole
 
 
 @njit(cache=True, nogil=True)
-def vertical_first(in_height, in_width, n):
+def vertical_first(in_height: int, in_width: int, n: int) -> bool:
     """Pillow 13's pass order for a resize to n x n that needs both passes."""
     return in_height > n and (in_height - n) > 2 * (in_width - n)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _clip8(acc, half=ROUNDING_HALF):
+def _clip8(acc: int, half: int = ROUNDING_HALF) -> int:
     v = (acc + half) >> PRECISION_BITS
     if v < 0:
         return 0
@@ -171,7 +184,16 @@ def _clip8(acc, half=ROUNDING_HALF):
 
 
 @njit(cache=True, nogil=True)
-def _horizontal_first_pass(img, active, starts, lens, offsets, coeffs, half, out):
+def _horizontal_first_pass(
+    img: Gray,
+    active: Flags,
+    starts: Int64s,
+    lens: Int64s,
+    offsets: Int64s,
+    coeffs: Coeffs,
+    half: int,
+    out: Gray,
+) -> None:
     """out[y, t] = clip8(sum_i img[y, starts[t] + i] * k_t[i]) for every row y and active t.
 
     Four rows share each coefficient load; the int32 casts keep the arithmetic in 32 bits, which
@@ -215,7 +237,16 @@ _STRIP = 512  # columns per strip of the vertical pass: 44 int32 accumulator row
 
 
 @njit(cache=True, nogil=True)
-def _vertical_first_pass(img, active, starts, lens, offsets, coeffs, half, out):
+def _vertical_first_pass(
+    img: Gray,
+    active: Flags,
+    starts: Int64s,
+    lens: Int64s,
+    offsets: Int64s,
+    coeffs: Coeffs,
+    half: int,
+    out: Gray,
+) -> None:
     """out[t, x] = clip8(sum_i img[starts[t] + i, x] * k_t[i]) for every column x and active t.
 
     Streams the image once per column strip, four rows at a time: each group of rows is added
@@ -266,7 +297,17 @@ def _vertical_first_pass(img, active, starts, lens, offsets, coeffs, half, out):
 
 
 @njit(cache=True, nogil=True)
-def _resize_columns(src, col0, n, starts, lens, offsets, coeffs, t0, dst):
+def _resize_columns(
+    src: Gray,
+    col0: int,
+    n: int,
+    starts: Int64s,
+    lens: Int64s,
+    offsets: Int64s,
+    coeffs: Coeffs,
+    t0: int,
+    dst: Gray,
+) -> None:
     """Vertical pass on the n columns src[:, col0:col0+n] into dst[:n, :n] (output rows t0..)."""
     for j in range(n):
         s = starts[t0 + j]
@@ -279,7 +320,17 @@ def _resize_columns(src, col0, n, starts, lens, offsets, coeffs, t0, dst):
 
 
 @njit(cache=True, nogil=True)
-def _resize_rows(src, row0, n, starts, lens, offsets, coeffs, t0, dst):
+def _resize_rows(
+    src: Gray,
+    row0: int,
+    n: int,
+    starts: Int64s,
+    lens: Int64s,
+    offsets: Int64s,
+    coeffs: Coeffs,
+    t0: int,
+    dst: Gray,
+) -> None:
     """Horizontal pass on the n rows src[row0:row0+n, :] into dst[:n, :n] (output cols t0..)."""
     for r in range(n):
         line = src[row0 + r]
@@ -294,17 +345,17 @@ def _resize_rows(src, row0, n, starts, lens, offsets, coeffs, t0, dst):
 
 @njit(cache=True, nogil=True)
 def lanczos_grays(
-    img,
-    outs,
-    col_plan,
-    row_plan,
-    col_whole,
-    row_whole,
-    first_half=ROUNDING_HALF,
-    transposed=False,
-    flip_cols=False,
-    flip_rows=False,
-):
+    img: Gray,
+    outs: Int64s,
+    col_plan: PlanArrays,
+    row_plan: PlanArrays,
+    col_whole: bool,
+    row_whole: bool,
+    first_half: int = ROUNDING_HALF,
+    transposed: bool = False,
+    flip_cols: bool = False,
+    flip_rows: bool = False,
+) -> Gray:
     """Pillow-exact LANCZOS resizes to n x n, for each n in ``outs``, of the *oriented* image.
 
     ``img`` (uint8, H x W) is the image as stored; the oriented image is ``img``, or its
@@ -394,7 +445,7 @@ def lanczos_grays(
 
 
 @njit(cache=True, nogil=True)
-def difference_bits(grays, outs):
+def difference_bits(grays: Gray, outs: Int64s) -> tuple[Words, Words]:
     """Row and column dHash words per size, bit order as the dhash package (row-major, MSB first).
 
     row bit (y, x) = g[y, x] < g[y, x + 1]; column bit (y, x) = g[y, x] < g[y + 1, x].
@@ -418,17 +469,17 @@ def difference_bits(grays, outs):
 
 @njit(cache=True, nogil=True)
 def dhash_words(
-    img,
-    outs,
-    col_plan,
-    row_plan,
-    col_whole,
-    row_whole,
-    first_half=ROUNDING_HALF,
-    transposed=False,
-    flip_cols=False,
-    flip_rows=False,
-):
+    img: Gray,
+    outs: Int64s,
+    col_plan: PlanArrays,
+    row_plan: PlanArrays,
+    col_whole: bool,
+    row_whole: bool,
+    first_half: int = ROUNDING_HALF,
+    transposed: bool = False,
+    flip_cols: bool = False,
+    flip_rows: bool = False,
+) -> tuple[Words, Words]:
     """Row and column hash words (uint64) for every n in ``outs`` (hash size n - 1).
 
     Arguments as for ``lanczos_grays``.
@@ -463,7 +514,9 @@ ORIENTATION_STEPS = {
 
 
 @njit(cache=True, nogil=True)
-def _mirror(starts, lens, offsets, coeffs, in_size):
+def _mirror(
+    starts: Int64s, lens: Int64s, offsets: Int64s, coeffs: Coeffs, in_size: int
+) -> PlanArrays:
     """The same plan read from the other end of the axis: window reversed, coefficients too."""
     m_starts = in_size - starts - lens
     m_coeffs = np.empty_like(coeffs)
@@ -482,7 +535,7 @@ class AxisPlan:
     ``whole`` is true when the source region is the entire axis (a plain resize).
     """
 
-    arrays: tuple  # (starts, lens, offsets, coeffs) as the kernels take them
+    arrays: PlanArrays  # (starts, lens, offsets, coeffs) as the kernels take them
     taps: int
     int32_safe: bool
     whole: bool
@@ -580,7 +633,7 @@ def estimated_taps(in_size: int, outs: tuple[int, ...]) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _row_flat(img, y, x0, x1, tolerance):
+def _row_flat(img: Gray, y: int, x0: int, x1: int, tolerance: int) -> bool:
     lo = np.int32(img[y, x0])
     hi = lo
     for x in range(x0 + 1, x1):
@@ -595,7 +648,7 @@ def _row_flat(img, y, x0, x1, tolerance):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _col_flat(img, x, y0, y1, tolerance):
+def _col_flat(img: Gray, x: int, y0: int, y1: int, tolerance: int) -> bool:
     lo = np.int32(img[y0, x])
     hi = lo
     for y in range(y0 + 1, y1):
@@ -610,7 +663,9 @@ def _col_flat(img, x, y0, y1, tolerance):
 
 
 @njit(cache=True, nogil=True)
-def content_box(img, tolerance, match=24, share=0.9, settle=8):
+def content_box(
+    img: Gray, tolerance: int, match: int = 24, share: float = 0.9, settle: int = 8
+) -> tuple[int, int, int, int]:
     """``(y0, y1, x0, x1)`` of ``img`` (uint8, H x W, as stored) inside its flat border lines.
 
     ``(0, 0, 0, 0)`` when every line is flat (a blank image). Costs one read of each edge line
@@ -675,7 +730,7 @@ def content_box(img, tolerance, match=24, share=0.9, settle=8):
 
 
 @njit(cache=True, nogil=True)
-def _line_mean(img, is_row, index, lo, hi):
+def _line_mean(img: Gray, is_row: bool, index: int, lo: int, hi: int) -> float:
     total = 0.0
     for i in range(lo, hi):
         total += img[index, i] if is_row else img[i, index]
@@ -683,7 +738,9 @@ def _line_mean(img, is_row, index, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def _line_share(img, is_row, index, lo, hi, ref, match):
+def _line_share(
+    img: Gray, is_row: bool, index: int, lo: int, hi: int, ref: float, match: int
+) -> float:
     """Share of the line's pixels within ``match`` grey levels of ``ref``."""
     near = 0
     for i in range(lo, hi):
@@ -694,7 +751,7 @@ def _line_share(img, is_row, index, lo, hi, ref, match):
 
 
 @njit(cache=True, nogil=True)
-def decisive_comparisons(gray, n, margin):
+def decisive_comparisons(gray: Gray, n: int, margin: int) -> int:
     """How many of the 2 (n-1)^2 neighbour comparisons of an n x n grey differ by >= ``margin``.
 
     A dHash bit is the outcome of ``a < b``; when ``a`` and ``b`` are (almost) equal the bit is
