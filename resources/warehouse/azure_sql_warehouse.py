@@ -1,7 +1,6 @@
 """The Azure SQL warehouse (prod), through the ``mssql-python`` driver."""
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
@@ -70,15 +69,11 @@ class AzureSqlWarehouse(Warehouse):
             parts.append(f"PWD={odbc_value(self.password, always=True)}")
         return ";".join(parts)
 
-    @contextmanager
-    def connect(self) -> Iterator[Any]:
+    def _open(self, read_only: bool) -> Any:
+        """``read_only`` is DuckDB's file mode; on Azure SQL the login's permissions decide."""
         import mssql_python  # production-only dependency: `uv sync --group prod`
 
-        con = mssql_python.connect(self.connection_string())
-        try:
-            yield con
-        finally:
-            con.close()
+        return mssql_python.connect(self.connection_string())
 
     def run_statements(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         with self.connect() as con:

@@ -1,7 +1,8 @@
 """The warehouse interface every driver implements, and a table's schema as Dagster shows it."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import dagster as dg
@@ -82,6 +83,19 @@ class Warehouse(dg.ConfigurableResource, ABC):
             self._current.add(spec.name)
             if spec.migrated_by is None and any(c.derived_from for c in spec.columns):
                 self.migrate(spec)
+
+    @abstractmethod
+    def _open(self, read_only: bool) -> Any:
+        """A new DB-API connection to the warehouse (``connect`` closes it)."""
+        raise NotImplementedError
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Any]:
+        con = self._open(read_only)
+        try:
+            yield con
+        finally:
+            con.close()
 
     @abstractmethod
     def run_statements(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:

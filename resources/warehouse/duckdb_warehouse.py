@@ -2,8 +2,7 @@
 
 import random
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,24 +27,18 @@ class DuckDBWarehouse(Warehouse):
     path: str = Field(description="Path of the DuckDB database file.")
     lock_timeout_s: float = Field(default=60.0, description="How long to wait for the file lock.")
 
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[Any]:
+    def _open(self, read_only: bool) -> Any:
         import duckdb
 
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             try:
-                con = duckdb.connect(self.path, read_only=read_only)
-                break
+                return duckdb.connect(self.path, read_only=read_only)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise
                 time.sleep(0.1 + random.random() * 0.4)
-        try:
-            yield con
-        finally:
-            con.close()
 
     def run_statements(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         with self.connect() as con:

@@ -175,7 +175,7 @@ def test_the_azure_sql_page_query_is_a_tsql_top_query():
         def unused(self, *args, **kwargs):
             raise AssertionError("the page query only reads")
 
-        table_exists = execute = run_statements = existing_columns = _write_all = unused
+        table_exists = execute = run_statements = existing_columns = _write_all = _open = unused
 
     assert list(pending_images(Recording(), ["v2", "v1"], page_size=500)) == []
     ((sql, params),) = queries
