@@ -467,38 +467,6 @@ def difference_bits(grays: Gray, outs: Int64s) -> tuple[Words, Words]:
     return rows, cols
 
 
-@njit(cache=True, nogil=True)
-def dhash_words(
-    img: Gray,
-    outs: Int64s,
-    col_plan: PlanArrays,
-    row_plan: PlanArrays,
-    col_whole: bool,
-    row_whole: bool,
-    first_half: int = ROUNDING_HALF,
-    transposed: bool = False,
-    flip_cols: bool = False,
-    flip_rows: bool = False,
-) -> tuple[Words, Words]:
-    """Row and column hash words (uint64) for every n in ``outs`` (hash size n - 1).
-
-    Arguments as for ``lanczos_grays``.
-    """
-    grays = lanczos_grays(
-        img,
-        outs,
-        col_plan,
-        row_plan,
-        col_whole,
-        row_whole,
-        first_half,
-        transposed,
-        flip_cols,
-        flip_rows,
-    )
-    return difference_bits(grays, outs)
-
-
 # EXIF orientation -> (transpose, flip rows, flip columns), applied in that order; equal to
 # Pillow's Image.transpose for ImageOps.exif_transpose's method of that orientation.
 ORIENTATION_STEPS = {
