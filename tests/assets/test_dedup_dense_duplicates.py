@@ -17,7 +17,12 @@ import pandas as pd
 import pytest
 
 from assets.dedup.assets import DEDUP_PROJECT
-from assets.dedup.project import WarehouseDbtCliResource, dbt_executable, dbt_vars
+from assets.dedup.project import (
+    WarehouseDbtCliResource,
+    dbt_executable,
+    dbt_vars,
+    warehouse_profiles_dir,
+)
 from tests.support.dedup_models import DENSE_REPRO, load_dense_repro
 from tests.support.dedup_reference import (
     DECISION_COLUMNS,
@@ -36,6 +41,7 @@ def _dbt(path: Path) -> WarehouseDbtCliResource:
         target="duckdb",
         dbt_executable=dbt_executable(),
         duckdb_path=str(path),
+        profiles_dir=str(warehouse_profiles_dir(path.parent, str(path))),
     )
 
 

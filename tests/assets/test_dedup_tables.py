@@ -22,6 +22,7 @@ from assets.dedup.project import (
     build_dbt_resource,
     dbt_executable,
     dbt_vars,
+    warehouse_profiles_dir,
 )
 from assets.dedup.synthetic import (
     flip_bits,
@@ -500,6 +501,7 @@ def dbt_on_a_copy(build, tmp_path_factory, name: str) -> tuple[Path, WarehouseDb
         target="duckdb",
         dbt_executable=dbt_executable(),
         duckdb_path=str(copy),
+        profiles_dir=str(warehouse_profiles_dir(copy.parent, str(copy))),
     )
     return copy, dbt
 
