@@ -2,19 +2,20 @@
 
 For each size, a synthetic table of size-8 hashes shaped like a real collection (10% of the rows
 in clusters: a base hash and 1..4 variants each 1..threshold bits from it, among uniformly
-random hashes) is loaded into a DuckDB file as ``stg_images``. The SQL that dbt runs for
-each link model (``near_duplicate_pairs``; ``border_trimmed_pairs``, the content-box link, whose
-trimmed hashes are the plain ones here: an image without borders, the common case) is compiled by
-dbt itself (``dbt compile``) and executed the way
-dbt-duckdb materialises a table (``CREATE TABLE ... AS``) in a fresh child process, which reports
-its wall time and peak resident memory (``ru_maxrss``: Python, DuckDB and the query). Up to
-``--recall-max`` rows the result is checked against brute force over all pairs (numpy, chunked,
-popcount). The machine load (``os.getloadavg``) is recorded around each run.
+random hashes) is loaded into a DuckDB file as ``stg_images``. Each link model
+(``near_duplicate_pairs``; ``border_trimmed_pairs``, the content-box link, whose trimmed hashes
+are the plain ones here: an image without borders, the common case; ``multi_size_pairs``) is
+built by ``dbt run --select <model>`` in a fresh process, hooks included (the link models build
+their distinct-hash table in a pre-hook); the time is the model's own from dbt's run results (no
+dbt start-up), the peak resident memory (``ru_maxrss``) that of the whole dbt process (Python,
+dbt, DuckDB and the query; about 250 MB of it is dbt itself). Up to ``--recall-max`` rows the
+result is checked against brute force over all pairs (numpy, chunked, popcount). The machine
+load (``os.getloadavg``) is recorded around each run.
 
     python benchmarks/bench_near_duplicates.py                     # 100k, 1M, 10M
     python benchmarks/bench_near_duplicates.py --sizes 100k,1M --thresholds 6,8 --agreements 2
     python benchmarks/bench_near_duplicates.py --sizes 1M --agreements 2 \
-        --models near_duplicate_pairs,border_trimmed_pairs,multi_size_pairs
+        --models near_duplicate_pairs,border_trimmed_pairs,multi_size_pairs --trim-threshold 12
 
 multi_size_pairs searches the size-5 words (synthetic: shared within a cluster, 0 or 1 bit
 flipped) at the shipped confirmation distance; its threshold column is that distance.
@@ -120,61 +121,52 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
     return np.stack([ordered.dhash8_row.to_numpy(), ordered.dhash8_col.to_numpy()], axis=1)
 
 
-def compile_model(db_path: Path, threshold: int, agreement: int, workdir: Path, model: str) -> str:
-    """The SQL dbt runs for ``model`` against ``db_path``, compiled by dbt."""
-    target = workdir / f"dbt-target-{model}-t{threshold}-a{agreement}"
-    env = {**os.environ, DUCKDB_PATH_ENV: str(db_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    subprocess.run(
+def model_vars(threshold: int, trim_threshold: int | None, agreement: int) -> dict:
+    return {
+        "near_duplicate_threshold": threshold,
+        "near_duplicate_trim_threshold": threshold if trim_threshold is None else trim_threshold,
+        "near_duplicate_band_agreement": agreement,
+    }
+
+
+def run_model(db_path: str, model: str, variables: str, workdir: str) -> None:
+    """Child process: ``dbt run`` of one link model (its hooks and its table, as every build runs
+    it) on ``db_path``; reports the model's time from dbt and the peak RSS of dbt, the only
+    child of this process (dbt's Python, DuckDB and the query)."""
+    target = Path(workdir) / f"dbt-target-{model}-{time.monotonic_ns()}"
+    env = {**os.environ, DUCKDB_PATH_ENV: db_path, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    proc = subprocess.run(
         [
             dbt_executable(),
-            "compile",
-            "--quiet",
-            "--no-populate-cache",
-            "--target",
-            "duckdb",
+            "run",
             "--select",
             model,
             "--vars",
-            json.dumps(
-                {
-                    "near_duplicate_threshold": threshold,
-                    "near_duplicate_trim_threshold": threshold,
-                    "near_duplicate_band_agreement": agreement,
-                }
-            ),
+            variables,
             "--target-path",
             str(target),
             "--log-path",
-            str(workdir / "dbt-logs"),
+            str(target),
         ],
         cwd=DBT_PROJECT_DIR,
         env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
-    return next(target.rglob(f"{model}.sql")).read_text()
+    if proc.returncode != 0:
+        sys.exit(f"dbt run {model} failed:\n{proc.stdout[-4000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    (result,) = json.loads((target / "run_results.json").read_text())["results"]
+    shutil.rmtree(target, ignore_errors=True)
+    with duckdb.connect(db_path, read_only=True) as con:
+        pairs = con.execute(f"SELECT COUNT(*) FROM {model}").fetchone()[0]
+    print(json.dumps({"seconds": result["execution_time"], "peak_kb": peak, "pairs": pairs}))
 
 
-def run_query(db_path: str, sql_path: str) -> None:
-    """Child process: materialise the model like dbt-duckdb and report time and peak RSS."""
-    with duckdb.connect(db_path) as con:
-        con.execute("DROP TABLE IF EXISTS near_duplicate_pairs")
-        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
-        # Every link model is timed as the same table: found_pairs reads the last one built.
-        con.execute(f"CREATE TABLE near_duplicate_pairs AS {Path(sql_path).read_text()}")
-        seconds = time.perf_counter() - started
-        pairs = con.execute("SELECT COUNT(*) FROM near_duplicate_pairs").fetchone()[0]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps({"seconds": seconds, "peak_kb": peak, "baseline_kb": baseline, "pairs": pairs})
-    )
-
-
-def found_pairs(db_path: Path) -> set[tuple[int, int]]:
+def found_pairs(db_path: Path, model: str) -> set[tuple[int, int]]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         rows = con.execute(
-            "SELECT a.image_index, b.image_index FROM near_duplicate_pairs p "
+            f"SELECT a.image_index, b.image_index FROM {model} p "
             "JOIN stg_images a ON a.image_id = p.image_id_a "
             "JOIN stg_images b ON b.image_id = p.image_id_b"
         ).fetchall()
@@ -207,13 +199,18 @@ def measure(
     n: int, threshold: int, agreement: int, args, workdir: Path, truth: set | None, model: str
 ) -> dict:
     db_path = workdir / f"n{n}-t{threshold}" / "warehouse.duckdb"
-    sql_path = workdir / f"{model}_t{threshold}_a{agreement}.sql"
-    if not sql_path.exists():
-        sql_path.write_text(compile_model(db_path, threshold, agreement, workdir, model))
-
+    variables = model_vars(threshold, args.trim_threshold, agreement)
     load_before = os.getloadavg()
     child = subprocess.run(
-        [sys.executable, __file__, "--run-query", str(db_path), str(sql_path)],
+        [
+            sys.executable,
+            __file__,
+            "--run-model",
+            str(db_path),
+            model,
+            json.dumps(variables),
+            str(workdir),
+        ],
         capture_output=True,
         text=True,
         timeout=args.timeout,
@@ -223,6 +220,8 @@ def measure(
         raise RuntimeError(child.stderr)
     result = json.loads(child.stdout.strip().splitlines()[-1])
     searches = [(128, threshold)]
+    if model == "border_trimmed_pairs":
+        searches = [(128, variables["near_duplicate_trim_threshold"])]
     if model == "multi_size_pairs":
         # its searches run over the coarse words of each rule at its distance (agreement 2)
         variables = dbt_vars()
@@ -246,15 +245,14 @@ def measure(
         "pairs": result["pairs"],
         "seconds": result["seconds"],
         "peak_rss_mb": result["peak_kb"] / 1024,
-        "baseline_rss_mb": result["baseline_kb"] / 1024,
         "load_before": load_before,
         "load_after": load_after,
         "recall": None,
         "true_pairs": None,
         "false_pairs": None,
     }
-    if truth is not None and model != "multi_size_pairs":
-        found = found_pairs(db_path)
+    if truth is not None and model != "multi_size_pairs" and searches == [(128, threshold)]:
+        found = found_pairs(db_path, model)
         row["true_pairs"] = len(truth)
         row["recall"] = len(found & truth) / len(truth) if truth else 1.0
         row["false_pairs"] = len(found - truth)
@@ -291,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated thresholds (default: the dbt project's)",
     )
     parser.add_argument(
+        "--trim-threshold",
+        type=int,
+        default=None,
+        help="border_trimmed_pairs' threshold (default: the threshold of the row, as the data)",
+    )
+    parser.add_argument(
         "--agreements",
         default="1,2",
         help="comma-separated near_duplicate_band_agreement values to compare on the same data",
@@ -305,10 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per query")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the DuckDB files")
-    parser.add_argument("--run-query", nargs=2, metavar=("DB", "SQL"), help=argparse.SUPPRESS)
+    parser.add_argument("--run-model", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.run_query:
-        run_query(*args.run_query)
+    if args.run_model:
+        run_model(*args.run_model)
         return 0
 
     sizes = [parse_size(s) for s in args.sizes.split(",")]
@@ -339,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 recall = "" if row["recall"] is None else f", recall {100 * row['recall']:.2f}%"
                 print(
-                    f"{model}: {human(n)} rows, threshold {threshold}, {row['keys']} keys of "
-                    f"{row['key_bits']:.1f} bits: {row['pairs']:,} pairs in "
+                    f"{model}: {human(n)} rows, threshold {row['threshold']}, "
+                    f"{row['keys']} keys of {row['key_bits']:.1f} bits: {row['pairs']:,} pairs in "
                     f"{row['seconds']:.1f} s, peak RSS {row['peak_rss_mb']:,.0f} MB{recall}",
                     flush=True,
                 )

@@ -111,27 +111,64 @@
     centre), and this appends them afresh: the band search runs for those values only, against
     all distinct values. New rows are therefore only those touching a changed image or its
     value's centre, and the table equals a full rebuild's.
+
+    The band joins read the model's distinct hash values from a table (`<model>__hashes`) that
+    the pre-hook creates and the post-hook (hash_link_post_hook) drops: see near_duplicate_links.
 -#}
 {% macro hash_link_model(row_column, col_column, threshold, agreement) %}
 {{ near_duplicate_links(
-    '(select image_id, ' ~ row_column ~ ', ' ~ col_column ~ ' from ' ~ ref('stg_images')
-        ~ ' where unlinkable_id is null) as linkable',
+    linkable_images(row_column, col_column),
     row_column,
     col_column,
     threshold,
     agreement,
+    hashes=link_hashes_relation(this),
     changed=(changed_image_ids() if dedup_incremental() else none),
 ) }}
 {% endmacro %}
 
-{#- The pre-hook of a link model: nothing in full, the delete of changed values' links otherwise. -#}
+{#- The images of stg_images that may take a hash link, with one hash column pair. -#}
+{% macro linkable_images(row_column, col_column) -%}
+    (select image_id, {{ row_column }}, {{ col_column }} from {{ ref('stg_images') }}
+        where unlinkable_id is null)
+{%- endmacro %}
+
+{#-
+    The pre-hooks of a link model: the delete of changed values' links (incremental only), then
+    the table of its distinct hash values (dropped first: a killed build may have left one).
+-#}
 {% macro hash_link_pre_hook(row_column, col_column) %}
-    {%- if not dedup_incremental() -%}
-        {{ return([]) }}
+    {%- set hooks = [] -%}
+    {%- if dedup_incremental() -%}
+        {%- do hooks.append("{{ delete_links_of_changed(this, ref('stg_images'), '" ~ row_column
+                            ~ "', '" ~ col_column ~ "', changed_image_ids()) }}") -%}
     {%- endif -%}
-    {{ return(["{{ delete_links_of_changed(this, ref('stg_images'), '" ~ row_column ~ "', '"
-               ~ col_column ~ "', changed_image_ids()) }}"]) }}
+    {%- do hooks.append("{{ drop_link_hashes(this) }}") -%}
+    {%- do hooks.append("{{ create_link_hashes(this, '" ~ row_column ~ "', '" ~ col_column
+                        ~ "') }}") -%}
+    {{ return(hooks) }}
 {% endmacro %}
+
+{#- The post-hook of a link model: its distinct-hash table is dropped once the links are built. -#}
+{% macro hash_link_post_hook() %}
+    {{ return(["{{ drop_link_hashes(this) }}"]) }}
+{% endmacro %}
+
+{% macro drop_link_hashes(model) -%}
+    drop table if exists {{ link_hashes_relation(model) }}
+{%- endmacro %}
+
+{% macro create_link_hashes(model, row_column, col_column) -%}
+    {{ create_table_as_select(
+        link_hashes_relation(model),
+        link_hashes_sql(
+            linkable_images(row_column, col_column),
+            row_column,
+            col_column,
+            changed=(changed_image_ids() if dedup_incremental() else none),
+        ),
+    ) }}
+{%- endmacro %}
 
 {#-
     The size-k buckets of duplicate_groups, one row per image of stg_images: images with equal

@@ -19,6 +19,7 @@
     materialized=dedup_materialized(),
     incremental_strategy='append',
     pre_hook=hash_link_pre_hook('dhash8_row', 'dhash8_col'),
+    post_hook=hash_link_post_hook(),
 ) }}
 {{ hash_link_model(
     'dhash8_row',
