@@ -205,3 +205,36 @@
         ) as bucket_first_id
     from {{ ref('stg_images') }}
 {% endmacro %}
+
+{#-
+    The pre-hook of similar_images: nothing in full; incremental, the delete of every pair of the
+    size-k buckets that hold a changed image (a pair's first image is in its bucket).
+-#}
+{% macro similar_images_pre_hook() %}
+    {%- if not dedup_incremental() -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set k = var('dedup_hash_size') | int -%}
+    {{ return(["delete from {{ this }} where image_id_a in ({{ _members_of_changed_hashes("
+               ~ "ref('stg_images'), 'dhash" ~ k ~ "_row', 'dhash" ~ k ~ "_col', "
+               ~ "changed_image_ids(), 'image_id') }})"]) }}
+{% endmacro %}
+
+{#- The groups of duplicate_groups that hold an image catalogued or hashed after the marks. -#}
+{% macro changed_group_ids() -%}
+    select changed.group_id from {{ ref('duplicate_groups') }} as changed
+    where changed.image_id in ({{ changed_image_ids() }})
+{%- endmacro %}
+
+{#-
+    The pre-hook of unique_images: nothing in full; incremental, the delete of the rows of every
+    member of the groups that hold a changed image (their representatives before and after).
+-#}
+{% macro unique_images_pre_hook() %}
+    {%- if not dedup_incremental() -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {{ return(["delete from {{ this }} where image_id in (select member.image_id from "
+               ~ "{{ ref('duplicate_groups') }} as member where member.group_id in "
+               ~ "({{ changed_group_ids() }}))"]) }}
+{% endmacro %}

@@ -244,7 +244,14 @@ def test_incremental_refresh_sql_parses_as_tsql_and_reads_only_changed_images(
     compiled_incremental,
 ):
     form, compiled = compiled_incremental
-    for name in ("stg_images", "near_duplicate_pairs", "border_trimmed_pairs", "duplicate_groups"):
+    for name in (
+        "stg_images",
+        "near_duplicate_pairs",
+        "border_trimmed_pairs",
+        "duplicate_groups",
+        "similar_images",
+        "unique_images",
+    ):
         sql = compiled[name]
         statements = sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
         assert len(statements) == 1, name

@@ -7,7 +7,16 @@
     var('similar_images_max_bucket_size'): there each image is paired only with the bucket's
     smallest image_id, so one hot bucket (thousands of blank or near-uniform pictures share a
     coarse hash) adds n rows instead of n^2 / 2.
+
+    Incremental refresh (var dedup_since): every row lies inside one size-k bucket and depends
+    only on that bucket's members, so the pre-hook deletes the rows of the buckets that hold a
+    changed image and the model appends those buckets' rows afresh; no other row can change.
 -#}
+{{ config(
+    materialized=dedup_materialized(),
+    incremental_strategy='append',
+    pre_hook=similar_images_pre_hook(),
+) }}
 {%- set k = var('dedup_hash_size') | int -%}
 {%- set threshold = var('near_duplicate_threshold') | int -%}
 {%- set max_bucket = var('similar_images_max_bucket_size') | int -%}
@@ -26,6 +35,12 @@ with images as (
         count(*) over (partition by dhash{{ k }}_row, dhash{{ k }}_col) as bucket_size,
         min(image_id) over (partition by dhash{{ k }}_row, dhash{{ k }}_col) as bucket_first_id
     from {{ ref('stg_images') }}
+    {%- if dedup_incremental() %}
+    -- every member of the buckets that hold a changed image (whole buckets: sizes, first ids)
+    where image_id in ({{ _members_of_changed_hashes(ref('stg_images'), 'dhash' ~ k ~ '_row',
+                                                     'dhash' ~ k ~ '_col', changed_image_ids(),
+                                                     'image_id') }})
+    {%- endif %}
 ),
 
 bucket_pairs as (

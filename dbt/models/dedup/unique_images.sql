@@ -1,11 +1,26 @@
 {#-
     The lab's UniquePaintings: one row per duplicate group, the representative kept by the keep
     rule, with its catalog attributes, its hashes, and the labels found across its whole group.
+
+    Incremental refresh (var dedup_since): only the groups that hold a changed image can change
+    (duplicate_groups decides exactly those again; their members' catalogue rows and labels are
+    the only new ones), so the pre-hook deletes the rows of every member of those groups (the
+    old representatives of groups that merged among them) and the model appends those groups'
+    rows afresh.
 -#}
+{{ config(
+    materialized=dedup_materialized(),
+    incremental_strategy='append',
+    pre_hook=unique_images_pre_hook(),
+) }}
+{%- set incremental = dedup_incremental() %}
 with representatives as (
     select image_id, group_id, group_size
     from {{ ref('duplicate_groups') }}
     where {{ is_true('is_representative') }}
+    {%- if incremental %}
+        and group_id in ({{ changed_group_ids() }})
+    {%- endif %}
 ),
 
 group_labels as (
@@ -20,6 +35,9 @@ group_labels as (
         from {{ ref('duplicate_groups') }} as g
         inner join {{ source('warehouse', 'raw_images') }} as c on c.image_id = g.image_id
         where c.label is not null
+        {%- if incremental %}
+            and g.group_id in ({{ changed_group_ids() }})
+        {%- endif %}
     ) as member_labels
     group by group_id
 )
