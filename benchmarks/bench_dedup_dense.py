@@ -16,8 +16,9 @@ RSS (``ru_maxrss`` of the waited-for children: dbt, its DuckDB and Python) is re
 
 1. full build on the collection;
 2. a batch of ``--batch`` new images (half new copies of existing pictures, half new
-   pictures) is added, and the tables are refreshed incrementally (``dedup_since`` = the marks
-   before the batch, as the asset passes them);
+   pictures) is added, and the tables are refreshed incrementally as the asset refreshes them:
+   the marks before the batch recorded in ``dedup_refreshes``, ``dedup_since: last_refresh``,
+   and dbt starting from the partial parse a refresh with those variables leaves;
 3. a full build of the same data in a copy of the warehouse; every dedup table of 2 and 3 is
    compared (EXCEPT both ways; image_key, a per-build join key, left out);
 4. the dense reproducer (``../shared/repro/dense-duplicate-groups``): ``duplicate_groups`` built
@@ -40,8 +41,14 @@ from pathlib import Path
 
 import duckdb
 
-from assets.dedup.project import DBT_PROJECT_DIR, DUCKDB_PATH_ENV, dbt_executable
-from assets.tables import IMAGE_HASHES, RAW_IMAGES
+from assets.dedup.project import (
+    DBT_PROJECT_DIR,
+    DUCKDB_PATH_ENV,
+    PARTIAL_PARSE_FILE,
+    dbt_executable,
+)
+from assets.dedup.refresh import LAST_REFRESH
+from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.dedup_models import DEDUP_MODELS, DENSE_REPRO, load_dense_repro
 
@@ -160,9 +167,15 @@ def insert_collection(
         return con.execute("SELECT COUNT(*) FROM batch").fetchone()[0]
 
 
-def dbt_build(db: Path, args: list[str], workdir: Path) -> dict:
-    """``dbt build`` in a child process: wall time, peak RSS of the child, statuses."""
+def dbt_build(db: Path, args: list[str], workdir: Path, parse_state: Path | None = None) -> dict:
+    """``dbt build`` in a child process: wall time, peak RSS of the child, statuses.
+
+    ``parse_state``: a partial-parse file to start from (as the asset keeps one per warehouse and
+    set of variables); without it dbt parses the whole project."""
     target = workdir / f"target-{time.monotonic_ns()}"
+    if parse_state is not None:
+        target.mkdir(parents=True)
+        shutil.copyfile(parse_state, target / PARTIAL_PARSE_FILE)
     env = {**os.environ, DUCKDB_PATH_ENV: str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     load = os.getloadavg()[0]
@@ -189,6 +202,45 @@ def dbt_build(db: Path, args: list[str], workdir: Path) -> dict:
         "timings": timings,
         "load": (load, os.getloadavg()[0]),
     }
+
+
+def record_refresh(db: Path, since: dict) -> None:
+    """A dedup_refreshes row with these marks, as the asset records after a complete refresh
+    (the incremental models read the newest one: ``dedup_since: last_refresh``)."""
+    warehouse = DuckDBWarehouse(path=str(db))
+    warehouse.ensure_table(DEDUP_REFRESHES)
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            f"INSERT INTO {DEDUP_REFRESHES.name} BY NAME SELECT 'bench' AS refresh_id, "
+            "now() AS refreshed_at, 'full' AS mode, 'benchmark' AS reason, "
+            "CAST(? AS TIMESTAMPTZ) AS catalog_mark, CAST(? AS TIMESTAMPTZ) AS hash_mark, "
+            "0 AS catalog_rows, 0 AS hash_rows, '' AS fingerprint",
+            [since["catalog_mark"], since["hash_mark"]],
+        )
+
+
+def parse_state(db: Path, variables: str, workdir: Path) -> Path:
+    """The partial-parse file a refresh with these variables leaves (the asset keeps it for the
+    next refresh with the same variables)."""
+    target = workdir / "parse-state"
+    env = {**os.environ, DUCKDB_PATH_ENV: str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--vars",
+            variables,
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return target / PARTIAL_PARSE_FILE
 
 
 def marks(db: Path) -> dict:
@@ -261,7 +313,12 @@ def main() -> None:
     extra = added
     copy = work / "full-copy.duckdb"
     shutil.copy(db, copy)
-    incremental = dbt_build(db, ["--vars", json.dumps({"dedup_since": since})], work)
+    # as the asset runs it: the marks of the newest dedup_refreshes row, and the partial parse
+    # the previous refresh with the same variables left
+    record_refresh(db, since)
+    variables = json.dumps({"dedup_since": LAST_REFRESH})
+    state = parse_state(db, variables, work)
+    incremental = dbt_build(db, ["--vars", variables], work, parse_state=state)
     rows.append(("incremental", f"+{extra:,} images", incremental))
     rebuilt = dbt_build(copy, [], work)
     rows.append(("full rebuild after the batch", f"{n + extra:,} images", rebuilt))
