@@ -1,4 +1,8 @@
-"""The code location: every stage's definitions merged, with resources from the environment."""
+"""The code location: every stage's definitions merged, with resources from the environment.
+
+The settings are read from the environment here, once per load, and reach every asset, op,
+sensor and schedule as resources (``settings``, ``warehouse``, ``blob_store``, ``dbt``).
+"""
 
 import dagster as dg
 
@@ -6,6 +10,8 @@ import dagster as dg
 # Definitions at module scope.
 from assets.automation import definitions as automation
 from assets.dedup import definitions as dedup
+from assets.dedup.assets import DEDUP_PROJECT
+from assets.dedup.project import build_dbt_resource
 from assets.hashing import definitions as hashing
 from assets.inference import definitions as inference
 from assets.ingest import definitions as ingest
@@ -14,6 +20,9 @@ from assets.publish import definitions as publish
 from assets.reviews import definitions as reviews
 from assets.splits import definitions as splits
 from resources.definitions import build_resources
+from resources.environment import get_settings
+
+_settings = get_settings()
 
 curation_job = dg.define_asset_job(
     "curation_job",
@@ -39,5 +48,11 @@ defs = dg.Definitions.merge(
     inference.defs,
     reviews.defs,
     automation.defs,
-    dg.Definitions(jobs=[curation_job], resources=build_resources()),
+    dg.Definitions(
+        jobs=[curation_job],
+        resources={
+            **build_resources(_settings),
+            "dbt": build_dbt_resource(_settings, DEDUP_PROJECT),
+        },
+    ),
 )

@@ -4,6 +4,7 @@ import dagster as dg
 
 from resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
 from resources.environment import Environment, Settings, get_settings
+from resources.settings import PlatformSettings
 from resources.warehouse.azure_sql_warehouse import AzureSqlWarehouse
 from resources.warehouse.base import Warehouse
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
@@ -47,4 +48,5 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
     return {
         "warehouse": build_warehouse(settings),
         "blob_store": build_blob_store(settings),
+        "settings": PlatformSettings.from_settings(settings),
     }

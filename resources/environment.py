@@ -45,6 +45,17 @@ def get_environment() -> Environment:
         raise ValueError(f"{ENV_PREFIX}ENV={raw!r} is not one of: {allowed}") from None
 
 
+def get_timezone() -> str:
+    """The timezone of the nightly partitions (IMAGE_PLATFORM_TIMEZONE, default UTC).
+
+    The one setting read while the code location is imported: a partitions definition exists
+    before any resource. Everything else reaches assets, ops, sensors and schedules as the
+    ``settings`` resource (``resources.settings.PlatformSettings``), built from ``get_settings``
+    in the code location's definitions, which reads this same variable.
+    """
+    return _get("TIMEZONE", "UTC") or "UTC"
+
+
 def _repo_root() -> Path | None:
     root = Path(__file__).resolve().parent.parent
     return root if (root / "pyproject.toml").is_file() and (root / "assets").is_dir() else None
@@ -155,7 +166,7 @@ def get_settings() -> Settings:
         publish_prefix=(_get("PUBLISH_PREFIX", "") or "").strip("/"),
         models_container=_get("MODELS_CONTAINER", "models") or "models",
         predictions_container=_get("PREDICTIONS_CONTAINER", "predictions") or "predictions",
-        timezone=_get("TIMEZONE", "UTC") or "UTC",
+        timezone=get_timezone(),
         incoming_batch_size=int(_get("INCOMING_BATCH_SIZE", "500") or 500),
         incoming_lookback_seconds=float(_get("INCOMING_LOOKBACK_SECONDS", "120") or 120),
         incoming_date_folders=_get("INCOMING_DATE_FOLDERS", "") or "",

@@ -33,7 +33,7 @@ from assets.run_tags import (
     TRIGGER_TAG,
 )
 from resources.blob_store import BlobStore
-from resources.environment import get_settings
+from resources.settings import PlatformSettings
 
 MAX_RUNS_PER_TICK = 10
 MAX_RETRY_DELAY_SECONDS = 3600.0
@@ -55,9 +55,10 @@ RETRY_LOOKBACK = timedelta(days=7)
         "taken inside it, so nothing is missed or taken twice."
     ),
 )
-def new_blobs_sensor(context: dg.SensorEvaluationContext, blob_store: BlobStore):
-    settings = get_settings()
-    incoming = settings.incoming
+def new_blobs_sensor(
+    context: dg.SensorEvaluationContext, blob_store: BlobStore, settings: PlatformSettings
+):
+    incoming = settings.incoming_spec
     lookback = timedelta(seconds=settings.incoming_lookback_seconds)
     cursor = BlobCursor.from_json(context.cursor)
     started = time.monotonic()
@@ -162,7 +163,9 @@ def _batch_runs(context: dg.SensorEvaluationContext, since: datetime) -> list[Ba
     return runs
 
 
-def _retry_requests(context: dg.SensorEvaluationContext, settings) -> list[dg.RunRequest]:
+def _retry_requests(
+    context: dg.SensorEvaluationContext, settings: PlatformSettings
+) -> list[dg.RunRequest]:
     """Failed batches requested again (with backoff) instead of being dropped."""
     now = datetime.now(tz=UTC)
     plan = plan_retries(

@@ -20,10 +20,9 @@ from pydantic import Field
 
 from assets.dedup.project import (
     WarehouseDbtCliResource,
-    build_dbt_project,
     dbt_vars,
+    dedup_project,
     default_selection_from_manifest,
-    prepare_manifest,
     prune_invocation_targets,
     remove_invocation_target,
 )
@@ -37,7 +36,6 @@ from assets.dedup.refresh import (
 )
 from assets.dedup.summary import model_relations, summarize
 from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
-from resources.environment import get_settings
 from resources.warehouse.base import Warehouse
 from resources.warehouse.schema import TableSpec
 
@@ -49,9 +47,7 @@ SOURCE_ASSET_KEYS = {
     IMAGE_HASHES.name: dg.AssetKey(IMAGE_HASHES.name),
 }
 
-_settings = get_settings()
-DEDUP_PROJECT: DbtProject = build_dbt_project(_settings)
-prepare_manifest(DEDUP_PROJECT, _settings)
+DEDUP_PROJECT: DbtProject = dedup_project()
 
 
 class DedupTranslator(DagsterDbtTranslator):

@@ -1,11 +1,10 @@
-"""The dedup stage's definitions: the dbt models as assets, their dbt resource, the review."""
+"""The dedup stage's definitions: the dbt models as assets and the review (the dbt resource is
+bound with the code location's other resources, in ``assets.definitions``)."""
 
 import dagster as dg
 
-from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
-from assets.dedup.project import build_dbt_resource
+from assets.dedup.assets import dedup_tables
 from assets.dedup.review_assets import duplicate_review
-from resources.environment import get_settings
 
 dedup_job = dg.define_asset_job(
     "dedup_job",
@@ -31,5 +30,4 @@ dedup_full_refresh_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=[dedup_tables, duplicate_review],
     jobs=[dedup_job, dedup_full_refresh_job],
-    resources={"dbt": build_dbt_resource(get_settings(), DEDUP_PROJECT)},
 )

@@ -36,6 +36,7 @@ a tenth of the code location's start-up, to learn that every node is selected.
 (what dagster-dbt itself does when dbt-core is absent); any other selection still goes to dbt.
 """
 
+import functools
 import hashlib
 import os
 import re
@@ -58,7 +59,7 @@ from dagster_dbt.compat import DBT_PYTHON_VERSION
 from dagster_dbt.dbt_manifest import read_manifest_path
 from pydantic import Field
 
-from resources.environment import Environment, Settings
+from resources.environment import Environment, Settings, get_settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 DUCKDB_TARGET = "duckdb"
@@ -387,3 +388,19 @@ def prepare_manifest(project: DbtProject, settings: Settings) -> Path:
         )
         read_manifest_path.cache_clear()  # it may hold the stale manifest read by the check
     return project.manifest_path
+
+
+@functools.cache
+def dedup_project() -> DbtProject:
+    """The dbt project of this process, built once when the dedup assets are defined.
+
+    ``@dbt_assets`` needs the manifest while the code location is imported, before any resource
+    exists: the target (the environment switch) and the warehouse a stale manifest is parsed
+    with are the settings read here, the one place the dedup stage reads the environment. The
+    manifest is parsed only when stale (``prepare_manifest``); the dbt resource that runs the
+    models is built with the code location's other resources.
+    """
+    settings = get_settings()
+    project = build_dbt_project(settings)
+    prepare_manifest(project, settings)
+    return project

@@ -31,8 +31,9 @@ from assets.tables import (
 )
 from resources.blob_store import BlobStore
 from resources.blobs import BlobInfo
-from resources.environment import get_settings
+from resources.environment import get_timezone
 from resources.retries import with_retries
+from resources.settings import PlatformSettings
 from resources.warehouse.base import Warehouse, table_schema
 
 if TYPE_CHECKING:  # onnxruntime, pandas and matplotlib load with the step that classifies
@@ -55,7 +56,7 @@ def nightly_partitions_def(timezone: str | None = None) -> dg.DailyPartitionsDef
     exist while the day runs, so the 23:00 tick can request the evening that is just ending.
     """
     return dg.DailyPartitionsDefinition(
-        start_date=NIGHTLY_START_DATE, timezone=timezone or get_settings().timezone, end_offset=1
+        start_date=NIGHTLY_START_DATE, timezone=timezone or get_timezone(), end_offset=1
     )
 
 
@@ -160,6 +161,7 @@ def nightly_classifications(
     config: NightlyConfig,
     warehouse: Warehouse,
     blob_store: BlobStore,
+    settings: PlatformSettings,
 ) -> dg.MaterializeResult:
     import pandas as pd
 
@@ -174,10 +176,9 @@ def nightly_classifications(
     )
     from assets.plots import predictions_per_night_png
 
-    settings = get_settings()
     day = date.fromisoformat(context.partition_key)
     start, end = evening_window(day, settings.timezone)
-    incoming = settings.incoming
+    incoming = settings.incoming_spec
     classifier = Classifier.from_store(
         blob_store,
         settings.models_container,

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.metadata import md_image
 from resources.blob_store import BlobStore
-from resources.environment import get_settings
+from resources.settings import PlatformSettings
 
 if TYPE_CHECKING:  # loaded by the steps that use them, not with the code location
     pass
@@ -35,7 +35,10 @@ class ClassifyImagesConfig(dg.Config):
     ),
 )
 def classify_images(
-    context: dg.OpExecutionContext, config: ClassifyImagesConfig, blob_store: BlobStore
+    context: dg.OpExecutionContext,
+    config: ClassifyImagesConfig,
+    blob_store: BlobStore,
+    settings: PlatformSettings,
 ) -> dg.Output:
     # onnxruntime loads with the classifier, in the step, never with the code location.
     import pandas as pd
@@ -52,7 +55,6 @@ def classify_images(
     from assets.inference.review_sheet import md_escape as _md_escape
     from assets.inference.review_sheet import thumbnail_png
 
-    settings = get_settings()
     try:
         classifier = Classifier.from_store(
             blob_store, settings.models_container, config.model_version

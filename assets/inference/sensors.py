@@ -16,7 +16,7 @@ import dagster as dg
 from assets.inference.assets import NIGHTLY_START_DATE
 from assets.inference.windows import evening_window
 from assets.run_tags import ARRIVAL_DAYS_TAG, CURATION_JOB, NIGHTLY_JOB, TRIGGER_TAG
-from resources.environment import get_settings
+from resources.settings import PlatformSettings
 
 
 def day_is_complete(day: date, timezone: str, now: datetime) -> bool:
@@ -42,8 +42,7 @@ def day_is_complete(day: date, timezone: str, now: datetime) -> bool:
         "nightly schedule stays the default."
     ),
 )
-def early_classification_sensor(context: dg.SensorEvaluationContext):
-    settings = get_settings()
+def early_classification_sensor(context: dg.SensorEvaluationContext, settings: PlatformSettings):
     state = json.loads(context.cursor) if context.cursor else {}
     after = datetime.fromtimestamp(state.get("after", 0.0), tz=UTC)
     pending = set(state.get("pending", []))

@@ -29,8 +29,9 @@ from assets.tables import (
     image_hashes_frame,
 )
 from resources.blob_store import BlobStore
-from resources.environment import get_settings, parse_source
+from resources.environment import parse_source
 from resources.retries import with_retries
+from resources.settings import PlatformSettings
 from resources.warehouse.base import Warehouse, table_schema
 from resources.warehouse.dialects import TSQL, quote
 from resources.warehouse.schema import TableSpec, key_hash
@@ -333,6 +334,7 @@ def raw_images(
     config: RawImagesConfig,
     warehouse: Warehouse,
     blob_store: BlobStore,
+    settings: PlatformSettings,
 ) -> dg.MaterializeResult:
     # Pillow, numba and pandas load with the step that uses them, not with the code location.
     import pandas as pd
@@ -341,7 +343,7 @@ def raw_images(
     from assets.ingest.catalog import Retries, catalog_entries, seen_key
     from assets.ingest.current import batch_moves, deleted_moves, with_keys
 
-    spec = parse_source(config.source) if config.source else get_settings().source
+    spec = parse_source(config.source) if config.source else settings.source_spec
     context.log.info(f"Cataloguing {spec.uri}")
     migrated = migrate_catalog(warehouse, datetime.now(tz=UTC))
     if migrated:
@@ -386,8 +388,8 @@ def raw_images(
             "outside the source): listed in the metadata as skipped_by_policy"
         )
 
-    settings = _hashing_settings(context) if config.hash_while_reading else None
-    hasher = HandoffHasher.for_run(settings) if settings is not None and todo else None
+    hashing = _hashing_settings(context) if config.hash_while_reading else None
+    hasher = HandoffHasher.for_run(hashing) if hashing is not None and todo else None
     if hasher is not None:
         context.log.info(
             f"image_hashes runs next: hashing new images as they are read ({hasher.mode} mode)"

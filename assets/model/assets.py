@@ -23,7 +23,7 @@ from assets.model.promotion import (
 )
 from assets.tables import PUBLISHED_IMAGES
 from resources.blob_store import BlobStore
-from resources.environment import get_settings
+from resources.settings import PlatformSettings
 from resources.warehouse.base import Warehouse
 
 if TYPE_CHECKING:  # scikit-learn, onnx and onnxruntime load with the step that trains
@@ -128,13 +128,13 @@ def image_classifier(
     config: ClassifierConfig,
     warehouse: Warehouse,
     blob_store: BlobStore,
+    settings: PlatformSettings,
 ) -> dg.MaterializeResult:
     import numpy as np
 
     from assets.model.evaluate import evaluate
     from assets.model.train import TrainConfig, train_classifier
 
-    settings = get_settings()
     images = settings.publish_container
 
     def items(split: str):

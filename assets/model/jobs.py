@@ -12,7 +12,7 @@ from assets.model.promotion import (
     rollback_target,
 )
 from resources.blob_store import BlobStore
-from resources.environment import get_settings
+from resources.settings import PlatformSettings
 from resources.warehouse.base import Warehouse
 
 
@@ -40,10 +40,11 @@ def change_current_model(
     config: PromoteModelConfig,
     warehouse: Warehouse,
     blob_store: BlobStore,
+    settings: PlatformSettings,
 ) -> None:
     if config.action not in (PROMOTE, ROLLBACK):
         raise dg.Failure(f"action must be {PROMOTE} or {ROLLBACK}, not {config.action!r}")
-    container = get_settings().models_container
+    container = settings.models_container
     version = config.version
     if not version:
         if config.action != ROLLBACK:

@@ -18,7 +18,7 @@ from assets.publish.publisher import (
 from assets.splits.membership import find_leakage
 from assets.tables import IMAGE_HASHES, PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
 from resources.blob_store import BlobStore
-from resources.environment import get_settings
+from resources.settings import PlatformSettings
 from resources.warehouse.base import Warehouse, table_schema
 
 if TYPE_CHECKING:  # pandas loads with the step that publishes, not with the code location
@@ -112,10 +112,10 @@ def published_images(
     config: PublishConfig,
     warehouse: Warehouse,
     blob_store: BlobStore,
+    settings: PlatformSettings,
 ) -> dg.MaterializeResult:
     import pandas as pd
 
-    settings = get_settings()
     split = context.partition_key
     side = SPLIT_FOLDERS[split]
     container = config.container or settings.publish_container

@@ -10,7 +10,7 @@ from assets.metadata import md_image, md_table
 from assets.splits.membership import group_members, label_conflicts
 from assets.tables import LABEL_REVIEWS, REVIEW_FILES
 from resources.blob_store import BlobStore
-from resources.environment import get_settings
+from resources.settings import PlatformSettings
 from resources.warehouse.base import Warehouse, table_schema
 from resources.warehouse.schema import TableSpec
 
@@ -60,6 +60,7 @@ def label_reviews(
     config: LabelReviewsConfig,
     warehouse: Warehouse,
     blob_store: BlobStore,
+    settings: PlatformSettings,
 ) -> dg.MaterializeResult:
     import pandas as pd
 
@@ -72,7 +73,6 @@ def label_reviews(
         review_rows,
     )
 
-    settings = get_settings()
     blob_store.ensure_container(config.container)
     done = _processed(warehouse)
     files = [
@@ -212,6 +212,7 @@ def confirm_label(
     config: ConfirmLabelConfig,
     warehouse: Warehouse,
     blob_store: BlobStore,
+    settings: PlatformSettings,
 ) -> None:
     import pandas as pd
 
@@ -223,7 +224,7 @@ def confirm_label(
         row = review_one(
             warehouse,
             blob_store,
-            get_settings().models_container,
+            settings.models_container,
             config.image,
             config.label,
             config.reviewer or f"confirm_label_job run {context.run.run_id}",

@@ -25,6 +25,7 @@ from assets.model.assets import ClassifierConfig, image_classifier
 from assets.tables import IMAGE_PREDICTIONS, IMAGE_PROBABILITIES, QUARANTINED_IMAGES
 from tests.assets.test_split_and_publish import _publish, _split, prepared  # noqa: F401
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 
 DAY = date(2026, 3, 14)
 
@@ -37,7 +38,7 @@ def trained(prepared, local_blob_store, platform_home):  # noqa: F811
     # A handful of Test images cannot show any accuracy floor; the gate has its own tests.
     result = dg.materialize(
         [image_classifier],
-        resources={"warehouse": prepared, "blob_store": local_blob_store},
+        resources=platform_resources(prepared, local_blob_store),
         run_config=dg.RunConfig({"image_classifier": ClassifierConfig(min_test_accuracy=0.0)}),
     )
     assert result.success
@@ -67,7 +68,7 @@ def _classify(warehouse, store, day=DAY):
     return dg.materialize(
         [nightly_classifications],
         partition_key=day.isoformat(),
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig({"nightly_classifications": NightlyConfig(batch_size=2)}),
     )
 

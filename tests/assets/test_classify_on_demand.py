@@ -21,6 +21,7 @@ from assets.tables import IMAGE_PROBABILITIES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.assets.test_classification import DAY, _arrive
+from tests.support.resources import platform_resources
 
 DIGITS = render_digits(size=32)
 
@@ -97,7 +98,7 @@ def test_the_job_shows_thumbnails_and_the_nightly_probabilities(platform, digits
     night = dg.materialize(
         [nightly_classifications],
         partition_key=DAY.isoformat(),
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig({"nightly_classifications": NightlyConfig()}),
     )
     assert night.success
@@ -110,7 +111,7 @@ def test_the_job_shows_thumbnails_and_the_nightly_probabilities(platform, digits
                 )
             }
         ),
-        resources={"blob_store": store},
+        resources=platform_resources(blob_store=store),
     )
     assert result.success
     (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
@@ -141,7 +142,7 @@ def test_the_job_fails_clearly_on_an_unknown_version(platform):
         run_config=dg.RunConfig(
             {"classify_images": ClassifyImagesConfig(paths=["incoming/"], model_version="nope")}
         ),
-        resources={"blob_store": store},
+        resources=platform_resources(blob_store=store),
         raise_on_error=False,
     )
     assert not result.success

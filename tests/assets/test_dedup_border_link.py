@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
-from assets.dedup.project import build_dbt_resource, dbt_vars
+from assets.dedup.assets import dedup_tables
+from assets.dedup.project import dbt_vars
 from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash, raw_images_row
 from assets.splits import quality
 from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.support.resources import platform_resources
 from tests.support.services import local_environment
 
 VARS = dbt_vars()
@@ -117,7 +118,7 @@ def groups(tmp_path_factory) -> tuple[Collection, pd.DataFrame]:
         catalog = [{k: row.get(k) for k in RAW_IMAGES.column_names} for row in c.catalog]
         warehouse.insert_new(RAW_IMAGES, RAW_IMAGES.frame(catalog))
         warehouse.insert_new(IMAGE_HASHES, IMAGE_HASHES.frame(c.hashes))
-        resources = {"dbt": build_dbt_resource(settings, DEDUP_PROJECT), "warehouse": warehouse}
+        resources = platform_resources(warehouse, dbt=True)
         result = dg.materialize([dedup_tables], resources=resources)
         assert result.success
         checks = result.get_asset_check_evaluations()

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.dedup.assets import DEDUP_PROJECT, DedupConfig, dedup_tables
-from assets.dedup.project import build_dbt_resource, dbt_vars
+from assets.dedup.assets import DedupConfig, dedup_tables
+from assets.dedup.project import dbt_vars
 from assets.dedup.refresh import LastRefresh, Marks, plan_refresh
 from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash, raw_images_row
 from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
@@ -26,6 +26,7 @@ from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.dedup_models import TABLE_KEYS as TABLES
 from tests.support.dedup_reference import components
+from tests.support.resources import platform_resources
 
 VARS = dbt_vars()
 K = int(VARS["dedup_hash_size"])
@@ -154,9 +155,8 @@ def _assert_groups_follow_the_links(path) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def resources(platform_home):
-    settings = get_settings()
-    warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
-    return {"dbt": build_dbt_resource(settings, DEDUP_PROJECT), "warehouse": warehouse}
+    warehouse = DuckDBWarehouse(path=str(get_settings().duckdb_path))
+    return platform_resources(warehouse, dbt=True)
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from assets.splits.quality_assets import (
     DedupQualityConfig,
     dedup_quality,
 )
+from tests.support.resources import platform_resources
 
 NEW = quality.Rule("new", same_size=None, threshold=8, trim_threshold=12, guard=True)
 SHIPPED = quality.rule_from_vars(dbt_vars())
@@ -122,7 +123,7 @@ def test_dedup_quality_scores_a_users_labelled_pairs(tmp_path, warehouse, local_
     _jpeg(ImageOps.expand(chelsea, (0, 30, 0, 30), fill="black"), source / "cats" / "boxed.jpg")
     _jpeg(chelsea.resize((225, 150)), source / "cats" / "small.jpg")
     _jpeg(Image.open(photos["coffee"]).convert("RGB"), source / "cups" / "coffee.jpg")
-    resources = {"warehouse": warehouse, "blob_store": local_blob_store}
+    resources = platform_resources(warehouse, local_blob_store)
     assert dg.materialize(
         [raw_images, image_hashes],
         resources=resources,
@@ -161,7 +162,7 @@ def test_a_pairs_file_naming_an_image_not_catalogued_fails_with_the_name(
     with pytest.raises(Exception, match="not catalogued"):
         dg.materialize(
             [dedup_quality],
-            resources={"warehouse": warehouse, "blob_store": local_blob_store},
+            resources=platform_resources(warehouse, local_blob_store),
             run_config=dg.RunConfig(
                 {"dedup_quality": DedupQualityConfig(labelled_pairs=str(pairs))}
             ),

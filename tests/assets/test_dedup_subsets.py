@@ -15,14 +15,15 @@ import duckdb
 import pytest
 import yaml
 
-from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
-from assets.dedup.project import DBT_PROJECT_DIR, INDIRECT_SELECTION, build_dbt_resource
+from assets.dedup.assets import dedup_tables
+from assets.dedup.project import DBT_PROJECT_DIR, INDIRECT_SELECTION
 from assets.hashing.assets import image_hashes
 from assets.ingest.assets import raw_images
 from resources.blob_store import LocalBlobStore
 from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.images import write_collection
+from tests.support.resources import platform_resources
 
 DBT_ASSET_KEYS = sorted(dedup_tables.keys, key=lambda k: k.to_user_string())
 PYTHON_SOURCES = [dg.AssetKey("raw_images"), dg.AssetKey("image_hashes")]
@@ -40,11 +41,11 @@ def fresh(platform_home, tmp_path):
     source = tmp_path / "collection"
     write_collection(source)
     settings = get_settings()
-    resources = {
-        "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path)),
-        "blob_store": LocalBlobStore(root=str(platform_home / "blobs")),
-        "dbt": build_dbt_resource(settings, DEDUP_PROJECT),
-    }
+    resources = platform_resources(
+        DuckDBWarehouse(path=str(settings.duckdb_path)),
+        LocalBlobStore(root=str(platform_home / "blobs")),
+        dbt=True,
+    )
     run_config = {"ops": {"raw_images": {"config": {"source": str(source)}}}}
     return settings, resources, run_config
 
@@ -59,10 +60,9 @@ def catalogued(tmp_path_factory) -> Path:
     path = home / "warehouse.duckdb"
     result = dg.materialize(
         [raw_images, image_hashes],
-        resources={
-            "warehouse": DuckDBWarehouse(path=str(path)),
-            "blob_store": LocalBlobStore(root=str(home / "blobs")),
-        },
+        resources=platform_resources(
+            DuckDBWarehouse(path=str(path)), LocalBlobStore(root=str(home / "blobs"))
+        ),
         run_config={"ops": {"raw_images": {"config": {"source": str(source)}}}},
     )
     assert result.success
@@ -91,10 +91,7 @@ def test_every_dbt_asset_with_its_upstream_closure_materialises_on_a_fresh_wareh
     below runs them with dbt on an empty warehouse."""
     settings = get_settings()
     shutil.copy(catalogued, settings.duckdb_path)
-    resources = {
-        "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path)),
-        "dbt": build_dbt_resource(settings, DEDUP_PROJECT),
-    }
+    resources = platform_resources(DuckDBWarehouse(path=str(settings.duckdb_path)), dbt=True)
     location = _location()
     graph = location.resolve_asset_graph()
     closure = dg.AssetSelection.assets(key).upstream()

@@ -19,7 +19,6 @@ import pytest
 from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
 from assets.dedup.project import (
     WarehouseDbtCliResource,
-    build_dbt_resource,
     dbt_executable,
     dbt_vars,
     warehouse_profiles_dir,
@@ -36,6 +35,7 @@ from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.dedup_models import TABLE_KEYS as TABLES
 from tests.support.dedup_reference import expand_links
+from tests.support.resources import platform_resources
 from tests.support.services import local_environment
 
 THRESHOLD = int(dbt_vars()["near_duplicate_threshold"])
@@ -265,7 +265,7 @@ def build(tmp_path_factory) -> Build:
         warehouse = DuckDBWarehouse(path=str(settings.duckdb_path))
         warehouse.insert_new(RAW_IMAGES, pd.DataFrame(collection.catalog))
         warehouse.insert_new(IMAGE_HASHES, pd.DataFrame(collection.hashes))
-        resources = {"dbt": build_dbt_resource(settings, DEDUP_PROJECT), "warehouse": warehouse}
+        resources = platform_resources(warehouse, dbt=True)
         lab = {"ops": {"dedup_dbt_models": {"config": {"dbt_vars": json.dumps(LAB_VARS)}}}}
         first = dg.materialize([dedup_tables], resources=resources, run_config=lab)
         tables = read_tables(settings.duckdb_path)

@@ -10,12 +10,13 @@ from assets.hashing.engine import FAST_HASH_ALGORITHM_VERSION, HASH_ALGORITHM_VE
 from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.tables import HASH_SIZES, IMAGE_HASHES, QUARANTINED_IMAGES, RAW_IMAGES
 from tests.support.images import write_collection
+from tests.support.resources import platform_resources
 
 
 def _catalogue(warehouse, blob_store, source) -> None:
     result = dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": blob_store},
+        resources=platform_resources(warehouse, blob_store),
         run_config=dg.RunConfig({"raw_images": RawImagesConfig(source=str(source))}),
     )
     assert result.success
@@ -24,7 +25,7 @@ def _catalogue(warehouse, blob_store, source) -> None:
 def _hash(warehouse, blob_store, **config) -> dict:
     result = dg.materialize(
         [image_hashes],
-        resources={"warehouse": warehouse, "blob_store": blob_store},
+        resources=platform_resources(warehouse, blob_store),
         run_config=dg.RunConfig({"image_hashes": ImageHashesConfig(**config)}),
     )
     assert result.success

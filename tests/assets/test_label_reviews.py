@@ -19,6 +19,7 @@ from assets.tables import (
 from tests.assets.test_split_and_publish import GROUPS, _collection, _publish, _split
 from tests.support.dedup_tables import seed_dedup_tables
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 
 PHOTOS = {
     "cat": "chelsea.png",
@@ -33,7 +34,7 @@ DAY = "incoming/2026/03/14"
 def _catalog(warehouse, store, source, require_label=True):
     result = dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig(
             {"raw_images": RawImagesConfig(source=source, require_label=require_label)}
         ),
@@ -42,9 +43,7 @@ def _catalog(warehouse, store, source, require_label=True):
 
 
 def _reviews(warehouse, store):
-    result = dg.materialize(
-        [label_reviews], resources={"warehouse": warehouse, "blob_store": store}
-    )
+    result = dg.materialize([label_reviews], resources=platform_resources(warehouse, store))
     assert result.success
     (mat,) = result.asset_materializations_for_node("label_reviews")
     return mat.metadata
@@ -55,7 +54,7 @@ def _confirm(warehouse, store, image, label):
         run_config=dg.RunConfig(
             {"confirm_label": ConfirmLabelConfig(image=image, label=label, reviewer="ana")}
         ),
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         raise_on_error=False,
     )
 

@@ -22,6 +22,7 @@ from assets.tables import IMAGE_PREDICTIONS, MODEL_EVALUATIONS, MODEL_PROMOTIONS
 from resources.blob_store import LocalBlobStore
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.assets.test_classification import DAY, _arrive
+from tests.support.resources import platform_resources
 
 TRAIN, TEST = 300, 150
 
@@ -48,7 +49,7 @@ def digits_published(platform_home):
 def _train(warehouse, store, **config):
     return dg.materialize(
         [image_classifier],
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig({"image_classifier": ClassifierConfig(**config)}),
         raise_on_error=False,
     )
@@ -68,7 +69,7 @@ def _checks(result) -> dict[str, dg.AssetCheckEvaluation]:
 def _promote(warehouse, store, **config):
     return promote_model_job.execute_in_process(
         run_config=dg.RunConfig({"change_current_model": PromoteModelConfig(**config)}),
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         raise_on_error=False,
     )
 
@@ -127,7 +128,7 @@ def test_a_worse_model_stays_a_candidate_and_the_nightly_keeps_the_current_one(
     night = dg.materialize(
         [nightly_classifications],
         partition_key=DAY.isoformat(),
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig({"nightly_classifications": NightlyConfig()}),
     )
     assert night.success

@@ -19,6 +19,7 @@ from assets.tables import (
 )
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.images import encode, photo, write_collection
+from tests.support.resources import platform_resources
 
 HASH_COLUMNS = [
     "image_id",
@@ -43,7 +44,7 @@ def _collection(root):
 def _run(assets, warehouse, store, config: dict) -> dict[str, dict]:
     result = dg.materialize(
         assets,
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig(config),
     )
     assert result.success

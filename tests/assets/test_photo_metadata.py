@@ -6,13 +6,14 @@ import pandas as pd
 
 from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
+from tests.support.resources import platform_resources
 from tests.unit.test_photo_facts import _camera_exif, _jpeg
 
 
 def _catalog(warehouse, store, source, **config):
     result = dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig({"raw_images": RawImagesConfig(source=str(source), **config)}),
     )
     assert result.success

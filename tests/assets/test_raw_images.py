@@ -6,12 +6,13 @@ import pytest
 from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.tables import QUARANTINED_IMAGES, RAW_IMAGES
 from tests.support.images import write_collection
+from tests.support.resources import platform_resources
 
 
 def _materialize(warehouse, blob_store, source: str):
     result = dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": blob_store},
+        resources=platform_resources(warehouse, blob_store),
         run_config=dg.RunConfig({"raw_images": RawImagesConfig(source=source)}),
     )
     assert result.success
@@ -76,7 +77,7 @@ def test_a_missing_source_folder_fails_clearly(tmp_path, warehouse, local_blob_s
     with pytest.raises(FileNotFoundError, match="does not exist"):
         dg.materialize(
             [raw_images],
-            resources={"warehouse": warehouse, "blob_store": local_blob_store},
+            resources=platform_resources(warehouse, local_blob_store),
             run_config=dg.RunConfig(
                 {"raw_images": RawImagesConfig(source=str(tmp_path / "missing"))}
             ),
@@ -103,7 +104,7 @@ def test_a_blob_container_source_is_catalogued_from_azurite(tmp_path, warehouse,
 def _materialize_config(warehouse, blob_store, config: RawImagesConfig):
     result = dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": blob_store},
+        resources=platform_resources(warehouse, blob_store),
         run_config=dg.RunConfig({"raw_images": config}),
     )
     assert result.success
@@ -169,7 +170,7 @@ def test_blob_names_outside_the_source_prefix_are_refused(tmp_path, warehouse, l
     with pytest.raises(ValueError, match="not under the source prefix"):
         dg.materialize(
             [raw_images],
-            resources={"warehouse": warehouse, "blob_store": local_blob_store},
+            resources=platform_resources(warehouse, local_blob_store),
             run_config=dg.RunConfig(
                 {"raw_images": RawImagesConfig(source="blob://incoming/a", blob_names=["b/x.jpg"])}
             ),

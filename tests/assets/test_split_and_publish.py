@@ -20,6 +20,7 @@ from assets.tables import PUBLISHED_IMAGES, TRAIN_TEST_SPLIT
 from resources.blob_store import LocalBlobStore
 from tests.support.dedup_tables import seed_dedup_tables
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 
 GROUPS = {
     "cat": ["cat.jpg", "cat_small.png"],
@@ -64,7 +65,7 @@ def prepared(tmp_path, warehouse, local_blob_store):
     source = _collection(tmp_path / "collection")
     result = dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": local_blob_store},
+        resources=platform_resources(warehouse, local_blob_store),
         run_config=dg.RunConfig({"raw_images": RawImagesConfig(source=str(source))}),
     )
     assert result.success
@@ -75,7 +76,7 @@ def prepared(tmp_path, warehouse, local_blob_store):
 def _split(warehouse, ratio=0.5):
     result = dg.materialize(
         [train_test_split, no_duplicate_crosses_the_split, train_share_per_label_near_target],
-        resources={"warehouse": warehouse},
+        resources=platform_resources(warehouse),
         run_config=dg.RunConfig(
             {"train_test_split": SplitConfig(train_ratio=ratio, seed=3)},
         ),
@@ -88,7 +89,7 @@ def _publish(warehouse, store, split, **config):
     return dg.materialize(
         [published_images],
         partition_key=split,
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig({"published_images": PublishConfig(**config)}),
         raise_on_error=False,
     )
@@ -124,7 +125,7 @@ def test_blocking_check_fails_and_publishing_refuses_when_a_near_duplicate_cross
         )
     result = dg.materialize(
         [train_test_split, no_duplicate_crosses_the_split],
-        resources={"warehouse": prepared},
+        resources=platform_resources(prepared),
         raise_on_error=False,
     )
     (check,) = result.get_asset_check_evaluations()
@@ -235,7 +236,7 @@ def test_hostile_labels_stay_inside_the_prefix_and_the_mapping_is_recorded(
     source = _collection(tmp_path / "c")
     dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": local_blob_store},
+        resources=platform_resources(warehouse, local_blob_store),
         run_config=dg.RunConfig({"raw_images": RawImagesConfig(source=str(source))}),
     )
     hostile = {

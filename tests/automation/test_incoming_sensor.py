@@ -10,13 +10,11 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from assets.automation.sensors import new_blobs_sensor
-from assets.dedup.assets import DEDUP_PROJECT
-from assets.dedup.project import build_dbt_resource
 from assets.ingest.assets import raw_images
 from assets.run_tags import BATCH_TAG, SKIPPED_TAG
 from assets.tables import IMAGE_HASHES, RAW_IMAGES, RAW_IMAGES_HISTORY
-from resources.environment import get_settings
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 from tests.support.services import AZURITE_ACCOUNT, AZURITE_KEY
 
 
@@ -30,7 +28,7 @@ def incoming(platform_home, warehouse, monkeypatch, azure_blob_store):
 
 def _tick(instance, store, cursor):
     with dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"blob_store": store}
+        instance=instance, cursor=cursor, resources=platform_resources(blob_store=store)
     ) as context:
         return new_blobs_sensor(context)
 
@@ -43,11 +41,7 @@ def _run(instance, warehouse, store, request):
         run_config=request.run_config,
         tags=request.tags,
         instance=instance,
-        resources={
-            "warehouse": warehouse,
-            "blob_store": store,
-            "dbt": build_dbt_resource(get_settings(), DEDUP_PROJECT),
-        },
+        resources=platform_resources(warehouse, store, dbt=True),
     )
     assert result.success
     return result
@@ -60,7 +54,7 @@ def _catalogue_only(instance, warehouse, store, request):
         run_config=request.run_config,
         tags=request.tags,
         instance=instance,
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
     )
     assert result.success
 
@@ -185,7 +179,7 @@ def test_hidden_and_system_blobs_are_counted_and_listed_not_dropped_silently(inc
         run_config=request.run_config,
         tags=request.tags,
         instance=instance,
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
     )
     assert _catalogued(warehouse) == {"cat.jpg": 1}
     (mat,) = result.asset_materializations_for_node("raw_images")

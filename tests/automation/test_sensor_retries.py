@@ -16,11 +16,12 @@ from assets.tables import RAW_IMAGES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 
 
 def _tick(instance, store, cursor=None):
     with dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"blob_store": store}
+        instance=instance, cursor=cursor, resources=platform_resources(blob_store=store)
     ) as context:
         result = new_blobs_sensor(context)
     return result
@@ -31,7 +32,7 @@ def _execute(instance, request, warehouse, store):
     defs = dg.Definitions(
         assets=[raw_images],
         jobs=[dg.define_asset_job("curation_job", selection=[raw_images])],
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
     )
     return defs.resolve_job_def("curation_job").execute_in_process(
         run_config=request.run_config,

@@ -18,6 +18,7 @@ from tests.assets.test_split_and_publish import _split
 from tests.support.chain import write_source
 from tests.support.dedup_tables import seed_dedup_tables
 from tests.support.harness import Azurite, assert_same, blob_snapshot, table_snapshot
+from tests.support.resources import platform_resources
 from tests.support.services import local_environment
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ def _prepared(root, source):
     warehouse = DuckDBWarehouse(path=str(root / "warehouse.duckdb"))
     local = LocalBlobStore(root=str(root / "blobs"))
     config = dg.RunConfig({"raw_images": RawImagesConfig(source=str(source))})
-    resources = {"warehouse": warehouse, "blob_store": local}
+    resources = platform_resources(warehouse, local)
     assert dg.materialize([raw_images], resources=resources, run_config=config).success
     # One group per distinct content: every catalogued image is kept and published.
     names = warehouse.read_table(RAW_IMAGES).drop_duplicates("image_id").name
@@ -40,7 +41,7 @@ def _publish(warehouse, store, container, **config):
     return dg.materialize(
         [published_images],
         partition_key="train",
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig(
             {"published_images": PublishConfig(container=container, max_concurrency=2, **config)}
         ),

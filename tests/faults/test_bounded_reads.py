@@ -16,6 +16,7 @@ from assets.tables import IMAGE_PREDICTIONS, QUARANTINED_IMAGES, RAW_IMAGES
 from tests.assets.test_classification import DAY, trained  # noqa: F401
 from tests.assets.test_split_and_publish import prepared  # noqa: F401
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 from tests.support.sources import catalog, put_raw, set_mtime
 
 MB = 1024 * 1024
@@ -165,7 +166,7 @@ def test_a_nights_large_arrivals_are_looked_at_before_they_are_read(trained):  #
         lambda: dg.materialize(
             [nightly_classifications],
             partition_key=DAY.isoformat(),
-            resources={"warehouse": warehouse, "blob_store": store},
+            resources=platform_resources(warehouse, store),
             run_config=dg.RunConfig(
                 {"nightly_classifications": NightlyConfig(max_file_bytes=150 * MB)}
             ),

@@ -19,6 +19,7 @@ from resources.blob_store import AzureBlobStore
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.chain import write_source
 from tests.support.harness import Azurite, assert_same, table_snapshot
+from tests.support.resources import platform_resources
 from tests.support.services import local_environment
 from tests.support.sources import put_raw
 
@@ -64,7 +65,7 @@ def _catalog(root, store, **config):
     warehouse = DuckDBWarehouse(path=str(root / "warehouse.duckdb"))
     result = dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig(
             {
                 "raw_images": RawImagesConfig(

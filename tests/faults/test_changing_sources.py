@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from assets.dedup.assets import DEDUP_PROJECT, dedup_tables
-from assets.dedup.project import DUCKDB_PATH_ENV, build_dbt_resource
+from assets.dedup.project import DUCKDB_PATH_ENV
 from assets.hashing.assets import image_hashes
 from assets.ingest.assets import RawImagesConfig, raw_images
 from assets.publish.assets import PublishConfig, published_images
@@ -24,11 +24,11 @@ from assets.splits.assets import (
 )
 from assets.tables import PUBLISHED_IMAGES, RAW_IMAGES, RAW_IMAGES_HISTORY, TRAIN_TEST_SPLIT
 from resources.blob_store import LocalBlobStore
-from resources.environment import get_settings
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.assets.test_split_and_publish import _collection
 from tests.support.harness import assert_same, snapshot
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 from tests.support.sources import catalog
 
 HISTORY = "raw_images_history"
@@ -49,11 +49,7 @@ class Platform:
 
     def curate(self):
         self._env()
-        resources = {
-            "warehouse": self.warehouse,
-            "blob_store": self.store,
-            "dbt": build_dbt_resource(get_settings(), DEDUP_PROJECT),
-        }
+        resources = platform_resources(self.warehouse, self.store, dbt=True)
         for assets, config in (
             ([raw_images], {"raw_images": RawImagesConfig(source=str(self.source))}),
             ([image_hashes], {}),
@@ -80,7 +76,7 @@ class Platform:
             result = dg.materialize(
                 [published_images],
                 partition_key=side,
-                resources={"warehouse": self.warehouse, "blob_store": self.store},
+                resources=platform_resources(self.warehouse, self.store),
                 run_config=dg.RunConfig({"published_images": PublishConfig(prefix=prefix)}),
             )
             assert result.success

@@ -25,6 +25,7 @@ from resources.blob_store import LocalBlobStore
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.integration.test_production_instance import production_instance_home, submit
 from tests.support.harness import LOCAL_INSTANCE, assert_same, pool_slots_held, warehouse_snapshot
+from tests.support.resources import platform_resources
 from tests.support.services import REPO
 
 pytestmark = pytest.mark.slow
@@ -112,7 +113,7 @@ def _collection(root: Path) -> Path:
 
 def _reference(tmp_path: Path, source: Path) -> dict:
     warehouse = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
-    resources = {"warehouse": warehouse, "blob_store": LocalBlobStore(root=str(tmp_path / "rb"))}
+    resources = platform_resources(warehouse, LocalBlobStore(root=str(tmp_path / "rb")))
     config = {"ops": {"raw_images": {"config": {"source": str(source), "workers": 1}}}}
     with dg.DagsterInstance.ephemeral() as ephemeral:
         from assets.hashing.assets import image_hashes

@@ -13,6 +13,7 @@ from assets.tables import IMAGE_HASHES, IMAGE_PREDICTIONS, QUARANTINED_IMAGES, R
 from tests.assets.test_classification import DAY, _classify, trained  # noqa: F401
 from tests.assets.test_split_and_publish import prepared  # noqa: F401
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 from tests.support.sources import HOSTILE_BLOB_NAMES, catalog, put_raw, set_mtime
 
 # Linux file names: bytes except "/" and NUL, at most 255 bytes per name.
@@ -29,9 +30,7 @@ def _image(i: int) -> bytes:
 
 
 def _hash(warehouse, blob_store):
-    result = dg.materialize(
-        [image_hashes], resources={"warehouse": warehouse, "blob_store": blob_store}
-    )
+    result = dg.materialize([image_hashes], resources=platform_resources(warehouse, blob_store))
     assert result.success
 
 

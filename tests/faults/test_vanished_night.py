@@ -24,6 +24,7 @@ from tests.assets.test_split_and_publish import GROUPS, _collection, _publish, _
 from tests.support.dedup_tables import seed_dedup_tables
 from tests.support.harness import assert_same, table_snapshot
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 from tests.support.services import local_environment
 
 NOON = datetime.combine(DAY, time(12), tzinfo=UTC)
@@ -40,7 +41,7 @@ def _classify(warehouse, store, **config):
     return dg.materialize(
         [nightly_classifications],
         partition_key=DAY.isoformat(),
-        resources={"warehouse": warehouse, "blob_store": store},
+        resources=platform_resources(warehouse, store),
         run_config=dg.RunConfig({"nightly_classifications": NightlyConfig(**config)}),
         raise_on_error=False,
     )
@@ -74,7 +75,7 @@ def night_template(tmp_path_factory):
     with local_environment(root / "home"):
         warehouse = DuckDBWarehouse(path=str(root / "warehouse.duckdb"))
         store = LocalBlobStore(root=str(root / "blobs"))
-        resources = {"warehouse": warehouse, "blob_store": store}
+        resources = platform_resources(warehouse, store)
         source = _collection(root / "collection")
         config = dg.RunConfig({"raw_images": RawImagesConfig(source=str(source))})
         assert dg.materialize([raw_images], resources=resources, run_config=config).success

@@ -31,6 +31,7 @@ from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.blob_store import LocalBlobStore
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.images import encode, photo
+from tests.support.resources import platform_resources
 from tests.support.services import REPO
 
 pytestmark = pytest.mark.slow
@@ -235,7 +236,7 @@ def test_queued_multiprocess_runs_on_postgres_hash_every_batch_like_a_single_pro
 
     queued = DuckDBWarehouse(path=str(production_env / "warehouse.duckdb"))
     reference = DuckDBWarehouse(path=str(tmp_path / "reference.duckdb"))
-    resources = {"warehouse": reference, "blob_store": LocalBlobStore(root=str(tmp_path / "b"))}
+    resources = platform_resources(reference, LocalBlobStore(root=str(tmp_path / "b")))
     with dg.DagsterInstance.ephemeral() as ephemeral:
         for batch in batches:
             result = dg.materialize(

@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets.ingest.assets import RawImagesConfig, raw_images
 from resources.blob_store import AzureBlobStore, BlobStore, LocalBlobStore
+from tests.support.resources import platform_resources
 
 # Names a file system or Blob Storage accepts and a careless pipeline does not.
 HOSTILE_BLOB_NAMES = [
@@ -45,7 +46,7 @@ def set_mtime(path: Path, timestamp: float) -> None:
 def catalog(warehouse, blob_store, source: str, **config) -> tuple[dict, list]:
     result = dg.materialize(
         [raw_images],
-        resources={"warehouse": warehouse, "blob_store": blob_store},
+        resources=platform_resources(warehouse, blob_store),
         run_config=dg.RunConfig({"raw_images": RawImagesConfig(source=source, **config)}),
     )
     assert result.success
