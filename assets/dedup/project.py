@@ -140,13 +140,13 @@ def _jinja_literal(text: str) -> str:
 
 
 def warehouse_profiles_dir(
-    home: Path, duckdb_path: str, project_dir: Path = DBT_PROJECT_DIR
+    root: Path, duckdb_path: str, project_dir: Path = DBT_PROJECT_DIR
 ) -> Path:
     """A profiles folder for one DuckDB warehouse: the project's profile with the file's
     absolute path written in, instead of read from ``IMAGE_PLATFORM_DUCKDB_PATH``.
 
     Written only when missing or different (a concurrent writer replaces it atomically with the
-    same text), under ``<home>/dbt/profiles/<key>/``, one folder per warehouse path.
+    same text), under ``<root>/profiles/<key>/``, one folder per warehouse path.
     """
     profiles = yaml.safe_load((project_dir / PROFILES_FILE).read_text(encoding="utf-8"))
     profiles[PROFILE_NAME]["outputs"][DUCKDB_TARGET]["path"] = _jinja_literal(duckdb_path)
@@ -155,7 +155,7 @@ def warehouse_profiles_dir(
         f"# {duckdb_path}; edit that file instead.\n" + yaml.safe_dump(profiles, sort_keys=False)
     )
     key = hashlib.sha256(duckdb_path.encode()).hexdigest()[:16]
-    folder = home / "dbt" / "profiles" / key
+    folder = root / "profiles" / key
     path = folder / PROFILES_FILE
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         folder.mkdir(parents=True, exist_ok=True)
@@ -209,6 +209,31 @@ class WarehouseDbtCliResource(DbtCliResource):
             "row counts from the warehouse (fetch_column_metadata / fetch_row_counts)."
         ),
     )
+
+    def __init__(
+        self,
+        project_dir: Any,
+        *,
+        duckdb_path: str | None = None,
+        profiles_dir: str | Path | None = None,
+        parse_state_dir: str | None = None,
+        **kwargs: Any,
+    ):
+        # A DuckDB warehouse gets its own profile (see warehouse_profiles_dir), beside its parse
+        # state, or in the project's target folder when it keeps none.
+        if duckdb_path and not profiles_dir:
+            project = Path(
+                project_dir.project_dir if isinstance(project_dir, DbtProject) else project_dir
+            )
+            root = Path(parse_state_dir) if parse_state_dir else project / "target"
+            profiles_dir = str(warehouse_profiles_dir(root, duckdb_path, project))
+        super().__init__(
+            project_dir=project_dir,
+            duckdb_path=duckdb_path,
+            profiles_dir=profiles_dir,
+            parse_state_dir=parse_state_dir,
+            **kwargs,
+        )
 
     def check_secret_environment(self) -> None:
         """Fail clearly when the Azure SQL password is set only under the warehouse's name.
@@ -322,19 +347,11 @@ def build_dbt_project(settings: Settings) -> DbtProject:
 
 
 def build_dbt_resource(settings: Settings, project: DbtProject) -> WarehouseDbtCliResource:
-    duckdb_path = resolved_duckdb_path(settings)
-    profiles_dir = (
-        str(warehouse_profiles_dir(settings.home, duckdb_path, Path(project.project_dir)))
-        if duckdb_path
-        else None
-    )
     return WarehouseDbtCliResource(
-        # DbtCliResource takes a DbtProject and keeps its folder; the field itself is typed str.
-        project_dir=project,  # type: ignore[arg-type]
+        project_dir=project,
         target=dbt_target(settings),
         dbt_executable=dbt_executable(),
-        duckdb_path=duckdb_path,
-        profiles_dir=profiles_dir,
+        duckdb_path=resolved_duckdb_path(settings),
         parse_state_dir=str(settings.home / "dbt"),
     )
 
