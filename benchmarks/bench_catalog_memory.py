@@ -29,6 +29,8 @@ def child(source: str, db: str, max_bytes: int) -> None:
 
     from assets.ingest.assets import RawImagesConfig, raw_images
     from resources.blob_store import LocalBlobStore
+    from resources.environment import get_settings
+    from resources.settings import PlatformSettings
     from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -38,6 +40,7 @@ def child(source: str, db: str, max_bytes: int) -> None:
         resources={
             "warehouse": DuckDBWarehouse(path=db),
             "blob_store": LocalBlobStore(root=str(Path(db).parent / "blobs")),
+            "settings": PlatformSettings.from_settings(get_settings()),
         },
         run_config=dg.RunConfig(
             {"raw_images": RawImagesConfig(source=source, max_file_bytes=max_bytes)}
