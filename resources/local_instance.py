@@ -44,7 +44,13 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
         if base_dir is None:
-            base_dir = os.path.join(os.environ["DAGSTER_HOME"], "history", "runs")
+            home = os.environ.get("DAGSTER_HOME")
+            if not home:
+                raise dg.DagsterInvariantViolationError(
+                    "LocalSqliteEventLogStorage keeps the event log under $DAGSTER_HOME/history/"
+                    "runs: set DAGSTER_HOME (make dev and make demo do) or give it base_dir"
+                )
+            base_dir = os.path.join(home, "history", "runs")
         super().__init__(base_dir, inst_data)
 
     @classmethod

@@ -311,7 +311,17 @@ class Platform:
     def instance(self):
         from dagster._core.instance.ref import InstanceRef
 
-        return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(self.dagster_home)))
+        # The embedded instance finds its event log under $DAGSTER_HOME, as every process of
+        # the platform has it set (resources/local_instance.py); the storages open here.
+        saved = os.environ.get("DAGSTER_HOME")
+        os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        try:
+            return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(self.dagster_home)))
+        finally:
+            if saved is None:
+                del os.environ["DAGSTER_HOME"]
+            else:
+                os.environ["DAGSTER_HOME"] = saved
 
     def start(self, jobs: list[dict], release: bool = False) -> subprocess.Popen:
         plan = json.dumps({"jobs": jobs, "release": release})
