@@ -78,8 +78,8 @@
     its links in duplicate_groups' reasons. Each has the shape (image_id_a, image_id_b, distance)
     and links images by one hash column pair (a star per distinct value plus pairs of distinct
     values: macro near_duplicate_links), so each is refreshed the same way from the new images'
-    hashes (macro hash_link_model). multi_size_pairs links centres of (size k, size 8, content
-    box) hash tuples and is rebuilt in full by every refresh (seconds at 1M images): exact, as its
+    hashes (macro hash_link_model). multi_size_pairs links centres of (size k or size f, size 8,
+    content box) hash tuples and is rebuilt in full by every refresh (seconds at 1M images): exact, as its
     changed rows, like the others', only touch a changed image's tuple and that tuple's centre,
     which shares the changed image's size-8 hash and so its group. bucket_links, duplicate_groups
     and the convergence test read every link from here: a new link model is one line in this
