@@ -38,8 +38,8 @@ _OFFLINE_ENV = {
 }
 
 
-def _compile(out: Path, extra: list[str]) -> dict[str, str]:
-    env = {**os.environ, **_OFFLINE_ENV}
+def _dbt_compile(out: Path, args: list[str]) -> str:
+    """``dbt compile`` for Azure SQL offline, into ``out``; its standard output."""
     result = subprocess.run(
         [
             dbt_executable(),
@@ -51,15 +51,20 @@ def _compile(out: Path, extra: list[str]) -> dict[str, str]:
             str(out / "target"),
             "--log-path",
             str(out / "logs"),
-            *extra,
+            *args,
         ],
         cwd=DBT_PROJECT_DIR,
-        env=env,
+        env={**os.environ, **_OFFLINE_ENV},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _compile(out: Path, extra: list[str]) -> dict[str, str]:
+    _dbt_compile(out, extra)
     files = (out / "target" / "compiled").rglob("*.sql")
     return {Path(f).stem: Path(f).read_text() for f in files}
 
@@ -148,30 +153,7 @@ def test_tsql_near_duplicate_links_search_distinct_hashes_and_attach_copies_as_a
 def _compile_inline(out: Path, sql: str, extra: list[str]) -> str:
     """One inline SQL text rendered for Azure SQL offline (the hooks, which dbt compile does not
     write out)."""
-    result = subprocess.run(
-        [
-            dbt_executable(),
-            "compile",
-            "--quiet",
-            "--no-populate-cache",
-            "--target",
-            SQLSERVER_TARGET,
-            "--target-path",
-            str(out / "target"),
-            "--log-path",
-            str(out / "logs"),
-            "--inline",
-            sql,
-            *extra,
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **_OFFLINE_ENV},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return _dbt_compile(out, ["--quiet", "--inline", sql, *extra])
 
 
 @pytest.mark.parametrize("form", ["full", "marks", LAST_REFRESH])
