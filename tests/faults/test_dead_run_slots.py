@@ -63,15 +63,17 @@ class Daemon:
         self.proc = None
 
     def start(self):
-        handle = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")],
-            cwd=REPO,
-            env=os.environ.copy(),
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child writes to its own copy of the log's descriptor; ours closes at once.
+        with open(self.log, "ab") as handle:
+            command = ["-m", "dagster._daemon", "run", "-w", str(REPO / "workspace.yaml")]
+            self.proc = subprocess.Popen(
+                [sys.executable, *command],
+                cwd=REPO,
+                env=os.environ.copy(),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def kill(self, sig=signal.SIGKILL):

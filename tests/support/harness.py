@@ -487,24 +487,25 @@ class Azurite:
         return AzureBlobStore(account_url=self.url, account_key=AZURITE_KEY, **(quick | fields))
 
     def start(self, timeout: float = 60) -> "Azurite":
-        log = open(self.workdir / "azurite.log", "ab")
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(self.port),
-                "--skipApiVersionCheck",
-                "--loose",
-                "--disableTelemetry",
-                "--location",
-                str(self.workdir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child writes to its own copy of the log's descriptor; ours closes at once.
+        with open(self.workdir / "azurite.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    self.binary,
+                    "--blobHost",
+                    "127.0.0.1",
+                    "--blobPort",
+                    str(self.port),
+                    "--skipApiVersionCheck",
+                    "--loose",
+                    "--disableTelemetry",
+                    "--location",
+                    str(self.workdir),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while True:
             try:
