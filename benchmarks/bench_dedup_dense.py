@@ -26,6 +26,11 @@ RSS (``ru_maxrss`` of the waited-for children: dbt, its DuckDB and Python) is re
 
     python benchmarks/bench_dedup_dense.py                 # 1M images, 500-image batch
     python benchmarks/bench_dedup_dense.py --images 100k   # quicker
+    python benchmarks/bench_dedup_dense.py --workdir W     # keep the warehouses in W, then:
+    python benchmarks/bench_dedup_dense.py --workdir W --incremental-only
+        # step 2 again from W's warehouse as it was before the refresh, compared with W's full
+        # rebuild (valid while the models' full builds are unchanged: rerun without it after a
+        # change to them)
 """
 
 import argparse
@@ -280,19 +285,50 @@ def shape(db: Path) -> dict:
         }
 
 
+def refresh_incrementally(db: Path, since: dict, work: Path) -> dict:
+    """Step 2's refresh, as the asset runs it: the marks of the newest dedup_refreshes row, and
+    the partial parse the previous refresh with the same variables left."""
+    record_refresh(db, since)
+    variables = json.dumps({"dedup_since": LAST_REFRESH})
+    state = parse_state(db, variables, work)
+    return dbt_build(db, ["--vars", variables], work, parse_state=state)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", default="1M", help="about this many images (default 1M)")
     parser.add_argument("--batch", type=int, default=500, help="incremental batch (default 500)")
     parser.add_argument("--workdir", help="keep the warehouses here (default: a temp dir)")
+    parser.add_argument(
+        "--incremental-only",
+        action="store_true",
+        help="only the incremental refresh and its comparison, from the warehouses a previous "
+        "run left in --workdir",
+    )
     args = parser.parse_args()
+    if args.incremental_only and not args.workdir:
+        parser.error("--incremental-only needs the --workdir of a previous run")
     target_images = parse_size(args.images)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dedup-dense-"))
     work.mkdir(parents=True, exist_ok=True)
     db = work / "warehouse.duckdb"
+    # the warehouse after the full build and the batch, before the refresh, with its marks
+    before = work / "before-refresh.duckdb"
+    before_marks = work / "before-refresh.json"
+    copy = work / "full-copy.duckdb"
+    rows = []
+    if args.incremental_only:
+        if not (before.is_file() and before_marks.is_file() and copy.is_file()):
+            sys.exit(f"{work} holds no complete previous run (run without --incremental-only)")
+        shutil.copy(before, db)
+        incremental = refresh_incrementally(db, json.loads(before_marks.read_text()), work)
+        rows.append(("incremental", f"+{args.batch:,} images", incremental))
+        diff = differences(db, copy)
+        print_rows(rows)
+        print("identical to the full rebuild:", all(v == 0 for v in diff.values()), diff)
+        return
     db.unlink(missing_ok=True)
     pictures = max(1, round(target_images / 12))  # 12 images per picture on average
-    rows = []
     t = time.perf_counter()
     n = insert_collection(db, 0, pictures, "a", "2025-01-01 00:00:00+00")
     print(f"generated {n:,} images of {pictures:,} pictures in {time.perf_counter() - t:.0f} s")
@@ -311,14 +347,11 @@ def main() -> None:
     added = insert_collection(db, 0, pictures, "b", day2, limit=half)
     added += insert_collection(db, pictures, args.batch, "c", day2, limit=args.batch - half)
     extra = added
-    copy = work / "full-copy.duckdb"
     shutil.copy(db, copy)
-    # as the asset runs it: the marks of the newest dedup_refreshes row, and the partial parse
-    # the previous refresh with the same variables left
-    record_refresh(db, since)
-    variables = json.dumps({"dedup_since": LAST_REFRESH})
-    state = parse_state(db, variables, work)
-    incremental = dbt_build(db, ["--vars", variables], work, parse_state=state)
+    if args.workdir:
+        shutil.copy(db, before)
+        before_marks.write_text(json.dumps(since))
+    incremental = refresh_incrementally(db, since, work)
     rows.append(("incremental", f"+{extra:,} images", incremental))
     rebuilt = dbt_build(copy, [], work)
     rows.append(("full rebuild after the batch", f"{n + extra:,} images", rebuilt))
@@ -344,6 +377,12 @@ def main() -> None:
         )
         rows.append(("reproducer: duplicate_groups", "3,320 images", dense))
 
+    print_rows(rows)
+    print("shape:", shape_full)
+    print("identical to the full rebuild:", all(v == 0 for v in diff.values()), diff)
+
+
+def print_rows(rows: list[tuple[str, str, dict]]) -> None:
     print()
     print(
         "| build | data | wall (s) | bucket_links + duplicate_groups (s) | peak RSS (MB) "
@@ -362,8 +401,6 @@ def main() -> None:
         models = {m: round(r["timings"][m], 2) for m in DEDUP_MODELS if m in r["timings"]}
         tests = sum(v for k, v in r["timings"].items() if k not in DEDUP_MODELS)
         print(f"  {name}: {models}, tests {tests:.1f}")
-    print("shape:", shape_full)
-    print("identical to the full rebuild:", all(v == 0 for v in diff.values()), diff)
 
 
 if __name__ == "__main__":

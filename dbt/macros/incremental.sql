@@ -177,34 +177,56 @@
     (unlinkable_id is its image_id). bucket_links and duplicate_groups read the same keys.
     image_key is unique in stg_images (an incremental refresh gives new images keys after the
     largest), and only used as an identity here.
+
+    decided: a relation of bucket values (bucket_row, bucket_col, bucket_unlinkable_id) with a
+    group_key: only the images with those values are read, whole buckets, so their keys are
+    those of the whole collection, and each row carries its bucket's group_key.
 -#}
 {% macro dedup_bucket_size() %}
     {{ return((var('dedup_hash_size') | int) if var('dedup_same_hash_link') else 8) }}
 {% endmacro %}
 
-{% macro dedup_buckets() %}
+{% macro dedup_buckets(decided=none) %}
 {%- set k = dedup_bucket_size() -%}
     select
-        image_key,
-        image_id,
-        label,
-        width,
-        height,
-        byte_size,
-        format,
-        source_uri,
-        dhash8_row,
-        dhash8_col,
-        dhash8_trim_row,
-        dhash8_trim_col,
-        min(image_key) over (
-            partition by dhash{{ k }}_row, dhash{{ k }}_col, unlinkable_id
+        s.image_key,
+        s.image_id,
+        s.label,
+        s.width,
+        s.height,
+        s.byte_size,
+        s.format,
+        s.source_uri,
+        s.dhash8_row,
+        s.dhash8_col,
+        s.dhash8_trim_row,
+        s.dhash8_trim_col,
+        min(s.image_key) over (
+            partition by s.dhash{{ k }}_row, s.dhash{{ k }}_col, s.unlinkable_id
         ) as bucket_key,
-        min(image_id) over (
-            partition by dhash{{ k }}_row, dhash{{ k }}_col, unlinkable_id
+        min(s.image_id) over (
+            partition by s.dhash{{ k }}_row, s.dhash{{ k }}_col, s.unlinkable_id
         ) as bucket_first_id
-    from {{ ref('stg_images') }}
+        {%- if decided is not none %},
+        d.group_key
+        {%- endif %}
+    from {{ ref('stg_images') }} as s
+    {%- if decided is not none %}
+    inner join {{ decided }} as d on {{ dedup_bucket_match('s', 'd') }}
+    {%- endif %}
 {% endmacro %}
+
+{#-
+    The images of alias `images` (a stg_images row) in the bucket of value `value`'s
+    (bucket_row, bucket_col, bucket_unlinkable_id): equal as dedup_buckets' partitions are, nulls
+    equal to nulls (IS NOT DISTINCT FROM: DuckDB, SQL Server 2022 and Azure SQL).
+-#}
+{% macro dedup_bucket_match(images, value) -%}
+{%- set k = dedup_bucket_size() -%}
+    {{ images }}.dhash{{ k }}_row is not distinct from {{ value }}.bucket_row
+        and {{ images }}.dhash{{ k }}_col is not distinct from {{ value }}.bucket_col
+        and {{ images }}.unlinkable_id is not distinct from {{ value }}.bucket_unlinkable_id
+{%- endmacro %}
 
 {#-
     The pre-hook of similar_images: nothing in full; incremental, the delete of every pair of the

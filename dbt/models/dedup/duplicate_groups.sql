@@ -27,8 +27,16 @@
     every new or moved link lies inside the new group of a changed image (a link model's new rows
     touch a changed image or its hash's centre, which is linked to it). So the rows that can
     change are exactly the members of the groups that now hold a changed image: those are decided
-    (components over every bucket link, cheap from the table; keep rule, ranks, reasons within
-    the groups) and replace their old rows (delete+insert on image_id); no other row changes.
+    (keep rule, ranks, reasons within the groups) and replace their old rows (delete+insert on
+    image_id); no other row changes. Only those images are read: the changed images' buckets
+    (their hash values' smallest image_key), their groups (components over every bucket link,
+    cheap from the table), every bucket of those groups (the image whose image_key is the
+    bucket's key carries its hash value), and the images with those values; the bucket windows
+    then run over whole buckets, as in a full build (1M images: 0.6 s instead of 3.2 s).
+
+    An image's nearest link is read only where its reason needs it (a member dropped neither for
+    its equal hash nor within a threshold of the representative): in heavily duplicated groups
+    almost no member does, and every link of the collection otherwise went through a window.
 
     Keep rule (the lab's): largest width, then largest height; ties go to the larger file, then
     to the smallest image_id.
@@ -48,7 +56,68 @@
     incremental_strategy='delete+insert',
 ) }}
 
-{{ with_recursive() }} hashed as (
+{{ with_recursive() }}
+{%- if incremental %}
+changed_buckets as (
+    -- the bucket of every changed image: the smallest image_key of its equal hash value (as in
+    -- dedup_buckets), read from the images with that value only
+    select min(s.image_key) as bucket_key
+    from {{ ref('stg_images') }} as s
+    inner join (
+        select distinct
+            c.dhash{{ k }}_row as bucket_row,
+            c.dhash{{ k }}_col as bucket_col,
+            c.unlinkable_id as bucket_unlinkable_id
+        from {{ ref('stg_images') }} as c
+        where c.image_id in ({{ changed_image_ids() }})
+    ) as v on {{ dedup_bucket_match('s', 'v') }}
+    group by v.bucket_row, v.bucket_col, v.bucket_unlinkable_id
+),
+
+{{ connected_components_ctes(ref('bucket_links'), rounds, prefix='components') }},
+
+node_groups as (
+    -- every bucket with a link, and every changed bucket, with its group (a bucket without a
+    -- link is a group of its own) and whether it is a changed one
+    select
+        coalesce(c.node, b.bucket_key) as bucket_key,
+        coalesce(c.component, b.bucket_key) as group_key,
+        case when b.bucket_key is null then 0 else 1 end as is_changed
+    from components_labels as c
+    full outer join changed_buckets as b on b.bucket_key = c.node
+),
+
+decided_buckets as (
+    -- every bucket of the groups that now hold a changed image, by its hash value (the image
+    -- whose image_key is the bucket's key has it); one window, so the components are read once
+    select
+        s.dhash{{ k }}_row as bucket_row,
+        s.dhash{{ k }}_col as bucket_col,
+        s.unlinkable_id as bucket_unlinkable_id,
+        g.group_key
+    from (
+        select bucket_key, group_key, max(is_changed) over (partition by group_key) as changed_group
+        from node_groups
+    ) as g
+    inner join {{ ref('stg_images') }} as s on s.image_key = g.bucket_key
+    where g.changed_group = 1
+),
+
+hashed as (
+    -- the images of those buckets, whole buckets, so the bucket windows equal a full build's
+    {{ dedup_buckets(decided='decided_buckets') }}
+),
+
+decided_images as (
+    select
+        hashed.*,
+        -- what the bucket's smallest image names when it was dropped for its equal hash
+        min(case when image_id <> bucket_first_id then image_id end)
+            over (partition by bucket_key) as bucket_second_id
+    from hashed
+),
+{%- else %}
+hashed as (
     {{ dedup_buckets() }}
 ),
 
@@ -63,48 +132,17 @@ images as (
 
 {{ connected_components_ctes(ref('bucket_links'), rounds, prefix='components') }},
 
-grouped as (
+decided_images as (
     select
         i.*,
         coalesce(c.component, i.bucket_key) as group_key
     from images as i
     left join components_labels as c on c.node = i.bucket_key
 ),
-{%- if incremental %}
-
-decided_images as (
-    -- the members of every group that now holds an image catalogued or hashed after the marks
-    select g.*
-    from grouped as g
-    where g.group_key in (
-        select changed.group_key
-        from grouped as changed
-        where changed.image_id in ({{ changed_image_ids() }})
-    )
-),
-{%- else %}
-
-decided_images as (
-    select * from grouped
-),
 {%- endif %}
 
 links as (
     {{ dedup_links() }}
-),
-
-pair_ends as (
-    -- every link seen from both of its images (a link never leaves a group, so both ends of a
-    -- decided image's links are decided)
-    select
-        case when ends.side = 0 then a.image_key else b.image_key end as image_key,
-        case when ends.side = 0 then b.image_id else a.image_id end as neighbour_id,
-        p.distance,
-        p.link
-    from links as p
-    inner join decided_images as a on a.image_id = p.image_id_a
-    inner join decided_images as b on b.image_id = p.image_id_b
-    cross join (values (0), (1)) as ends(side)
 ),
 
 ranked as (
@@ -128,9 +166,61 @@ ranked as (
     from decided_images
 ),
 
+measured as (
+    select
+        r.*,
+        {{ hamming_distance('r.dhash8_row', 'r.dhash8_col',
+                            'r.representative_dhash8_row', 'r.representative_dhash8_col') }}
+            as distance_to_representative,
+        {{ hamming_distance('r.dhash8_trim_row', 'r.dhash8_trim_col',
+                            'r.representative_dhash8_trim_row',
+                            'r.representative_dhash8_trim_col') }}
+            as trim_distance_to_representative
+    from ranked as r
+),
+
+settled as (
+    -- the reason when it does not depend on the image's nearest link (null: it does)
+    select
+        measured.*,
+        case
+            when rank_in_group = 1 and group_size = 1 then 'unique'
+            when rank_in_group = 1 then 'representative'
+            when bucket_key = representative_bucket_key then '{{ same_hash }}'
+            when distance_to_representative <= {{ threshold }} then 'near_duplicate'
+            when trim_distance_to_representative <= {{ trim_threshold }} then 'border_trimmed'
+        end as settled_reason
+    from measured
+),
+
+unsettled as (
+    select image_key, image_id from settled where settled_reason is null
+),
+
+unsettled_links as (
+    -- the links of those images (a link never leaves a group: both ends are decided)
+    select p.image_id_a, p.image_id_b, p.distance, p.link
+    from links as p
+    where p.image_id_a in (select image_id from unsettled)
+        or p.image_id_b in (select image_id from unsettled)
+),
+
+pair_ends as (
+    -- each such link seen from its unsettled image(s)
+    select
+        u.image_key,
+        case when ends.side = 0 then p.image_id_b else p.image_id_a end as neighbour_id,
+        p.distance,
+        p.link
+    from unsettled_links as p
+    cross join (values (0), (1)) as ends(side)
+    inner join unsettled as u
+        on u.image_id = case when ends.side = 0 then p.image_id_a else p.image_id_b end
+),
+
 nearest_neighbour as (
-    -- an image's closest near-duplicate (ties: smallest image_id, then the plain link), named
-    -- when it is dropped only transitively
+    -- an unsettled image's closest near-duplicate (ties: smallest image_id, then the plain
+    -- link), named when it is dropped only transitively
     select image_key, neighbour_id, distance, link
     from (
         select
@@ -146,47 +236,29 @@ nearest_neighbour as (
     where nearness = 1
 ),
 
-measured as (
-    select
-        r.*,
-        {{ hamming_distance('r.dhash8_row', 'r.dhash8_col',
-                            'r.representative_dhash8_row', 'r.representative_dhash8_col') }}
-            as distance_to_representative,
-        {{ hamming_distance('r.dhash8_trim_row', 'r.dhash8_trim_col',
-                            'r.representative_dhash8_trim_row',
-                            'r.representative_dhash8_trim_col') }}
-            as trim_distance_to_representative,
-        n.neighbour_id,
-        n.distance as neighbour_distance,
-        n.link as neighbour_link
-    from ranked as r
-    left join nearest_neighbour as n on n.image_key = r.image_key
-),
-
 decided as (
     select
-        measured.*,
+        s.*,
+        n.neighbour_id,
+        n.distance as neighbour_distance,
+        n.link as neighbour_link,
+        coalesce(
+            s.settled_reason,
+            case
+                when n.link = 'multi_size' and n.neighbour_id = s.representative_image_id
+                    then 'multi_size'
+                else 'transitive'
+            end
+        ) as reason_code,
         case
-            when rank_in_group = 1 and group_size = 1 then 'unique'
-            when rank_in_group = 1 then 'representative'
-            when bucket_key = representative_bucket_key then '{{ same_hash }}'
-            when distance_to_representative <= {{ threshold }} then 'near_duplicate'
-            when trim_distance_to_representative <= {{ trim_threshold }} then 'border_trimmed'
-            when neighbour_link = 'multi_size' and neighbour_id = representative_image_id
-                then 'multi_size'
-            else 'transitive'
-        end as reason_code,
-        case
-            when rank_in_group = 1 then null
-            when bucket_key = representative_bucket_key then representative_image_id
-            when distance_to_representative <= {{ threshold }} then representative_image_id
-            when trim_distance_to_representative <= {{ trim_threshold }}
-                then representative_image_id
-            when neighbour_id is not null then neighbour_id
-            when image_id = bucket_first_id then bucket_second_id
-            else bucket_first_id
+            when s.rank_in_group = 1 then null
+            when s.settled_reason is not null then s.representative_image_id
+            when n.neighbour_id is not null then n.neighbour_id
+            when s.image_id = s.bucket_first_id then s.bucket_second_id
+            else s.bucket_first_id
         end as linked_image_id
-    from measured
+    from settled as s
+    left join nearest_neighbour as n on n.image_key = s.image_key
 )
 
 select
