@@ -7,7 +7,6 @@ for the fast mode, and the orientation reported as still due (``GrayImage.orient
 engine can fold it into its resize. Pure: no Dagster import.
 """
 
-import math
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from assets.decode import (
     orient,
     orientation_due,
 )
+from assets.hashing.jpeg import dc_rounding_bias, decode_draft
 
 if TYPE_CHECKING:
     from PIL._imaging import ImagingCore
@@ -76,7 +76,25 @@ def decode_gray_stored(
     The pixels equal ``decode_gray_image``'s before its EXIF transpose; callers that can orient
     faster than Pillow (the hash engine) use this and apply ``GrayImage.orientation``
     themselves (``transpose_region`` maps the region).
+
+    A drafted JPEG is decoded by ``assets.hashing.jpeg`` when it can (the same pixels with the
+    GIL released throughout); every other file, and every JPEG it declines, goes through Pillow.
     """
+    if draft_size is not None and data.startswith(b"\xff\xd8\xff"):
+        direct = decode_draft(data, policy, draft_size)
+        if direct is not None:
+            pixels, region, bias, orientation = direct
+            return GrayImage(pixels, "JPEG", True, region, bias, orientation)
+    return decode_gray_pillow(data, policy, draft_size)
+
+
+def decode_gray_pillow(
+    data: bytes,
+    policy: DecodePolicy = DEFAULT_POLICY,
+    draft_size: tuple[int, int] | None = None,
+) -> GrayImage:
+    """``decode_gray_stored`` through Pillow alone, for every file (the reference of the
+    direct JPEG decode)."""
     image = open_image(data, policy)
     fmt = (image.format or "UNKNOWN").upper()
     drafted = False
@@ -287,10 +305,7 @@ def jpeg_dc_rounding_bias(image: Image.Image) -> float:
         q = int(image.quantization[table][0])  # type: ignore[attr-defined]
     except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         return 0.0
-    if q <= 0:
-        return 0.0
-    m = 8 // math.gcd(q, 8)
-    return 0.0 if m == 1 else 1.0 / (2 * m)
+    return dc_rounding_bias(q)
 
 
 def transpose_region(
