@@ -580,7 +580,7 @@ def enable_pillow_block_cache(max_blocks: int = 16) -> None:
 
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) the kernels, so timing excludes compilation."""
-    jpeg.scan_header(np.frombuffer(b"\xff\xd8\xff\xd9", np.uint8))
+    jpeg.scan_header(np.frombuffer(b"\xff\xd8\xff\xd9", np.uint8), jpeg.TIFF_UNIT_SIZES)
     pixels = (np.arange(36 * 41, dtype=np.uint32) * 37 % 256).astype(np.uint8).reshape(36, 41)
     for stored in (pixels, pixels.T.copy()):
         rows, cols, _, gray8 = _hash_gray(stored, DEFAULT_SIZES, None, 0.0, 1)

@@ -1,5 +1,7 @@
 """Fast mode's direct JPEG decode gives Pillow's draft pixels, or declines and Pillow decides."""
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -89,15 +91,57 @@ def test_orientation_is_left_alone_when_the_policy_says_so():
     assert direct is not None and direct[3] == 1
 
 
-def test_a_plain_jpeg_is_decoded_without_pillow(monkeypatch):
-    data = encode(_picture(640, 480), quality=90)
+def _exif(orientation: int, **tags) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    for tag, value in tags.items():
+        exif[int(tag[1:], 16)] = value
+    return exif
+
+
+def test_plain_jpegs_and_their_exif_or_xmp_orientation_are_read_without_pillow(monkeypatch):
+    picture = _picture(640, 480)
+    xmp = b'<rdf:Description tiff:Orientation="8"/>'
+    cases = [
+        (encode(picture, quality=90), 1),
+        (encode(picture, exif=_exif(6, x010F="Maker", x011A=72.0, x0128=2)), 6),
+        (encode(picture, exif=_exif(3), dpi=(300, 300)), 3),
+        (encode(picture, xmp=xmp), 8),
+        (encode(picture, exif=_exif(9), xmp=xmp), 1),  # EXIF's tag wins, and 9 is no rotation
+    ]
 
     def no_pillow(*args, **kwargs):
         raise AssertionError("Pillow was asked to open a plain JPEG")
 
     monkeypatch.setattr(Image, "open", no_pillow)
-    gray = decode_gray_stored(data, DecodePolicy(), DRAFT)
-    assert gray.pixels.shape == (120, 160) and gray.drafted
+    for data, orientation in cases:
+        gray = decode_gray_stored(data, DecodePolicy(), DRAFT)
+        assert gray.pixels.shape == (120, 160) and gray.drafted
+        assert gray.orientation == orientation
+
+
+def test_damaged_exif_gives_pillows_orientation_warnings_and_errors():
+    # Every byte of the EXIF block's header and first entries, changed: the direct path either
+    # reads the orientation as Pillow does or leaves the header to Pillow.
+    base = encode(_picture(160, 120), exif=_exif(6, x010F="Maker", x011A=72.0, x0128=2))
+    start = base.index(b"Exif\x00\x00")
+    checked = 0
+    for at in range(start + 6, start + 6 + 8 + 2 + 12 * 3):
+        for value in (0, 1, 3, 5, 0xFF):
+            data = base[:at] + bytes([value]) + base[at + 1 :]
+            outcomes = []
+            for decode in (decode_gray_pillow, decode_gray_stored):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    try:
+                        gray = decode(data, DecodePolicy(), DRAFT)
+                        result: tuple = (gray.orientation, gray.pixels.tobytes())
+                    except UndecodableImageError as exc:
+                        result = (exc.reason, exc.detail)
+                outcomes.append((result, sorted(str(w.message) for w in caught)))
+            assert outcomes[0] == outcomes[1], (at - start, value)
+            checked += 1
+    assert checked == 5 * 46
 
 
 def _odd_or_damaged() -> list[tuple[str, bytes]]:
