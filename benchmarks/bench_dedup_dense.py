@@ -58,9 +58,23 @@ from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.dedup_models import DEDUP_MODELS, DENSE_REPRO, load_dense_repro
 
 # image_key is a per-build join key: left out of stg_images, and bucket_links (made of keys) is
-# compared through duplicate_groups, whose groups are its components
-COMPARED = [m for m in DEDUP_MODELS if m != "bucket_links"]
+# compared as pairs of its buckets' smallest image_ids (the buckets of the default rule, size-8)
+BUCKET_FIRST_IDS = """(
+    WITH b AS (
+        SELECT image_key, min(image_id) OVER (
+            PARTITION BY dhash8_row, dhash8_col, unlinkable_id) AS first_id
+        FROM {db}.stg_images
+    )
+    SELECT least(lo.first_id, hi.first_id) AS node_lo, greatest(lo.first_id, hi.first_id) AS node_hi
+    FROM {db}.bucket_links AS l
+    JOIN b AS lo ON lo.image_key = l.node_lo
+    JOIN b AS hi ON hi.image_key = l.node_hi
+)"""
 KEYS = {"stg_images": "* EXCLUDE (image_key)"}
+
+
+def _relation(db: str, model: str) -> str:
+    return BUCKET_FIRST_IDS.format(db=db) if model == "bucket_links" else f"{db}.{model}"
 
 
 def parse_size(text: str) -> int:
@@ -260,12 +274,13 @@ def differences(a: Path, b: Path) -> dict[str, int]:
     with duckdb.connect() as con:
         con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
         con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
-        for model in COMPARED:
+        for model in DEDUP_MODELS:
             cols = KEYS.get(model, "*")
+            ra, rb = _relation("a", model), _relation("b", model)
             n = con.execute(
-                f"SELECT (SELECT COUNT(*) FROM (SELECT {cols} FROM a.{model} EXCEPT ALL "
-                f"SELECT {cols} FROM b.{model})) + (SELECT COUNT(*) FROM (SELECT {cols} FROM "
-                f"b.{model} EXCEPT ALL SELECT {cols} FROM a.{model}))"
+                f"SELECT (SELECT COUNT(*) FROM (SELECT {cols} FROM {ra} EXCEPT ALL "
+                f"SELECT {cols} FROM {rb})) + (SELECT COUNT(*) FROM (SELECT {cols} FROM "
+                f"{rb} EXCEPT ALL SELECT {cols} FROM {ra}))"
             ).fetchone()[0]
             out[model] = n
     return out

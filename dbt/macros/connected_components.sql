@@ -71,7 +71,10 @@
     from {{ prefix }}_labels as changed
     inner join {{ prefix }}_ends as e on e.neighbour = changed.node
     inner join recurring.{{ prefix }}_labels as current_label on current_label.node = e.node
-    where changed.component < current_label.component
+    -- `changed.component < current_label.component`, written so that it cannot be a join
+    -- condition: on a bucket_links table whose rows an incremental refresh had appended, DuckDB
+    -- 1.5 joined the two labels on it first (130M rows, 1.2 s instead of 0.03 s)
+    where least(changed.component, current_label.component) < current_label.component
     group by e.node
 )
 {%- endmacro %}

@@ -178,15 +178,16 @@
     image_key is unique in stg_images (an incremental refresh gives new images keys after the
     largest), and only used as an identity here.
 
-    decided: a relation of bucket values (bucket_row, bucket_col, bucket_unlinkable_id) with a
-    group_key: only the images with those values are read, whole buckets, so their keys are
-    those of the whole collection, and each row carries its bucket's group_key.
+    only: a relation of bucket values (bucket_row, bucket_col, bucket_unlinkable_id, as
+    dedup_bucket_values_of gives): only the images with those values are read, whole buckets, so
+    their keys are those of the whole collection; with_group: each row also carries the value
+    row's group_key.
 -#}
 {% macro dedup_bucket_size() %}
     {{ return((var('dedup_hash_size') | int) if var('dedup_same_hash_link') else 8) }}
 {% endmacro %}
 
-{% macro dedup_buckets(decided=none) %}
+{% macro dedup_buckets(only=none, with_group=false) %}
 {%- set k = dedup_bucket_size() -%}
     select
         s.image_key,
@@ -207,14 +208,25 @@
         min(s.image_id) over (
             partition by s.dhash{{ k }}_row, s.dhash{{ k }}_col, s.unlinkable_id
         ) as bucket_first_id
-        {%- if decided is not none %},
+        {%- if with_group %},
         d.group_key
         {%- endif %}
     from {{ ref('stg_images') }} as s
-    {%- if decided is not none %}
-    inner join {{ decided }} as d on {{ dedup_bucket_match('s', 'd') }}
+    {%- if only is not none %}
+    inner join {{ only }} as d on {{ dedup_bucket_match('s', 'd') }}
     {%- endif %}
 {% endmacro %}
+
+{#- SELECT of the bucket values (as dedup_buckets' `only`) of the images `image_ids` selects. -#}
+{% macro dedup_bucket_values_of(image_ids) -%}
+{%- set k = dedup_bucket_size() -%}
+    select distinct
+        v.dhash{{ k }}_row as bucket_row,
+        v.dhash{{ k }}_col as bucket_col,
+        v.unlinkable_id as bucket_unlinkable_id
+    from {{ ref('stg_images') }} as v
+    where v.image_id in ({{ image_ids }})
+{%- endmacro %}
 
 {#-
     The images of alias `images` (a stg_images row) in the bucket of value `value`'s
@@ -259,4 +271,37 @@
     {{ return(["delete from {{ this }} where image_id in (select member.image_id from "
                ~ "{{ ref('duplicate_groups') }} as member where member.group_id in "
                ~ "({{ changed_group_ids() }}))"]) }}
+{% endmacro %}
+
+{#-
+    The buckets an incremental refresh of bucket_links rewrites, as bucket values: those of the
+    changed images and of every image a link joins to a changed one (a moved hash centre, whose
+    old star and pairs are replaced, is joined to the changed image that took its place).
+-#}
+{% macro bucket_links_touched_values() -%}
+    {{ dedup_bucket_values_of(
+        changed_image_ids()
+        ~ ' union select p.image_id_b from (' ~ dedup_links() ~ ') as p where p.image_id_a in ('
+        ~ changed_image_ids() ~ ') union select p.image_id_a from (' ~ dedup_links()
+        ~ ') as p where p.image_id_b in (' ~ changed_image_ids() ~ ')') }}
+{%- endmacro %}
+
+{#- The keys of those buckets (their smallest image_key, as in dedup_buckets). -#}
+{% macro bucket_links_touched_keys() -%}
+    select min(s.image_key) as bucket_key
+    from {{ ref('stg_images') }} as s
+    inner join ({{ bucket_links_touched_values() }}) as t on {{ dedup_bucket_match('s', 't') }}
+    group by t.bucket_row, t.bucket_col, t.bucket_unlinkable_id
+{%- endmacro %}
+
+{#-
+    The pre-hook of bucket_links: nothing in full; incremental, the delete of every edge of the
+    touched buckets (the model appends them afresh).
+-#}
+{% macro bucket_links_pre_hook() %}
+    {%- if not dedup_incremental() -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {{ return(["delete from {{ this }} where node_lo in ({{ bucket_links_touched_keys() }}) "
+               ~ "or node_hi in ({{ bucket_links_touched_keys() }})"]) }}
 {% endmacro %}

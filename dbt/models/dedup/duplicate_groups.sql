@@ -105,7 +105,7 @@ decided_buckets as (
 
 hashed as (
     -- the images of those buckets, whole buckets, so the bucket windows equal a full build's
-    {{ dedup_buckets(decided='decided_buckets') }}
+    {{ dedup_buckets(only='decided_buckets', with_group=true) }}
 ),
 
 decided_images as (
