@@ -305,3 +305,19 @@
     {{ return(["delete from {{ this }} where node_lo in ({{ bucket_links_touched_keys() }}) "
                ~ "or node_hi in ({{ bucket_links_touched_keys() }})"]) }}
 {% endmacro %}
+
+{#-
+    The rows of duplicate_groups an incremental refresh wrote, as (image_id, group_id): those of
+    the groups that hold a changed image. duplicate_groups decides exactly the members of those
+    groups and writes each group with its smallest member as group_id, and the group's changed
+    image is written with it, so the written rows are the rows with those changed images'
+    group_ids. For the tests that check only what a refresh can change.
+-#}
+{% macro dedup_written_group_rows() -%}
+    select w.image_id, w.group_id
+    from {{ ref('duplicate_groups') }} as w
+    where w.group_id in (
+        select c.group_id from {{ ref('duplicate_groups') }} as c
+        where c.image_id in ({{ changed_image_ids() }})
+    )
+{%- endmacro %}
