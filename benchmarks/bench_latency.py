@@ -110,6 +110,14 @@ def main() -> None:
     parser.add_argument("--drops", type=int, default=3)
     parser.add_argument("--seed-images", type=int, default=300)
     parser.add_argument("--collection", type=int, default=10_000)
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print every event of the last batch's run, in seconds from its request",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the benchmark's IMAGE_PLATFORM_HOME"
+    )
     args = parser.parse_args()
     files = image_files(build_collection(args.collection))
     seed, drops = files[: args.seed_images], files[-args.drops :]
@@ -181,6 +189,7 @@ def main() -> None:
                 requested = instance.get_run_record_by_id(run.run_id).create_timestamp
                 measured["drop -> request (sensor tick)"] = requested.timestamp() - dropped
                 results.append(measured)
+                timeline = _timeline(instance, run.run_id)
                 print(
                     f"{path.name}: request -> duplicate_groups "
                     f"{measured['request -> duplicate_groups']:.1f} s"
@@ -208,7 +217,28 @@ def main() -> None:
         )
     target = statistics.median(r["request -> duplicate_groups"] for r in results)
     print(f"\nrun request -> duplicate_groups row: median {target:.1f} s (target <= 20 s)")
-    shutil.rmtree(home, ignore_errors=True)
+    if args.timeline:
+        print("\nthe last batch's run, in seconds from its request:")
+        for line in timeline:
+            print(line)
+    if args.keep:
+        print(f"\nkept {home}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _timeline(instance, run_id: str) -> list[str]:
+    """One line per event of the run: seconds since the request, step, event type, message."""
+    requested = instance.get_run_record_by_id(run_id).create_timestamp.timestamp()
+    lines = []
+    for record in instance.get_records_for_run(run_id, limit=10_000).records:
+        entry = record.event_log_entry
+        kind = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
+        message = " ".join((entry.user_message or "").split())[:90]
+        lines.append(
+            f"{entry.timestamp - requested:7.2f}  {entry.step_key or '-':<28} {kind:<28} {message}"
+        )
+    return lines
 
 
 def _check_rows(home: Path, drops: int) -> None:
