@@ -15,7 +15,7 @@ from scaling. Here the same pixels come from two compiled calls that release the
 
 Only the plain case is taken: an 8-bit baseline, extended or progressive JPEG with one or
 three components, whose header Pillow reads the same way and cannot fail on. A file whose
-metadata the scan cannot vouch for (a Photoshop block, several EXIF blocks, EXIF that Pillow
+metadata the scan cannot vouch for (several EXIF blocks, EXIF that Pillow
 would warn about or read as something other than one SHORT orientation) still has its header
 read by Pillow (orientation, warnings and any header error exactly as before) but is decoded
 here. Anything else returns None and the caller takes
@@ -181,6 +181,29 @@ def _xmp_orientation(data: npt.NDArray[np.uint8], start: int, end: int) -> int:
 
 
 @njit(cache=True, nogil=True)
+def _photoshop_readable(data: npt.NDArray[np.uint8], start: int, end: int) -> bool:
+    """False when Pillow's APP13 reader would fail on this Photoshop block: it stops quietly on a
+    short field (``struct.error``) but not when a resource's name length lies past the end."""
+    size = end - start
+    offset = np.int64(14)  # after "Photoshop 3.0\0"
+    while offset + 4 <= size and _starts_with(data, start + offset, end, b"8BIM"):
+        offset += 4  # the signature
+        if offset + 2 > size:
+            return True  # Pillow: struct.error reading the resource code, caught
+        offset += 2
+        if offset >= size:
+            return False  # Pillow: IndexError reading the name length
+        offset += 1 + np.int64(data[start + offset])
+        offset += offset & 1
+        if offset + 4 > size:
+            return True
+        length = (_u16(data, start + offset, False) << 16) | _u16(data, start + offset + 2, False)
+        offset += 4 + length
+        offset += offset & 1
+    return True
+
+
+@njit(cache=True, nogil=True)
 def scan_header(  # pragma: no cover - compiled
     data: npt.NDArray[np.uint8], units: npt.NDArray[np.int64]
 ) -> tuple[int, int, int, int, int]:
@@ -188,8 +211,8 @@ def scan_header(  # pragma: no cover - compiled
 
     ``kind`` is UNUSUAL unless the markers up to the start of scan are ones this module reads
     exactly as Pillow's ``JpegImagePlugin`` does and none of them can make Pillow's header reader
-    fail: then PLAIN, or WITH_METADATA when only Pillow can tell the orientation (a Photoshop
-    block, several EXIF blocks, EXIF ``_exif_orientation`` declines). The quantiser is the first
+    fail: then PLAIN, or WITH_METADATA when only Pillow can tell the orientation (several EXIF
+    blocks, EXIF ``_exif_orientation`` declines). The quantiser is the first
     value of the table the first component uses, the last definition of it winning, as in
     Pillow's ``quantization``. The orientation is what ``assets.decode.exif_orientation`` gives
     for a PLAIN header (1 when there is none): EXIF's tag, else XMP's ``tiff:Orientation``, kept
@@ -281,8 +304,10 @@ def scan_header(  # pragma: no cover - compiled
             if _starts_with(data, start, end, b"ICC_PROFILE\x00") and size < 14:
                 return UNUSUAL, 0, 0, -1, 1
         elif marker == 0xED:
-            if _starts_with(data, start, end, b"Photoshop 3.0\x00"):
-                kind = WITH_METADATA
+            if _starts_with(data, start, end, b"Photoshop 3.0\x00") and not _photoshop_readable(
+                data, start, end
+            ):
+                return UNUSUAL, 0, 0, -1, 1
         elif marker == 0xEE:
             if _starts_with(data, start, end, b"Adobe") and size < 7:
                 return UNUSUAL, 0, 0, -1, 1

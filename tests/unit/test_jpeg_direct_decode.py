@@ -22,6 +22,21 @@ def _picture(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.stack([gray, np.roll(gray, 5, 1), 255 - gray], -1))
 
 
+def _with_segment(data: bytes, marker: int, payload: bytes) -> bytes:
+    """``data`` with one more segment right after its start-of-image marker."""
+    return (
+        data[:2]
+        + bytes([0xFF, marker])
+        + (len(payload) + 2).to_bytes(2, "big")
+        + payload
+        + data[2:]
+    )
+
+
+def _photoshop(resources: bytes) -> bytes:
+    return b"Photoshop 3.0\x00" + resources
+
+
 def _variants() -> list[tuple[str, bytes]]:
     """JPEGs as encoders write them: every draft scale and partial edge block, chroma
     subsampling, progressive, greyscale, restart markers, and the segments around them."""
@@ -45,6 +60,9 @@ def _variants() -> list[tuple[str, bytes]]:
         out.append((f"EXIF orientation {orientation}", encode(picture, exif=exif)))
     xmp = b"<x:xmpmeta><tiff:Orientation>6</tiff:Orientation></x:xmpmeta>"
     out.append(("XMP orientation 6", encode(picture, xmp=xmp)))
+    resolution = b"8BIM\x03\xed\x00\x00\x00\x00\x00\x10" + bytes(16)
+    block = _photoshop(resolution + b"8BIM\x04\x04\x00\x00\x00\x00\x00\x03abc\x00")
+    out.append(("Photoshop block", _with_segment(encode(picture), 0xED, block)))
     return out
 
 
@@ -160,6 +178,10 @@ def _odd_or_damaged() -> list[tuple[str, bytes]]:
         ("zeroed run in the scan", bytes(zeroed)),
         ("junk between segments", good[:20] + b"junk" + good[20:]),
         ("SOI only", b"\xff\xd8\xff"),
+        (
+            "Photoshop block Pillow cannot read",
+            _with_segment(good, 0xED, _photoshop(b"8BIM\x04\x04")),
+        ),
         ("not a JPEG", encode(_picture(64, 48), "PNG")),
     ]
 
