@@ -36,6 +36,7 @@ for size 7 and 128 for size 8.
 
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -97,6 +98,9 @@ LINKABLE_CONTENT = (CONTENT_WHOLE, CONTENT_TRIMMED, CONTENT_SMALL_BOX, CONTENT_F
 # its Python compile-lookup path, about half a millisecond per image with the GIL held (a tenth of
 # a web-size image's hashing, which then does not scale across worker threads).
 _CONTENT_BOX_TUNING = kernels.content_box.py_func.__defaults__
+
+# Consecutive images one worker task of ``hash_many`` hashes, at most (see there).
+TASK_IMAGES = 8
 
 # Images whose hashing axis would need more coefficients than this go through Pillow's own
 # resize instead (only absurd shapes such as 1 x 1,000,000 get there).
@@ -549,20 +553,65 @@ def hash_many(
 
     Yields ``(key, HashResult)`` or ``(key, UndecodableImageError)``; a callable that raises
     ``OSError`` yields an error with reason ``unreadable``. Callables run on the worker threads,
-    so reading files overlaps with hashing. At most ``max_in_flight`` items (default: 4 per
+    so reading files overlaps with hashing. At most ``max_in_flight`` items (default: 24 per
     worker) are pulled from ``items`` ahead of the consumer, which bounds memory. ``content``
     as for ``hash_bytes``.
+
+    Each worker task hashes a run of up to ``TASK_IMAGES`` consecutive items (fewer as the input
+    runs out, so the workers finish together): a round trip through the pool costs tens of
+    microseconds of Python with the GIL held, which per image would be lost from both workers.
+    An exception other than the per-image errors above is raised at its item's turn.
     """
     norm = normalize_sizes(sizes)
     _check_mode(mode)
     n_workers = default_workers() if workers is None else max(1, int(workers))
+    if n_workers == 1:
+        for key, source in items:
+            yield key, _hash_source(source, norm, mode, policy, content)
+        return
+    window = max(n_workers, max_in_flight if max_in_flight is not None else 24 * n_workers)
+    run = max(1, min(TASK_IMAGES, window // (3 * n_workers)))
+    tasks = max(n_workers, (2 * window) // (3 * run))
+    lookahead = max(0, window - (tasks + 1) * run)
 
-    def one(item: tuple[_T, Source]) -> tuple[_T, HashResult | UndecodableImageError]:
-        key, source = item
-        return key, _hash_source(source, norm, mode, policy, content)
+    def hash_run(
+        chunk: list[tuple[_T, Source]],
+    ) -> list[tuple[_T, HashResult | UndecodableImageError | None, BaseException | None]]:
+        done: list[tuple[_T, HashResult | UndecodableImageError | None, BaseException | None]]
+        done = []
+        for key, source in chunk:
+            try:
+                done.append((key, _hash_source(source, norm, mode, policy, content), None))
+            except BaseException as exc:  # raised to the consumer at this item's turn
+                done.append((key, None, exc))
+                break
+        return done
 
-    with OrderedExecutor(n_workers, max_in_flight, thread_name_prefix="dhash") as pool:
-        yield from pool.map(one, items)
+    with OrderedExecutor(n_workers, tasks, thread_name_prefix="dhash") as pool:
+        for done in pool.map(hash_run, _runs(items, run, lookahead, n_workers)):
+            for key, result, exc in done:
+                if exc is not None:
+                    raise exc
+                assert result is not None
+                yield key, result
+
+
+def _runs(items: Iterable[_T], size: int, lookahead: int, workers: int) -> Iterator[list[_T]]:
+    """``items`` in lists of ``size``, pulled lazily; the last ``lookahead`` items, once the input
+    has ended, in lists small enough to spread them over ``workers``."""
+    queued: deque[_T] = deque()
+    source = iter(items)
+    ended = False
+    while True:
+        while not ended and len(queued) < lookahead + size:
+            try:
+                queued.append(next(source))
+            except StopIteration:
+                ended = True
+        if not queued:
+            return
+        take = size if not ended else max(1, min(size, len(queued) // (2 * workers)))
+        yield [queued.popleft() for _ in range(min(take, len(queued)))]
 
 
 def enable_pillow_block_cache(max_blocks: int = 16) -> None:

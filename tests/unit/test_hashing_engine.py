@@ -215,3 +215,24 @@ def test_after_the_first_image_of_a_kind_no_kernel_call_takes_numbas_python_disp
             result = hash_bytes(data, mode=mode)
             assert result.backend == "kernel"
     assert slow_calls == []
+
+
+def test_hash_many_with_two_workers_raises_an_unexpected_error_at_its_items_turn():
+    # Workers hash runs of consecutive images per task; an error that is not a per-image
+    # result still surfaces after every earlier item, and only then.
+    def broken() -> bytes:
+        raise RuntimeError("reader bug")
+
+    data = png_bytes(1, size=(16, 16))
+    items = [(i, broken if i == 11 else data) for i in range(40)]
+    seen = []
+    with pytest.raises(RuntimeError, match="reader bug"):
+        for key, _ in hash_many(items, workers=2):
+            seen.append(key)
+    assert seen == list(range(11))
+
+
+@pytest.mark.parametrize("count", [1, 3, 17, 100])
+def test_hash_many_with_two_workers_yields_every_item_once_in_order(count):
+    items = [(i, png_bytes(i % 5, size=(16, 16))) for i in range(count)]
+    assert [key for key, _ in hash_many(items, sizes=(2,), workers=2)] == list(range(count))
