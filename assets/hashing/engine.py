@@ -14,14 +14,15 @@ Modes
     Pillow version the kernels replicate; otherwise ``ExactModeUnavailableError`` is raised.
 ``fast``
     JPEG (and MPO) files are decoded in the DCT domain straight to luma at 1/2..1/8 scale
-    (Pillow's ``draft``), keeping at least ``FAST_DRAFT_TARGET`` pixels on the short side, then
-    the same kernels run, resizing exactly the part of the small image that covers the picture
-    (as ``Image.thumbnail`` does with the draft box). At 1/8 scale libjpeg rounds each block's
-    DC value half up, which lifts the pixels by a known mean (``jpeg_dc_rounding_bias``); the
-    first pass subtracts it before rounding. This skips most of the decoding work; the hashes
-    agree with exact mode on nearly all bits but not all. Other formats take the exact path and
-    are labelled ``exact`` (or ``fast`` if exact mode is unavailable, since parity is then not
-    established).
+    (Pillow's ``draft``; the same pixels from libjpeg-turbo directly for the plain JPEGs
+    ``assets.hashing.jpeg`` vouches for), keeping at least ``FAST_DRAFT_TARGET`` pixels on the
+    short side, then the same kernels run, resizing exactly the part of the small image that
+    covers the picture (as ``Image.thumbnail`` does with the draft box). At 1/8 scale libjpeg
+    rounds each block's DC value half up, which lifts the pixels by a known mean
+    (``jpeg_dc_rounding_bias``); the first pass subtracts it before rounding. This skips most of
+    the decoding work; the hashes agree with exact mode on nearly all bits but not all. Other
+    formats take the exact path and are labelled ``exact`` (or ``fast`` if exact mode is
+    unavailable, since parity is then not established).
 
 Integer forms
 -------------

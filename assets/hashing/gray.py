@@ -3,7 +3,8 @@
 The policy itself (size limit, first frame, alpha on white, when EXIF orientation is due) is
 ``assets.decode``; this module only decides *how* the greyscale pixels are produced: straight
 into a reused buffer for JPEG, a compiled ``rgb2l`` over Pillow's own memory, DCT-domain drafts
-for the fast mode, and the orientation reported as still due (``GrayImage.orientation``) so the
+for the fast mode (decoded by ``assets.hashing.jpeg`` without Pillow where it can vouch for the
+file), and the orientation reported as still due (``GrayImage.orientation``) so the
 engine can fold it into its resize. Pure: no Dagster import.
 """
 
