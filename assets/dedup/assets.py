@@ -207,7 +207,11 @@ def _build_dedup_tables(
     # raw_images / image_hashes) they exist empty, and the tables build empty instead of failing.
     models = [key.path[-1] for key in context.assets_def.keys]
     overrides = run_vars(config)
-    plan, marks, fingerprint = plan_dedup_refresh(warehouse, models, config.full_refresh, overrides)
+    # One warehouse connection for the planning queries, closed before dbt opens the file.
+    with warehouse.session():
+        plan, marks, fingerprint = plan_dedup_refresh(
+            warehouse, models, config.full_refresh, overrides
+        )
     mode = "full" if plan.full else "incremental"
     context.log.info(f"dedup refresh: {mode} ({plan.reason})")
     pruned = prune_invocation_targets(DEDUP_PROJECT.project_dir / "target")
@@ -229,7 +233,8 @@ def _build_dedup_tables(
     try:
         relations = model_relations(invocation.get_artifact("manifest.json"))
         variables = {**dbt_vars(DEDUP_PROJECT.project_dir), **overrides}
-        extra = summarize(warehouse, relations, built, variables)
+        with warehouse.session():  # dbt has exited: the summaries' queries share a connection
+            extra = summarize(warehouse, relations, built, variables)
     except Exception as exc:  # the tables are built: a summary query must not undo that
         context.log.warning(f"could not summarise the dedup tables: {exc!r}")
         extra = {}

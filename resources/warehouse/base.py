@@ -97,6 +97,12 @@ class Warehouse(dg.ConfigurableResource, ABC):
         finally:
             con.close()
 
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """A run of small operations by this thread that may share one connection (a driver that
+        opens connections cheaply, or pools them, shares nothing: the default)."""
+        yield
+
     @abstractmethod
     def run_statements(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """``(sql, params)`` statements in order on one connection, then committed."""

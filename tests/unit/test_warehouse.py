@@ -1,5 +1,7 @@
 """Warehouse writes are idempotent on DuckDB, and the Azure SQL statements are valid T-SQL."""
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -231,3 +233,36 @@ def test_image_hashes_ddl_adds_the_content_box_columns_in_valid_tsql():
     assert len(added) == len(IMAGE_HASHES.added_columns) == 8
     for statement in added:
         assert sqlglot.parse(statement, read="tsql")
+
+
+def _opens_the_file_for_writing(path: str) -> bool:
+    """Whether another process can open the DuckDB file for writing right now."""
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({path!r}).close()"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def test_a_session_runs_its_operations_on_one_connection_and_releases_the_file_after(
+    warehouse,
+):
+    opened = []
+    original = type(warehouse)._open
+
+    class Counting(type(warehouse)):  # the real DuckDB warehouse, counting its connections
+        def _open(self, read_only):
+            opened.append(read_only)
+            return original(self, read_only)
+
+    counted = Counting(path=warehouse.path)
+    with counted.session():
+        counted.ensure_table(SPEC)
+        counted.upsert(SPEC, _frame(["a", "b"]))
+        assert counted.table_exists(SPEC)
+        assert sorted(counted.read_table(SPEC).id) == ["a", "b"]
+        assert not _opens_the_file_for_writing(warehouse.path)  # held: no dbt inside a session
+    assert opened == [False]
+    assert _opens_the_file_for_writing(warehouse.path)
+    counted.upsert(SPEC, _frame(["c"]))  # outside a session: a connection per operation again
+    assert sorted(counted.read_table(SPEC).id) == ["a", "b", "c"] and len(opened) >= 3
