@@ -1,6 +1,6 @@
 """Latency of a new blob: from the sensor's run request to its row in duplicate_groups.
 
-    .venv/bin/python benchmarks/bench_latency.py [--drops 3] [--seed-images 300]
+    .venv/bin/python benchmarks/bench_latency.py [--drops 3] [--seed-images 300] [--timeline]
 
 What a user of the embedded default sees with ``make dev`` and ``new_blobs_sensor`` on:
 
