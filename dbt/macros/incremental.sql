@@ -279,11 +279,17 @@
     old star and pairs are replaced, is joined to the changed image that took its place).
 -#}
 {% macro bucket_links_touched_values() -%}
-    {{ dedup_bucket_values_of(
-        changed_image_ids()
-        ~ ' union select p.image_id_b from (' ~ dedup_links() ~ ') as p where p.image_id_a in ('
-        ~ changed_image_ids() ~ ') union select p.image_id_a from (' ~ dedup_links()
-        ~ ') as p where p.image_id_b in (' ~ changed_image_ids() ~ ')') }}
+    {%- set linked -%}
+        {{ changed_image_ids() }}
+        union
+        -- the other end of every link of a changed image (one scan of the links)
+        select case when p.image_id_a in ({{ changed_image_ids() }}) then p.image_id_b
+            else p.image_id_a end
+        from ({{ dedup_links() }}) as p
+        where p.image_id_a in ({{ changed_image_ids() }})
+            or p.image_id_b in ({{ changed_image_ids() }})
+    {%- endset -%}
+    {{ dedup_bucket_values_of(linked) }}
 {%- endmacro %}
 
 {#- The keys of those buckets (their smallest image_key, as in dedup_buckets). -#}
