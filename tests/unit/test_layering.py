@@ -25,6 +25,7 @@ KERNELS = (
     "assets.hashing",
     "assets.hashing.engine",
     "assets.hashing.gray",
+    "assets.hashing.jpeg",
     "assets.hashing.kernels",
     "assets.classifier",
     "assets.demo.collection",
