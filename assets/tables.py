@@ -167,6 +167,16 @@ def quarantine_row(
 
 HASH_SIZES = tuple(range(1, 9))
 
+# The probe hashes of the content box (assets/hashing/engine.py PROBES), with what each covers.
+PROBE_COLUMNS = (
+    ("area", "the whole content box"),
+    ("centre", "the central 80 % of the content box"),
+    ("cut_top", "the content box without its top 5 %"),
+    ("cut_bottom", "the content box without its bottom 5 %"),
+    ("cut_left", "the content box without its left 5 %"),
+    ("cut_right", "the content box without its right 5 %"),
+)
+
 # The content box (the picture inside solid borders) and its size-8 hash: see
 # assets/hashing/engine.py (CONTENT_* codes, tolerance and minimum size).
 CONTENT_COLUMNS = (
@@ -191,6 +201,16 @@ CONTENT_COLUMNS = (
     ),
     Column("dhash8_trim_row", "int64", "Trimmed size-8 row hash (signed 64-bit), or null."),
     Column("dhash8_trim_col", "int64", "Trimmed size-8 column hash (signed 64-bit), or null."),
+    *(
+        Column(
+            f"dhash8_{probe}_{part}",
+            "int64",
+            f"Probe hash {probe} ({part}, signed 64-bit): size-8 difference hash of {what}, "
+            "resampled by area means (not DHashHex8's resize); null when too flat or unlinkable.",
+        )
+        for probe, what in PROBE_COLUMNS
+        for part in ("row", "col")
+    ),
 )
 
 IMAGE_HASHES = TableSpec(
@@ -276,6 +296,9 @@ def image_hash_row(image_id: str, result, hashed_at: datetime) -> dict:
     row["DHashHex8Trim"] = result.trim_hex
     row["dhash8_trim_row"] = result.dhash8_trim_row
     row["dhash8_trim_col"] = result.dhash8_trim_col
+    for probe, _ in PROBE_COLUMNS:
+        words = result.probe(probe)
+        row[f"dhash8_{probe}_row"], row[f"dhash8_{probe}_col"] = words or (None, None)
     return row
 
 

@@ -12,7 +12,7 @@ import dhash
 import numpy as np
 import pandas as pd
 
-from assets.tables import PHOTO_COLUMNS
+from assets.tables import PHOTO_COLUMNS, PROBE_COLUMNS
 
 HASH_BITS = 128  # size 8: 64-bit row hash + 64-bit column hash
 _U64 = 1 << 64
@@ -58,12 +58,15 @@ def image_hashes_row(
     hashed_at: datetime | None = None,
     content: str = "whole",
     trim: tuple[int, int] | None = None,
+    probes: dict[str, tuple[int, int]] | None = None,
 ) -> dict:
     """One image_hashes row (see assets/tables.py) from integer hashes at sizes 1..8.
 
     By default an image without borders: its content box is the whole image and its trimmed
     hash is its size-8 hash. ``trim`` (signed size-8 words) gives a bordered image's trimmed
     hash; ``content`` its content code (a code that forbids links leaves the trimmed hash null).
+    ``probes``: signed (row, col) words of probe hashes by name (``area``, ``centre``,
+    ``cut_top`` ...; see assets/tables.py PROBE_COLUMNS); the others are null.
     """
     row: dict = {"image_id": image_id}
     for size in range(1, 9):
@@ -88,6 +91,9 @@ def image_hashes_row(
         r, c = to_unsigned64(trim[0]), to_unsigned64(trim[1])
         row["DHashHex8Trim"] = dhash.format_hex(r, c, size=8)
         row["dhash8_trim_row"], row["dhash8_trim_col"] = trim
+    for probe, _ in PROBE_COLUMNS:
+        words = (probes or {}).get(probe) if content in ("whole", "trimmed") else None
+        row[f"dhash8_{probe}_row"], row[f"dhash8_{probe}_col"] = words or (None, None)
     return row
 
 

@@ -65,9 +65,9 @@ EXACT_MODE_AVAILABLE: bool = PILLOW_VERSION == kernels.PILLOW_VERSION_REPLICATED
 
 # Bump the trailing -vN when the engine's results change for the same Pillow version.
 # v2: results also carry the content box and its trimmed size-8 hash (DHashHex1..8 unchanged);
-# v3: JPEG ringing next to a bar is peeled too.
-HASH_ALGORITHM_VERSION = f"dhash-pillow{kernels.PILLOW_VERSION_REPLICATED}-v3"
-FAST_HASH_ALGORITHM_VERSION = f"dhash-fast-jpegdraft{FAST_DRAFT_TARGET}-pillow{PILLOW_VERSION}-v3"
+# v3: JPEG ringing next to a bar is peeled too; v4: results also carry the probe hashes.
+HASH_ALGORITHM_VERSION = f"dhash-pillow{kernels.PILLOW_VERSION_REPLICATED}-v4"
+FAST_HASH_ALGORITHM_VERSION = f"dhash-fast-jpegdraft{FAST_DRAFT_TARGET}-pillow{PILLOW_VERSION}-v4"
 
 # The content box (see ``kernels.content_box``). A border line is flat when its grey levels span
 # at most CONTENT_TOLERANCE levels: JPEG noise on a solid bar stays within it, a line of a
@@ -93,6 +93,30 @@ CONTENT_BLANK = "blank"  # every line flat (blank, all border, fully transparent
 CONTENT_TOO_SMALL = "too_small"  # a side under MIN_CONTENT_SIDE pixels: no hash link at all
 CONTENT_NOT_MEASURED = "not_measured"  # size 8 not computed, or Pillow's fallback resize
 LINKABLE_CONTENT = (CONTENT_WHOLE, CONTENT_TRIMMED, CONTENT_SMALL_BOX, CONTENT_FLAT_BOX)
+
+# The probe hashes: size-8 difference hashes of parts of the content box (of the whole picture
+# when nothing was trimmed), resampled by area means from one grid of the box
+# (``kernels.probe_grays``; not the dhash package's LANCZOS, so never compared with DHashHex8).
+# Each is (name, (x0, y0, x1, y1) as shares of the box). ``area`` is the whole box: the edge-cut
+# link compares one image's area hash with another's cut hashes, the hashes of the box with a
+# strip of PROBE_CUT of a side cut away (a caption strip or a watermark cropped off one side);
+# ``centre`` is the box without PROBE_MARGIN on every side, where a slight rotation or a
+# re-framing moves the picture least and a rotated copy's blank corners do not reach.
+PROBE_CUT = 0.05
+PROBE_MARGIN = 0.1
+PROBES: tuple[tuple[str, tuple[float, float, float, float]], ...] = (
+    ("area", (0.0, 0.0, 1.0, 1.0)),
+    ("centre", (PROBE_MARGIN, PROBE_MARGIN, 1.0 - PROBE_MARGIN, 1.0 - PROBE_MARGIN)),
+    ("cut_top", (0.0, PROBE_CUT, 1.0, 1.0)),
+    ("cut_bottom", (0.0, 0.0, 1.0, 1.0 - PROBE_CUT)),
+    ("cut_left", (PROBE_CUT, 0.0, 1.0, 1.0)),
+    ("cut_right", (0.0, 0.0, 1.0 - PROBE_CUT, 1.0)),
+)
+PROBE_NAMES: tuple[str, ...] = tuple(name for name, _ in PROBES)
+_PROBE_RECTS = np.array([rect for _, rect in PROBES], np.float64)
+_PROBE_OUTS = np.full(len(PROBES), kernels.MAX_OUT, np.int64)
+# Orientation that undoes an EXIF orientation (5 and 7 transpose across a diagonal: their own).
+_INVERSE_ORIENTATION = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}
 
 # content_box's tuning arguments, passed explicitly on every call: numba's dispatcher takes its C
 # fast path only when no argument is left to its default; an omitted one sends every call through
@@ -174,6 +198,8 @@ class HashResult:
     content_box: tuple[int, int, int, int] | None = None
     trim_row: int | None = None
     trim_col: int | None = None
+    # Unsigned (row, col) words of each of PROBES, or None (a flat probe, or no probes).
+    probes: tuple[tuple[int, int] | None, ...] = ()
 
     def __getitem__(self, size: int) -> SizeHash:
         i = self._index(size)
@@ -222,6 +248,13 @@ class HashResult:
     def dhash8_trim_col(self) -> int | None:
         """Trimmed size-8 column hash as a signed 64-bit integer, or None."""
         return None if self.trim_col is None else to_int64(self.trim_col)
+
+    def probe(self, name: str) -> tuple[int, int] | None:
+        """A probe hash (see ``PROBES``) as signed 64-bit (row, col), or None."""
+        if not self.probes:
+            return None
+        words = self.probes[PROBE_NAMES.index(name)]
+        return None if words is None else (to_int64(words[0]), to_int64(words[1]))
 
     def _index(self, size: int) -> int:
         try:
@@ -451,6 +484,29 @@ def content_of(
     return CONTENT_TRIMMED, int_box, int(rows_a[0]), int(cols_a[0])
 
 
+def probes_of(
+    pixels: np.ndarray, box: tuple[float, float, float, float], orientation: int
+) -> tuple[tuple[int, int] | None, ...]:
+    """The unsigned (row, col) words of every probe of ``PROBES`` over ``box`` (oriented pixels);
+    None for a probe too flat to hash (as for the trimmed hash: its bits would be noise)."""
+    height, width = pixels.shape
+    transposed, flip_rows, flip_cols = kernels.ORIENTATION_STEPS[orientation]
+    o_width, o_height = (height, width) if transposed else (width, height)
+    stored = box
+    if orientation != 1:
+        stored = transpose_region(box, o_width, o_height, _INVERSE_ORIENTATION[orientation])
+    x0, y0 = max(0, int(stored[0])), max(0, int(stored[1]))
+    x1, y1 = min(width, int(np.ceil(stored[2]))), min(height, int(np.ceil(stored[3])))
+    grays = kernels.probe_grays(
+        pixels, x0, y0, x1, y1, transposed, flip_rows, flip_cols, _PROBE_RECTS
+    )
+    rows_a, cols_a = kernels.difference_bits(grays, _PROBE_OUTS)
+    return tuple(
+        (int(rows_a[i]), int(cols_a[i])) if _informative(grays[i]) else None
+        for i in range(len(PROBES))
+    )
+
+
 def _decode(data: bytes, mode: str, policy: DecodePolicy) -> GrayImage:
     draft = (FAST_DRAFT_TARGET, FAST_DRAFT_TARGET) if mode == "fast" else None
     try:
@@ -469,20 +525,28 @@ def hash_bytes(
     mode: Mode = "exact",
     policy: DecodePolicy = DEFAULT_POLICY,
     content: bool = True,
+    probes: bool = True,
 ) -> HashResult:
     """Hash one encoded image for every size in ``sizes`` (1..8).
 
     ``content``: also find the content box and its trimmed size-8 hash (when size 8 is asked
     for); False leaves ``HashResult.content`` "not_measured" (the benchmarks' before/after).
-    Raises ``UndecodableImageError`` for bytes the decode policy rejects.
+    ``probes``: with the content box, also the probe hashes (``PROBES``); False leaves them
+    empty (the benchmarks' before/after). Raises ``UndecodableImageError`` for bytes the decode
+    policy rejects.
     """
     norm = normalize_sizes(sizes)
     _check_mode(mode)
-    return _hash_checked(data, norm, mode, policy, content)
+    return _hash_checked(data, norm, mode, policy, content, probes)
 
 
 def _hash_checked(
-    data: bytes, sizes: tuple[int, ...], mode: str, policy: DecodePolicy, content: bool = True
+    data: bytes,
+    sizes: tuple[int, ...],
+    mode: str,
+    policy: DecodePolicy,
+    content: bool = True,
+    probes: bool = True,
 ) -> HashResult:
     gray = _decode(data, mode, policy)
     height, width = gray.pixels.shape
@@ -493,10 +557,16 @@ def _hash_checked(
             height, width = width, height
     rows, cols, backend, gray8 = _hash_gray(gray.pixels, sizes, region, gray.bias, gray.orientation)
     found, box, trim_row, trim_col = CONTENT_NOT_MEASURED, None, None, None
+    probe_words: tuple[tuple[int, int] | None, ...] = ()
     if content and gray8 is not None:
         found, box, trim_row, trim_col = content_of(
             gray.pixels, region, gray.bias, gray.orientation, rows[-1], cols[-1], gray8
         )
+        if probes and found in LINKABLE_CONTENT:
+            # Over the content box when borders were trimmed, else over the whole picture (a
+            # box too small or flat to hash links by the whole picture's hashes too).
+            probe_box = box if found == CONTENT_TRIMMED and box is not None else region
+            probe_words = probes_of(gray.pixels, probe_box, gray.orientation)
     # Without the replicated Pillow, nothing fast mode produces may claim exact parity.
     effective = "fast" if gray.drafted or not EXACT_MODE_AVAILABLE else "exact"
     return HashResult(
@@ -512,6 +582,7 @@ def _hash_checked(
         content_box=box,
         trim_row=trim_row,
         trim_col=trim_col,
+        probes=probe_words,
     )
 
 
@@ -527,7 +598,12 @@ Source = bytes | bytearray | memoryview | Callable[[], bytes]
 
 
 def _hash_source(
-    source: Source, sizes: tuple[int, ...], mode: str, policy: DecodePolicy, content: bool
+    source: Source,
+    sizes: tuple[int, ...],
+    mode: str,
+    policy: DecodePolicy,
+    content: bool,
+    probes: bool = True,
 ) -> HashResult | UndecodableImageError:
     try:
         data = source() if callable(source) else source
@@ -535,7 +611,12 @@ def _hash_source(
         return UndecodableImageError("unreadable", f"{type(exc).__name__}: {exc}")
     try:
         return _hash_checked(
-            bytes(data) if not isinstance(data, bytes) else data, sizes, mode, policy, content
+            bytes(data) if not isinstance(data, bytes) else data,
+            sizes,
+            mode,
+            policy,
+            content,
+            probes,
         )
     except UndecodableImageError as exc:
         return exc
@@ -549,6 +630,7 @@ def hash_many(
     workers: int | None = None,
     max_in_flight: int | None = None,
     content: bool = True,
+    probes: bool = True,
 ) -> Iterator[tuple[_T, HashResult | UndecodableImageError]]:
     """Hash ``(key, bytes or zero-argument callable returning bytes)`` pairs, in input order.
 
@@ -556,7 +638,7 @@ def hash_many(
     ``OSError`` yields an error with reason ``unreadable``. Callables run on the worker threads,
     so reading files overlaps with hashing. At most ``max_in_flight`` items (default: 24 per
     worker) are pulled from ``items`` ahead of the consumer, which bounds memory. ``content``
-    as for ``hash_bytes``.
+    and ``probes`` as for ``hash_bytes``.
 
     Each worker task hashes a run of up to ``TASK_IMAGES`` consecutive items (fewer as the input
     runs out, so the workers finish together): a round trip through the pool costs tens of
@@ -568,7 +650,7 @@ def hash_many(
     n_workers = default_workers() if workers is None else max(1, int(workers))
     if n_workers == 1:
         for key, source in items:
-            yield key, _hash_source(source, norm, mode, policy, content)
+            yield key, _hash_source(source, norm, mode, policy, content, probes)
         return
     window = max(n_workers, max_in_flight if max_in_flight is not None else 24 * n_workers)
     run = max(1, min(TASK_IMAGES, window // (3 * n_workers)))
@@ -582,7 +664,7 @@ def hash_many(
         done = []
         for key, source in chunk:
             try:
-                done.append((key, _hash_source(source, norm, mode, policy, content), None))
+                done.append((key, _hash_source(source, norm, mode, policy, content, probes), None))
             except BaseException as exc:  # raised to the consumer at this item's turn
                 done.append((key, None, exc))
                 break
@@ -643,3 +725,5 @@ def warm_up() -> None:
     rows, cols, _, gray8 = _hash_gray(bordered, DEFAULT_SIZES, None, 0.0, 1)
     assert gray8 is not None
     content_of(bordered, (0, 0, width, height), 0.0, 1, rows[-1], cols[-1], gray8)
+    for orientation in (1, 6):
+        probes_of(bordered, (9, 9, width - 9, height - 9), orientation)

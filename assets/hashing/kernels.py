@@ -735,3 +735,133 @@ def decisive_comparisons(gray: Gray, n: int, margin: int) -> int:
             if abs(np.int32(gray[y + 1, x]) - a) >= margin:
                 count += 1
     return count
+
+
+# The probe hashes (``probe_grays``): the content box averaged once into a grid of at most
+# PROBE_GRID x PROBE_GRID cells, from which each probe's 9 x 9 grey is resampled. At most one
+# add per pixel, whatever the number of probes; rows are sampled once a grid cell spans more
+# than PROBE_SAMPLES of them (benchmark quality was the same reading every row).
+PROBE_GRID = 64
+PROBE_SAMPLES = 4
+Floats = npt.NDArray[np.float64]
+
+
+@njit(cache=True, nogil=True)
+def _cell_means(img: Gray, x0: int, y0: int, x1: int, y1: int, gh: int, gw: int) -> Floats:
+    """Area means of ``img[y0:y1, x0:x1]`` over a gh x gw grid of equal cells (at least one
+    pixel a side), a pixel on a cell edge shared by its overlap: equal cells are symmetric, so a
+    mirrored box gives the mirrored grid (up to float rounding).
+
+    Each row's cells are contiguous integer sums plus the two pixels their edges cut. Rows
+    are read every ``step``-th, the step chosen so that a cell still spans at least
+    PROBE_SAMPLES sampled rows (each standing for ``step`` rows): a 12-megapixel box reads
+    one row in 11, an 800 x 600 one every second row.
+    """
+    bw = x1 - x0
+    bh = y1 - y0
+    step = max(1, bh // (PROBE_SAMPLES * gh))
+    # Columns: full pixels [first, last) of each cell, and the cut pixel at each inner edge.
+    first = np.empty(gw, np.int64)
+    last = np.empty(gw, np.int64)
+    cut = np.full(gw + 1, -1, np.int64)
+    cut_share = np.zeros(gw + 1, np.float64)  # the cut pixel's share left of the edge
+    for c in range(gw + 1):
+        edge = c * bw / gw
+        lo = math.floor(edge)
+        if edge > lo and lo < bw:
+            cut[c] = lo
+            cut_share[c] = edge - lo
+    for c in range(gw):
+        first[c] = math.ceil(c * bw / gw)
+        last[c] = math.floor((c + 1) * bw / gw)
+    sums = np.zeros((gh + 1, gw), np.float64)
+    totals = np.zeros(gh + 1, np.float64)
+    row = np.zeros(gw, np.float64)
+    row_scale = gh / bh
+    for y in range(0, bh, step):
+        line = img[y0 + y, x0:x1]
+        for c in range(gw):
+            acc = 0
+            for x in range(first[c], last[c]):
+                acc += int(line[x])
+            total = np.float64(acc)
+            if cut[c] >= 0:
+                total += (1.0 - cut_share[c]) * line[cut[c]]
+            if cut[c + 1] >= 0:
+                total += cut_share[c + 1] * line[cut[c + 1]]
+            row[c] = total
+        # The sampled rows [y, y + step) split between the cell of y and the next.
+        u0 = y * row_scale
+        u1 = min(bh, y + step) * row_scale
+        cy = min(gh - 1, math.floor(u0))
+        w = 1.0 if u1 <= cy + 1 or cy == gh - 1 else (cy + 1 - u0) / (u1 - u0)
+        for c in range(gw):
+            sums[cy, c] += w * row[c]
+            sums[cy + 1, c] += (1.0 - w) * row[c]
+        totals[cy] += w
+        totals[cy + 1] += 1.0 - w
+    width = bw / gw
+    out = np.empty((gh, gw), np.float64)
+    for r in range(gh):
+        for c in range(gw):
+            out[r, c] = sums[r, c] / (totals[r] * width)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _area_weights(n_in: int, lo: float, hi: float, n_out: int) -> Floats:
+    """n_out x n_in weights averaging the input span [lo, hi) into n_out equal cells."""
+    w = np.zeros((n_out, n_in), np.float64)
+    step = (hi - lo) / n_out
+    for k in range(n_out):
+        a = lo + k * step
+        b = a + step
+        total = 0.0
+        for p in range(max(0, math.floor(a)), min(n_in, math.ceil(b))):
+            share = min(b, p + 1.0) - max(a, float(p))
+            if share > 0.0:
+                w[k, p] = share
+                total += share
+        if total > 0.0:
+            w[k] /= total
+    return w
+
+
+@njit(cache=True, nogil=True)
+def probe_grays(
+    img: Gray,
+    x0: int,
+    y0: int,
+    x1: int,
+    y1: int,
+    transposed: bool,
+    flip_rows: bool,
+    flip_cols: bool,
+    rects: Floats,
+) -> Floats:
+    """The 9 x 9 greys of probe rectangles of a box, for their dHash (``difference_bits``).
+
+    ``img[y0:y1, x0:x1]`` is the box as stored; it is averaged into a grid of at most
+    PROBE_GRID cells a side, which is then oriented (the EXIF steps of ``ORIENTATION_STEPS``).
+    ``rects`` (P x 4: x0, y0, x1, y1 as shares of the oriented box) are resampled from the
+    grid by area means (the greys are not rounded: a near tie is decided by the means).
+    """
+    bh = y1 - y0
+    bw = x1 - x0
+    gh = min(PROBE_GRID, bh)
+    gw = min(PROBE_GRID, bw)
+    grid = _cell_means(img, x0, y0, x1, y1, gh, gw)
+    if transposed:
+        grid = grid.T.copy()
+    if flip_rows:
+        grid = grid[::-1, :].copy()
+    if flip_cols:
+        grid = grid[:, ::-1].copy()
+    oh, ow = grid.shape
+    n = MAX_OUT
+    out = np.empty((rects.shape[0], n, n), np.float64)
+    for i in range(rects.shape[0]):
+        wy = _area_weights(oh, rects[i, 1] * oh, rects[i, 3] * oh, n)
+        wx = _area_weights(ow, rects[i, 0] * ow, rects[i, 2] * ow, n)
+        out[i] = wy @ grid @ wx.T
+    return out

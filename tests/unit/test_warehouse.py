@@ -175,14 +175,15 @@ def test_no_rows_make_no_staging_statements():
     assert list(tsql_stage_batches(SPEC, STAGED_TSQL, [])) == []
 
 
-def test_image_hashes_rows_stage_58_to_a_statement_because_of_the_parameter_limit():
+def test_image_hashes_rows_stage_43_to_a_statement_because_of_the_parameter_limit():
     from assets.tables import IMAGE_HASHES
 
     n_cols = len(IMAGE_HASHES.columns)
     batches = list(tsql_stage_batches(IMAGE_HASHES, STAGED_TSQL, [(None,) * n_cols] * 200))
-    # 36 columns (the content box included): 2100 // 36 = 58 rows per statement.
-    assert n_cols == 36
-    assert [len(params) // n_cols for _, params in batches] == [58, 58, 58, 26]
+    # 48 columns (the content box and the probe hashes included): 2100 // 48 = 43 rows per
+    # statement.
+    assert n_cols == 48
+    assert [len(params) // n_cols for _, params in batches] == [43, 43, 43, 43, 28]
     assert all(len(params) <= TSQL_MAX_PARAMS for _, params in batches)
 
 
@@ -226,11 +227,12 @@ def test_a_table_written_before_a_column_was_added_gets_it_on_the_next_write(war
     assert pd.isna(table.note.iloc[0]) and table.note.iloc[1] == "new"
 
 
-def test_image_hashes_ddl_adds_the_content_box_columns_in_valid_tsql():
+def test_image_hashes_ddl_adds_the_content_box_and_probe_columns_in_valid_tsql():
     from assets.tables import IMAGE_HASHES
 
     added = [s for s in ddl(IMAGE_HASHES, TSQL) if "COL_LENGTH" in s]
-    assert len(added) == len(IMAGE_HASHES.added_columns) == 8
+    # the content box (8 columns) and the probe hashes (6 x row, col)
+    assert len(added) == len(IMAGE_HASHES.added_columns) == 20
     for statement in added:
         assert sqlglot.parse(statement, read="tsql")
 
