@@ -40,6 +40,18 @@ def candidates(shipped: quality.Rule) -> list[quality.Rule]:
     return [
         replace(shipped, name="shipped + equal DHashHex3", same_size=3),
         replace(shipped, name="shipped without the trimmed link", trim_threshold=None),
+        replace(shipped, name="shipped without the centre link", centre_threshold=None),
+        replace(shipped, name="shipped without the edge-cut link", cut_threshold=None),
+        replace(
+            shipped,
+            name="shipped without the centre and edge-cut links",
+            centre_threshold=None,
+            cut_threshold=None,
+        ),
+        replace(shipped, name="shipped, centre link at 6 bits", centre_threshold=6),
+        replace(shipped, name="shipped, centre link at 10 bits", centre_threshold=10),
+        replace(shipped, name="shipped, edge-cut link at 4 bits", cut_threshold=4),
+        replace(shipped, name="shipped, edge-cut link at 8 bits", cut_threshold=8),
         replace(
             shipped, name="shipped without the multi-size link", confirm_size=None, fine_size=None
         ),

@@ -4,7 +4,8 @@ For each size, a synthetic table of size-8 hashes shaped like a real collection 
 in clusters: a base hash and 1..4 variants each 1..threshold bits from it, among uniformly
 random hashes) is loaded into a DuckDB file as ``stg_images``. Each link model
 (``near_duplicate_pairs``; ``border_trimmed_pairs``, the content-box link, whose trimmed hashes
-are the plain ones here: an image without borders, the common case; ``multi_size_pairs``) is
+are the plain ones here: an image without borders, the common case; ``multi_size_pairs``;
+``centre_pairs`` and ``edge_cut_pairs``, on synthetic probe hashes: ``probe_hashes``) is
 built by ``dbt run --select <model>`` in a fresh process, hooks included (the link models build
 their distinct-hash table in a pre-hook); the time is the model's own from dbt's run results (no
 dbt start-up), the peak resident memory (``ru_maxrss``) that of the whole dbt process (Python,
@@ -15,7 +16,8 @@ load (``os.getloadavg``) is recorded around each run.
     python benchmarks/bench_near_duplicates.py                     # 100k, 1M, 10M
     python benchmarks/bench_near_duplicates.py --sizes 100k,1M --thresholds 6,8 --agreements 2
     python benchmarks/bench_near_duplicates.py --sizes 1M --agreements 2 \
-        --models near_duplicate_pairs,border_trimmed_pairs,multi_size_pairs --trim-threshold 12
+        --models near_duplicate_pairs,border_trimmed_pairs,multi_size_pairs,centre_pairs,\
+edge_cut_pairs --trim-threshold 12
 
 multi_size_pairs searches the size-5 words (synthetic: shared within a cluster, 0 or 1 bit
 flipped) at the shipped confirmation distance; its threshold column is that distance.
@@ -81,6 +83,34 @@ def coarse_hashes(
     return row, col
 
 
+PROBES = ("area", "centre", "cut_top", "cut_bottom", "cut_left", "cut_right")
+# Bit patterns that turn a size-8 hash into another hash at the same distances from the others.
+_CENTRE_MASK, _AREA_MASK = 0x5555_5555_5555_5555, 0x3333_3333_3333_3333
+
+
+def probe_hashes(hashes, seed: int) -> dict[str, np.ndarray]:
+    """Probe hash words for the centre and edge-cut links: the centre hash is the size-8 hash
+    with a fixed pattern flipped (the same distances, so centre_pairs has near_duplicate_pairs'
+    true pairs), the area hash likewise with another pattern; a cluster member's bottom-cut hash
+    is its area hash with one bit flipped (so it meets its cluster's area hashes), every other
+    cut hash uniformly random."""
+    rng = np.random.default_rng(seed + 99)
+    n = len(hashes)
+    out = {}
+    for part in ("row", "col"):
+        plain = hashes[f"dhash8_{part}"].to_numpy()
+        out[f"centre_{part}"] = plain ^ _CENTRE_MASK
+        out[f"area_{part}"] = plain ^ _AREA_MASK
+        for side in ("top", "bottom", "left", "right"):
+            out[f"cut_{side}_{part}"] = rng.integers(-(1 << 63), (1 << 63) - 1, n, np.int64)
+    member = hashes.cluster.to_numpy() >= 0
+    bit = rng.integers(0, 64, n)
+    for part in ("row", "col"):
+        flipped = out[f"area_{part}"] ^ np.left_shift(np.int64(1), bit)
+        out[f"cut_bottom_{part}"] = np.where(member, flipped, out[f"cut_bottom_{part}"])
+    return out
+
+
 def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndarray:
     """Write ``stg_images`` (the columns the link models read); return the size-8 hashes by
     index."""
@@ -88,6 +118,9 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
     hashes["dhash5_row"], hashes["dhash5_col"] = coarse_hashes(hashes, seed)
     fine = max(int(dbt_vars()["near_duplicate_fine_distance"]), 0)
     hashes["dhash7_row"], hashes["dhash7_col"] = coarse_hashes(hashes, seed, 7, max_flips=fine)
+    for name, words in probe_hashes(hashes, seed).items():
+        hashes[f"dhash8_{name}"] = words
+    probe_columns = [f"dhash8_{p}_{part}" for p in PROBES for part in ("row", "col")]
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(db_path)) as con:
         con.register(
@@ -101,6 +134,7 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
                     "dhash5_col",
                     "dhash7_row",
                     "dhash7_col",
+                    *probe_columns,
                 ]
             ],
         )
@@ -112,6 +146,7 @@ def load_stg_images(db_path: Path, n: int, threshold: int, seed: int) -> np.ndar
             "SELECT row_number() OVER (ORDER BY image_id) AS image_key, * FROM ("
             "  SELECT sha256(CAST(image_index AS VARCHAR)) AS image_id, image_index,"
             "         dhash8_row, dhash8_col, dhash5_row, dhash5_col, dhash7_row, dhash7_col,"
+            f"         {', '.join(probe_columns)},"
             "         dhash8_row AS dhash8_trim_row,"
             "         dhash8_col AS dhash8_trim_col, CAST(NULL AS VARCHAR) AS unlinkable_id,"
             "         TRUE AS is_linkable FROM synthetic)"
@@ -222,6 +257,10 @@ def measure(
     searches = [(128, threshold)]
     if model == "border_trimmed_pairs":
         searches = [(128, variables["near_duplicate_trim_threshold"])]
+    if model == "centre_pairs":
+        searches = [(128, int(dbt_vars()["near_duplicate_centre_threshold"]))]
+    if model == "edge_cut_pairs":
+        searches = [(128, int(dbt_vars()["near_duplicate_cut_threshold"]))]
     if model == "multi_size_pairs":
         # its searches run over the coarse words of each rule at its distance (agreement 2)
         variables = dbt_vars()

@@ -161,6 +161,24 @@ def _multi_size_pairs(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str
     }
 
 
+def _probe_link(variable: str) -> Callable[[Warehouse, str, Mapping[str, Any]], Metadata]:
+    """The summary of a probe-hash link model (centre_pairs, edge_cut_pairs): pairs by distance
+    and the threshold ``variable``."""
+
+    def summary(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
+        by_distance = warehouse.query_df(
+            f"SELECT distance, COUNT(*) AS pairs FROM {relation} "
+            "GROUP BY distance ORDER BY distance"
+        )
+        return {
+            "dagster/row_count": int(by_distance.pairs.sum()) if len(by_distance) else 0,
+            variable: int(dbt_vars[variable]),
+            "pairs_by_distance": dg.MetadataValue.md(md_table(_ints(by_distance), 200)),
+        }
+
+    return summary
+
+
 def _bucket_links(warehouse: Warehouse, relation: str, dbt_vars: Mapping[str, Any]) -> Metadata:
     row = warehouse.query_df(
         "SELECT COUNT(*) AS links, COUNT(DISTINCT node) AS buckets FROM ("
@@ -179,6 +197,8 @@ SUMMARIES: dict[str, Callable[[Warehouse, str, Mapping[str, Any]], Metadata]] = 
     "near_duplicate_pairs": _near_duplicate_pairs,
     "border_trimmed_pairs": _border_trimmed_pairs,
     "multi_size_pairs": _multi_size_pairs,
+    "centre_pairs": _probe_link("near_duplicate_centre_threshold"),
+    "edge_cut_pairs": _probe_link("near_duplicate_cut_threshold"),
     "bucket_links": _bucket_links,
     "duplicate_groups": _duplicate_groups,
     "unique_images": _unique_images,

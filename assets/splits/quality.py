@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from assets.hashing.engine import LINKABLE_CONTENT, Mode
+from assets.hashing.engine import LINKABLE_CONTENT, PROBE_NAMES, Mode
 from assets.splits.split import TEST, TRAIN, assign_splits
 
 ANCHOR_FAMILIES = ("original", "tile")
@@ -44,6 +44,9 @@ class Rule:
     hashes are at most ``fine_distance`` bits apart.
     ``other_size`` / ``other_threshold``: size-k hashes alone within a threshold (measured as a
     candidate only: no exact search of it scales, see benchmarks/README.md).
+    ``centre_threshold``: centre hashes (``dhash8_centre_*``) at most this many bits apart.
+    ``cut_threshold``: one image's area hash (``dhash8_area_*``) at most this many bits from a
+    cut hash (``dhash8_cut_<side>_*``) of the other, or equal area hashes (the edge-cut link).
     """
 
     name: str
@@ -59,6 +62,8 @@ class Rule:
     fine_distance: int = 0
     other_size: int | None = None
     other_threshold: int = 0
+    centre_threshold: int | None = None
+    cut_threshold: int | None = None
 
 
 def _words(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +84,31 @@ def _pair_distances(df: pd.DataFrame, prefix: str) -> tuple[np.ndarray, np.ndarr
     dist += np.bitwise_count(cols[:, None] ^ cols[None, :])
     valid = valid_r & valid_c
     return dist, valid[:, None] & valid[None, :]
+
+
+def _cross_distances(
+    df: pd.DataFrame, prefix_a: str, prefix_b: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hamming distances of every image's ``prefix_a`` hash to every image's ``prefix_b`` hash."""
+    ra, va = _words(df, f"{prefix_a}_row")
+    ca, _ = _words(df, f"{prefix_a}_col")
+    rb, vb = _words(df, f"{prefix_b}_row")
+    cb, _ = _words(df, f"{prefix_b}_col")
+    dist = np.bitwise_count(ra[:, None] ^ rb[None, :]).astype(np.int16)
+    dist += np.bitwise_count(ca[:, None] ^ cb[None, :])
+    return dist, va[:, None] & vb[None, :]
+
+
+def _edge_cut_links(df: pd.DataFrame, threshold: int) -> np.ndarray:
+    """The edge-cut link (dbt model edge_cut_pairs): an area hash within ``threshold`` of the
+    other image's cut hash (either way round), or equal area hashes."""
+    dist, valid = _pair_distances(df, "dhash8_area")
+    links = valid & (dist == 0)
+    for side in ("top", "bottom", "left", "right"):
+        cross, ok = _cross_distances(df, "dhash8_area", f"dhash8_cut_{side}")
+        near = ok & (cross <= threshold)
+        links |= near | near.T
+    return links
 
 
 def link_matrix(df: pd.DataFrame, rule: Rule) -> np.ndarray:
@@ -111,6 +141,11 @@ def link_matrix(df: pd.DataFrame, rule: Rule) -> np.ndarray:
     if rule.other_size is not None:
         dist, valid = _pair_distances(df, f"dhash{rule.other_size}")
         links |= valid & (dist <= rule.other_threshold)
+    if rule.centre_threshold is not None and "dhash8_centre_row" in df.columns:
+        dist, valid = _pair_distances(df, "dhash8_centre")
+        links |= valid & (dist <= rule.centre_threshold)
+    if rule.cut_threshold is not None and "dhash8_area_row" in df.columns:
+        links |= _edge_cut_links(df, rule.cut_threshold)
     if rule.guard and "content" in df.columns:
         ok = df.content.isin(LINKABLE_CONTENT).to_numpy()
         links &= ok[:, None] & ok[None, :]
@@ -322,6 +357,9 @@ def hash_labelled(
                 row[f"dhash{size}_col"] = result[size].col_int64
             row["dhash8_trim_row"] = result.dhash8_trim_row
             row["dhash8_trim_col"] = result.dhash8_trim_col
+            for name in PROBE_NAMES:
+                words = result.probe(name)
+                row[f"dhash8_{name}_row"], row[f"dhash8_{name}_col"] = words or (None, None)
             row["content"] = result.content
             row["width"], row["height"] = result.width, result.height
         rows.append(row)
@@ -349,6 +387,8 @@ def rule_from_vars(variables: dict, name: str = "shipped defaults") -> Rule:
     trim = variables.get("near_duplicate_trim_threshold")
     confirm = int(variables.get("near_duplicate_confirm_distance", -1))
     fine = int(variables.get("near_duplicate_fine_distance", -1))
+    centre = int(variables.get("near_duplicate_centre_threshold", -1))
+    cut = int(variables.get("near_duplicate_cut_threshold", -1))
     loose = confirm >= 0 or fine >= 0
     return Rule(
         name,
@@ -361,6 +401,8 @@ def rule_from_vars(variables: dict, name: str = "shipped defaults") -> Rule:
         loose_threshold=int(variables["near_duplicate_loose_threshold"]) if loose else None,
         fine_size=int(variables["near_duplicate_fine_size"]) if fine >= 0 else None,
         fine_distance=max(fine, 0),
+        centre_threshold=centre if centre >= 0 else None,
+        cut_threshold=cut if cut >= 0 else None,
     )
 
 

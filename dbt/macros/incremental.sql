@@ -81,7 +81,9 @@
     hashes (macro hash_link_model). multi_size_pairs links centres of (size k or size f, size 8,
     content box) hash tuples and is rebuilt in full by every refresh (seconds at 1M images): exact, as its
     changed rows, like the others', only touch a changed image's tuple and that tuple's centre,
-    which shares the changed image's size-8 hash and so its group. bucket_links, duplicate_groups
+    which shares the changed image's size-8 hash and so its group. centre_pairs is refreshed
+    like the first two (hash_link_model); edge_cut_pairs (area hashes against other images' cut
+    hashes) is rebuilt in full by every refresh like multi_size_pairs. bucket_links, duplicate_groups
     and the convergence test read every link from here: a new link model is one line in this
     list (and, for one hash column pair, a model calling hash_link_model), nothing else.
 -#}
@@ -90,6 +92,8 @@
         {'model': 'near_duplicate_pairs', 'link': 'near_duplicate'},
         {'model': 'border_trimmed_pairs', 'link': 'border_trimmed'},
         {'model': 'multi_size_pairs', 'link': 'multi_size'},
+        {'model': 'centre_pairs', 'link': 'centre'},
+        {'model': 'edge_cut_pairs', 'link': 'edge_cut'},
     ]) }}
 {% endmacro %}
 

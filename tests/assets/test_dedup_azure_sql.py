@@ -20,6 +20,8 @@ MODELS = [
     "near_duplicate_pairs",
     "border_trimmed_pairs",
     "multi_size_pairs",
+    "centre_pairs",
+    "edge_cut_pairs",
     "bucket_links",
     "duplicate_groups",
     "unique_images",

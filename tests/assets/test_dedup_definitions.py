@@ -46,6 +46,8 @@ def test_the_code_location_loads_with_the_dedup_models_downstream_of_catalog_and
         dg.AssetKey("near_duplicate_pairs"),
         dg.AssetKey("border_trimmed_pairs"),
         dg.AssetKey("multi_size_pairs"),
+        dg.AssetKey("centre_pairs"),
+        dg.AssetKey("edge_cut_pairs"),
         dg.AssetKey("bucket_links"),
     }
 

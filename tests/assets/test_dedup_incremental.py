@@ -34,16 +34,26 @@ K = int(VARS["dedup_hash_size"])
 BUCKET = K if VARS["dedup_same_hash_link"] else 8
 TRIM = int(VARS["near_duplicate_trim_threshold"])
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
+LINK_MODELS = (
+    "near_duplicate_pairs",
+    "border_trimmed_pairs",
+    "multi_size_pairs",
+    "centre_pairs",
+    "edge_cut_pairs",
+)
 
 
 def dense_collection(seed: int) -> list[tuple[dict, dict]]:
     """(catalog row, hashes row) per image: pictures with 1..12 copies, some bordered, a few
-    blank."""
+    blank; some copies meet their picture only by a centre hash a few bits away or by an area
+    hash near the picture's hash with a strip cut off (and chains of those)."""
     rng = np.random.default_rng(seed)
     images = []
     for picture in range(40):
         base8 = random_hash(rng, 8)
         base_trim = base8
+        base_centre = random_hash(rng, 8)
+        base_cut = random_hash(rng, 8)
         coarse = random_hash(rng, K)
         width, height = [(640, 480), (800, 600), (1024, 768)][picture % 3]
         for copy in range(int(rng.integers(1, 13))):
@@ -67,6 +77,32 @@ def dense_collection(seed: int) -> list[tuple[dict, dict]]:
                     base_trim = trim
             elif copy == 0 and picture % 13 == 0:
                 content = "blank"  # takes no hash link, however many images share its hash
+            # probe hashes: unrelated unless this copy meets its picture through one of them
+            probes = {
+                name: random_hash(rng, 8)
+                for name in ("area", "centre", "cut_top", "cut_bottom", "cut_left", "cut_right")
+            }
+            if copy == 0:
+                probes["centre"], probes["cut_bottom"] = base_centre, base_cut
+            link = rng.random()
+            if copy and link < 0.15:
+                # a rotated copy: far at size 8, its centre a few bits from the picture's
+                sizes[8] = random_hash(rng, 8)
+                content, trim = "whole", None
+                probes["centre"] = flip_bits(
+                    base_centre, [int(b) for b in rng.choice(128, int(rng.integers(0, 6)))]
+                )
+                if link < 0.05:
+                    base_centre = probes["centre"]
+            elif copy and link < 0.3:
+                # a copy cut at the bottom: its area hash near the picture's bottom-cut hash
+                sizes[8] = random_hash(rng, 8)
+                content, trim = "whole", None
+                probes["area"] = flip_bits(
+                    base_cut, [int(b) for b in rng.choice(128, int(rng.integers(0, 5)))]
+                )
+                if link < 0.2:
+                    base_cut = probes["cut_bottom"]  # the next cut copy meets this one
             name = f"p{picture}c{copy}"
             image_id = hashlib.sha256(f"{seed}/{name}".encode()).hexdigest()
             scale = [1, 1, 0.5, 2][int(rng.integers(0, 4))]
@@ -81,7 +117,8 @@ def dense_collection(seed: int) -> list[tuple[dict, dict]]:
                 T0,
                 T0,
             )
-            images.append((catalog, image_hashes_row(image_id, sizes, content=content, trim=trim)))
+            row = image_hashes_row(image_id, sizes, content=content, trim=trim, probes=probes)
+            images.append((catalog, row))
     return images
 
 
@@ -143,9 +180,7 @@ def _assert_groups_follow_the_links(path) -> dict[str, pd.DataFrame]:
     tables = _read(path)
     images = tables["stg_images"]
     linkable = images[images.unlinkable_id.isna()]
-    links = pd.concat(
-        [tables[m] for m in ("near_duplicate_pairs", "border_trimmed_pairs", "multi_size_pairs")]
-    )
+    links = pd.concat([tables[m] for m in LINK_MODELS])
     expected = components(linkable, zip(links.image_id_a, links.image_id_b, strict=True), BUCKET)
     expected |= {i: i for i in images.image_id[images.unlinkable_id.notna()]}
     got = tables["duplicate_groups"].set_index("image_id").group_id.to_dict()
@@ -182,6 +217,11 @@ def test_batches_in_random_order_refresh_to_exactly_the_full_rebuild(resources):
     assert groups.group_size.max() >= 10 and (groups.reason_code == "transitive").any()
     assert (groups.reason_code == "border_trimmed").any()
     assert (groups.reason.str.contains(": border_trimmed")).any()
+    # the probe-hash links took part: rotated and cut copies joined by them alone
+    assert len(full["centre_pairs"]) and len(full["edge_cut_pairs"])
+    assert {"centre", "edge_cut"} <= set(groups.reason_code) | {
+        link for link in ("centre", "edge_cut") if groups.reason.str.contains(f": {link}").any()
+    }
 
 
 @pytest.mark.slow

@@ -12,6 +12,8 @@ TABLE_KEYS = {
     "near_duplicate_pairs": ["image_id_a", "image_id_b"],
     "border_trimmed_pairs": ["image_id_a", "image_id_b"],
     "multi_size_pairs": ["image_id_a", "image_id_b"],
+    "centre_pairs": ["image_id_a", "image_id_b"],
+    "edge_cut_pairs": ["image_id_a", "image_id_b"],
     "bucket_links": ["node_lo", "node_hi"],
     "duplicate_groups": ["image_id"],
     "unique_images": ["image_id"],
@@ -31,12 +33,14 @@ def load_dense_repro(path: Path) -> None:
     with duckdb.connect(str(path)) as con:
         for table in ("stg_images", "near_duplicate_pairs"):
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM '{DENSE_REPRO / table}.parquet'")
-        # Recorded before the content box: every image may link, none has a content-box hash,
-        # so there are no border-trimmed links and the decisions are the size-8 links' alone.
+        # Recorded before the content box: every image may link, none has a content-box or probe
+        # hash, so the decisions are the size-8 links' alone.
         con.execute(
             "ALTER TABLE stg_images ADD COLUMN dhash8_trim_row BIGINT; "
             "ALTER TABLE stg_images ADD COLUMN dhash8_trim_col BIGINT; "
             "ALTER TABLE stg_images ADD COLUMN unlinkable_id VARCHAR; "
             "CREATE TABLE border_trimmed_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
-            "CREATE TABLE multi_size_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
+            "CREATE TABLE multi_size_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
+            "CREATE TABLE centre_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
+            "CREATE TABLE edge_cut_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
         )

@@ -11,7 +11,11 @@
         bits: the same picture with padding or letterbox bars);
       * multi_size_pairs (size-5 hashes within var('near_duplicate_confirm_distance') bits or
         size-7 hashes within var('near_duplicate_fine_distance'), and size-8 hashes within
-        var('near_duplicate_loose_threshold'): small crops and rotations).
+        var('near_duplicate_loose_threshold'): small crops and rotations);
+      * centre_pairs (hashes of the central 80 % of the content box within
+        var('near_duplicate_centre_threshold') bits: slight rotations);
+      * edge_cut_pairs (an area hash within var('near_duplicate_cut_threshold') bits of another
+        image's hash with a 5 % strip cut off one side: one-sided crops).
     Images that may take no hash link (stg_images.unlinkable_id: blank, flat, tiny) are a
     bucket of their own and in no link model, so they always stay alone.
     Images with equal hashes are collapsed first (each hash bucket is represented by its
@@ -245,8 +249,9 @@ decided as (
         coalesce(
             s.settled_reason,
             case
-                when n.link = 'multi_size' and n.neighbour_id = s.representative_image_id
-                    then 'multi_size'
+                when n.link in ('multi_size', 'centre', 'edge_cut')
+                    and n.neighbour_id = s.representative_image_id
+                    then n.link
                 else 'transitive'
             end
         ) as reason_code,
@@ -287,6 +292,16 @@ select
         when 'multi_size' then
             concat(
                 'multi_size (distance ', {{ to_text('neighbour_distance') }},
+                ') of ', linked_image_id
+            )
+        when 'centre' then
+            concat(
+                'centre (distance ', {{ to_text('neighbour_distance') }},
+                ') of ', linked_image_id
+            )
+        when 'edge_cut' then
+            concat(
+                'edge_cut (distance ', {{ to_text('neighbour_distance') }},
                 ') of ', linked_image_id
             )
         else

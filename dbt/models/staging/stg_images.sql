@@ -106,6 +106,10 @@ select
     h.content,
     h.dhash8_trim_row,
     h.dhash8_trim_col,
+    {%- for probe in ['area', 'centre', 'cut_top', 'cut_bottom', 'cut_left', 'cut_right'] %}
+    h.dhash8_{{ probe }}_row,
+    h.dhash8_{{ probe }}_col,
+    {%- endfor %}
     {{ bool_expr(linkable) }} as is_linkable,
     -- null for an image that may take hash links; its own image_id otherwise, so that grouping
     -- on (hash, unlinkable_id) never puts it with anything
