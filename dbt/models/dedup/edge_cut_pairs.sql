@@ -7,7 +7,7 @@
     watermark cropped off one side: its whole picture is the original's picture without the
     strip. Such a copy is stretched against its photo, so its size-8 hash moves 18-36 bits (as
     far as neighbouring tiles of one photo), while it is 0-5 bits from the right cut hash; on
-    the project's benchmark (benchmarks/README.md) different pictures stay 10 or more apart.
+    the project's benchmark (benchmarks/README.md) different pictures stay 9 or more apart.
     Two cut hashes are never compared with each other: two pictures that share 95 % of their
     area but not the rest are not copies (on the benchmark, that rule merged tiles).
 
