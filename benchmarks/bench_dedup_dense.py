@@ -18,7 +18,9 @@ RSS (``ru_maxrss`` of the waited-for children: dbt, its DuckDB and Python) is re
 2. a batch of ``--batch`` new images (half new copies of existing pictures, half new
    pictures) is added, and the tables are refreshed incrementally as the asset refreshes them:
    the marks before the batch recorded in ``dedup_refreshes``, ``dedup_since: last_refresh``,
-   and dbt starting from the partial parse a refresh with those variables leaves;
+   and dbt starting from the partial parse a refresh with those variables leaves; then the
+   same refresh again on a copy of the warehouse, through a warm dbt as the dedup step of a run
+   starts it (its imports done, as they are by the time the catalog and hashing steps end);
 3. a full build of the same data in a copy of the warehouse; every dedup table of 2 and 3 is
    compared (EXCEPT both ways; image_key, a per-build join key, left out);
 4. the dense reproducer (``../shared/repro/dense-duplicate-groups``): ``duplicate_groups`` built
@@ -55,6 +57,7 @@ from assets.dedup.project import (
 from assets.dedup.refresh import LAST_REFRESH
 from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
+from resources.warm_dbt import WarmDbt, write_launcher
 from tests.support.dedup_models import DEDUP_MODELS, DENSE_REPRO, load_dense_repro
 
 # image_key is a per-build join key: left out of stg_images, and bucket_links (made of keys) is
@@ -186,11 +189,18 @@ def insert_collection(
         return con.execute("SELECT COUNT(*) FROM batch").fetchone()[0]
 
 
-def dbt_build(db: Path, args: list[str], workdir: Path, parse_state: Path | None = None) -> dict:
+def dbt_build(
+    db: Path,
+    args: list[str],
+    workdir: Path,
+    parse_state: Path | None = None,
+    executable: str | None = None,
+) -> dict:
     """``dbt build`` in a child process: wall time, peak RSS of the child, statuses.
 
     ``parse_state``: a partial-parse file to start from (as the asset keeps one per warehouse and
-    set of variables); without it dbt parses the whole project."""
+    set of variables); without it dbt parses the whole project. ``executable``: the dbt to start
+    (default: the real one, started cold)."""
     target = workdir / f"target-{time.monotonic_ns()}"
     if parse_state is not None:
         target.mkdir(parents=True)
@@ -200,7 +210,15 @@ def dbt_build(db: Path, args: list[str], workdir: Path, parse_state: Path | None
     load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.run(
-        [dbt_executable(), "build", "--target-path", str(target), "--log-path", str(target), *args],
+        [
+            executable or dbt_executable(),
+            "build",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target),
+            *args,
+        ],
         cwd=DBT_PROJECT_DIR,
         env=env,
         capture_output=True,
@@ -300,13 +318,29 @@ def shape(db: Path) -> dict:
         }
 
 
-def refresh_incrementally(db: Path, since: dict, work: Path) -> dict:
+def refresh_incrementally(db: Path, since: dict, work: Path, warm: bool = False) -> dict:
     """Step 2's refresh, as the asset runs it: the marks of the newest dedup_refreshes row, and
-    the partial parse the previous refresh with the same variables left."""
+    the partial parse the previous refresh with the same variables left.
+
+    ``warm``: through a warm dbt, as the dedup step of a run does (``resources/warm_dbt.py``: the
+    run starts it when its resources are set up, so dbt's imports overlap the catalog and hashing
+    steps before it). Its imports are waited for before the clock starts; the peak RSS of its
+    fork is not a child of this process and is not reported."""
     record_refresh(db, since)
     variables = json.dumps({"dedup_since": LAST_REFRESH})
     state = parse_state(db, variables, work)
-    return dbt_build(db, ["--vars", variables], work, parse_state=state)
+    if not warm:
+        return dbt_build(db, ["--vars", variables], work, parse_state=state)
+    server = WarmDbt.start(adapter="duckdb")
+    if server is None:
+        sys.exit("a warm dbt is already running for this process")
+    try:
+        launcher = str(write_launcher(work / "bin", dbt_executable()))
+        # served once dbt's imports are done: what the steps before the dedup step overlap
+        subprocess.run([launcher, "--version"], check=True, capture_output=True)
+        return dbt_build(db, ["--vars", variables], work, parse_state=state, executable=launcher)
+    finally:
+        server.stop()
 
 
 def main() -> None:
@@ -335,12 +369,17 @@ def main() -> None:
     if args.incremental_only:
         if not (before.is_file() and before_marks.is_file() and copy.is_file()):
             sys.exit(f"{work} holds no complete previous run (run without --incremental-only)")
-        shutil.copy(before, db)
-        incremental = refresh_incrementally(db, json.loads(before_marks.read_text()), work)
-        rows.append(("incremental", f"+{args.batch:,} images", incremental))
-        diff = differences(db, copy)
+        since = json.loads(before_marks.read_text())
+        diffs = {}
+        for name, warm in (("incremental", False), ("incremental, warm dbt", True)):
+            shutil.copy(before, db)
+            refreshed = refresh_incrementally(db, since, work, warm)
+            rows.append((name, f"+{args.batch:,} images", refreshed))
+            diffs[name] = differences(db, copy)
         print_rows(rows)
-        print("identical to the full rebuild:", all(v == 0 for v in diff.values()), diff)
+        for name, diff in diffs.items():
+            same = all(v == 0 for v in diff.values())
+            print(f"{name}: identical to the full rebuild:", same, diff)
         return
     db.unlink(missing_ok=True)
     pictures = max(1, round(target_images / 12))  # 12 images per picture on average
@@ -363,15 +402,22 @@ def main() -> None:
     added += insert_collection(db, pictures, args.batch, "c", day2, limit=args.batch - half)
     extra = added
     shutil.copy(db, copy)
+    shutil.copy(db, before)
     if args.workdir:
-        shutil.copy(db, before)
         before_marks.write_text(json.dumps(since))
     incremental = refresh_incrementally(db, since, work)
     rows.append(("incremental", f"+{extra:,} images", incremental))
+    warm_db = work / "warm.duckdb"
+    shutil.copy(before, warm_db)
+    warm = refresh_incrementally(warm_db, since, work, warm=True)
+    rows.append(("incremental, warm dbt", f"+{extra:,} images", warm))
     rebuilt = dbt_build(copy, [], work)
     rows.append(("full rebuild after the batch", f"{n + extra:,} images", rebuilt))
     diff = differences(db, copy)
+    warm_diff = differences(warm_db, copy)
+    warm_db.unlink()
     print("rows differing between incremental and full:", diff)
+    print("rows differing between incremental (warm dbt) and full:", warm_diff)
 
     if (DENSE_REPRO / "stg_images.parquet").is_file():
         repro = work / "repro.duckdb"
@@ -395,6 +441,11 @@ def main() -> None:
     print_rows(rows)
     print("shape:", shape_full)
     print("identical to the full rebuild:", all(v == 0 for v in diff.values()), diff)
+    print(
+        "identical to the full rebuild (warm dbt):",
+        all(v == 0 for v in warm_diff.values()),
+        warm_diff,
+    )
 
 
 def print_rows(rows: list[tuple[str, str, dict]]) -> None:
