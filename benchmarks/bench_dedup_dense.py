@@ -7,7 +7,8 @@ byte-different files: each picture has a few distinct size-8 hashes (re-encodes 
 the same hash; about one distinct hash per 50 copies, at most 20, each 1-4 bits from the
 picture's), 90 % of copies share the picture's size-3 hash; every image is borderless (its
 content-box hash is its size-8 hash, so the border-trimmed search runs over as many distinct
-hashes as the plain one, the common case). Everything is generated inside
+hashes as the plain one, the common case); its probe hashes (area, centre, edge cuts) vary
+between copies as its size-8 hash does. Everything is generated inside
 DuckDB (hex strings are placeholders: the models compare integers), in the warehouse tables
 the Python assets write (raw_images, image_hashes).
 
@@ -152,6 +153,22 @@ def insert_collection(
         # borderless: the content box is the whole image
         "dhash8_trim_row": f"CASE WHEN variant = 0 THEN {row8} ELSE {_flip(row8, var_seed)} END",
         "dhash8_trim_col": col8,
+        # the probe hashes (centre, edge cuts) link copies of a picture like its other hashes:
+        # the area is the content box's hash, the cuts 1-4 bits from it, the centre a word of
+        # its own; every copy variant flips 1-4 bits of each
+        "dhash8_area_row": f"CASE WHEN variant = 0 THEN {row8} ELSE {_flip(row8, var_seed)} END",
+        "dhash8_area_col": col8,
+        "dhash8_centre_row": _flip(_word("p", "'centre_r'"), f"{var_seed}, 'centre'"),
+        "dhash8_centre_col": _word("p", "'centre_c'"),
+        **{
+            f"dhash8_cut_{side}_{part}": (
+                _flip(_flip(word, f"p, 'cut_{side}'"), f"{var_seed}, 'cut_{side}'")
+                if part == "row"
+                else word
+            )
+            for side in ("top", "bottom", "left", "right")
+            for part, word in (("row", row8), ("col", col8))
+        },
         # 90 % of copies share the picture's size-3 hash
         "dhash3_row": "CASE WHEN hash(concat_ws('/', p, c, 'k')) % 10 = 0 "
         "THEN hash(concat_ws('/', p, c, 'k3r')) % 512 "
