@@ -158,7 +158,15 @@ def _refresh(resources, full: bool = False) -> dict:
     result = dg.materialize(
         [dedup_tables],
         resources=resources,
-        run_config=dg.RunConfig({"dedup_dbt_models": DedupConfig(full_refresh=full)}),
+        run_config=dg.RunConfig(
+            {
+                "dedup_dbt_models": DedupConfig(
+                    full_refresh=full,
+                    # the edge-cut link is off by default: its incremental form is tested here
+                    dbt_vars="{near_duplicate_cut_threshold: 6}",
+                )
+            }
+        ),
     )
     assert result.success
     (mat, *_) = result.asset_materializations_for_node("dedup_dbt_models")
