@@ -42,6 +42,15 @@ def photo(name: str = "chelsea.png") -> Image.Image:
         return image.convert("RGB")
 
 
+def demo_photo(name: str = "astronaut") -> Image.Image:
+    """The demo collection's photograph ``name`` (``assets.demo.collection.source_photos``), RGB."""
+    from assets.demo.collection import source_photos
+
+    path = next(p.path for p in source_photos() if p.name == name)
+    with Image.open(path) as opened:
+        return opened.convert("RGB")
+
+
 def encode(image: Image.Image, fmt: str = "JPEG", **kwargs) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **kwargs)

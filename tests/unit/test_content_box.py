@@ -1,29 +1,22 @@
 """The content box (the picture inside solid borders), its trimmed hash, and inputs without a
 picture: they are hashed with a code that says so and never take a hash link."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from assets.demo.collection import source_photos
 from assets.hashing import engine, kernels
 from assets.hashing.engine import hash_bytes
+from tests.support.images import demo_photo, encode
 
 TOL = engine.CONTENT_TOLERANCE
 
 
-def _photo(name: str = "astronaut") -> Image.Image:
-    path = next(p.path for p in source_photos() if p.name == name)
-    with Image.open(path) as opened:
-        return opened.convert("RGB")
+_photo = demo_photo
 
 
 def _encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
+    return encode(image, fmt, **options)
 
 
 def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:

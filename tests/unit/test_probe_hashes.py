@@ -5,28 +5,20 @@ They must find what they exist for (a copy with a strip cut off one side meets i
 cut hash; a slightly rotated copy meets its picture's centre), follow the EXIF orientation,
 and never exist for inputs without a picture."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from assets.demo.collection import source_photos
 from assets.hashing import engine, kernels
 from assets.hashing.engine import PROBE_NAMES, hash_bytes
 from assets.tables import PROBE_COLUMNS
+from tests.support.images import demo_photo, encode
 
-
-def _photo(name: str) -> Image.Image:
-    path = next(p.path for p in source_photos() if p.name == name)
-    with Image.open(path) as opened:
-        return opened.convert("RGB")
+_photo = demo_photo
 
 
 def _encode(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
+    return encode(image, fmt, **options)
 
 
 def _distance(a: tuple[int, int] | None, b: tuple[int, int] | None) -> int:
