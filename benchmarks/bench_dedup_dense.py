@@ -45,17 +45,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from assets.dedup.project import (
+    BUILD_FLAGS,
     DBT_PROJECT_DIR,
     DUCKDB_PATH_ENV,
     PARTIAL_PARSE_FILE,
     dbt_executable,
 )
-from assets.dedup.refresh import LAST_REFRESH
+from assets.dedup.refresh import Marks, RefreshPlan
 from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
 from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from resources.warm_dbt import WarmDbt, write_launcher
@@ -213,7 +216,8 @@ def dbt_build(
     parse_state: Path | None = None,
     executable: str | None = None,
 ) -> dict:
-    """``dbt build`` in a child process: wall time, peak RSS of the child, statuses.
+    """``dbt build`` in a child process, with the dedup step's flags: wall time, peak RSS of the
+    child, statuses, and where the wall time went (``phases``).
 
     ``parse_state``: a partial-parse file to start from (as the asset keeps one per warehouse and
     set of variables); without it dbt parses the whole project. ``executable``: the dbt to start
@@ -223,13 +227,18 @@ def dbt_build(
         target.mkdir(parents=True)
         shutil.copyfile(parse_state, target / PARTIAL_PARSE_FILE)
     env = {**os.environ, DUCKDB_PATH_ENV: str(db), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    # The warehouse was just copied or generated: its dirty pages are written out now, not by
+    # the kernel while dbt runs (a nightly warehouse is not a fresh 1.4 GB copy).
+    os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     load = os.getloadavg()[0]
+    started_at = time.time()
     started = time.perf_counter()
     proc = subprocess.run(
         [
             executable or dbt_executable(),
             "build",
+            *BUILD_FLAGS,
             "--target-path",
             str(target),
             "--log-path",
@@ -242,19 +251,65 @@ def dbt_build(
         text=True,
     )
     seconds = time.perf_counter() - started
+    ended_at = started_at + seconds
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
-    timings = {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results}
     if proc.returncode != 0:
         sys.exit(f"dbt build {args} failed:\n{proc.stdout[-4000:]}")
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    # by node name (a generic test's unique_id ends with a hash)
+    statuses = {r["unique_id"].split(".")[2]: r["status"] for r in results}
+    timings = {r["unique_id"].split(".")[2]: r["execution_time"] for r in results}
     return {
         "seconds": seconds,
         # ru_maxrss of children is the largest child so far: only a rise is this run's
         "peak_rss_mb": peak / 1024 if peak > before else float("nan"),
         "statuses": statuses,
         "timings": timings,
+        "phases": phases(results, started_at, ended_at),
         "load": (load, os.getloadavg()[0]),
+    }
+
+
+def _node_times(result: dict) -> dict[str, tuple[float, float]]:
+    """(start, end) in epoch seconds of each timing step (compile, execute) of a dbt result."""
+    return {
+        step["name"]: (
+            datetime.fromisoformat(step["started_at"].replace("Z", "+00:00")).timestamp(),
+            datetime.fromisoformat(step["completed_at"].replace("Z", "+00:00")).timestamp(),
+        )
+        for step in result.get("timing", [])
+        if step.get("started_at") and step.get("completed_at")
+    }
+
+
+def phases(results: list[dict], started_at: float, ended_at: float) -> dict[str, float]:
+    """Where a ``dbt build``'s wall time went, from run_results.json (one thread: the nodes run
+    one after another):
+
+    * start-up: process start to the first node (imports, profile, partial parse, manifest);
+    * models / tests: the nodes' execution (their SQL, hooks and commits);
+    * per-node overhead: the rest of the nodes' span (compiling each node's SQL, dbt's
+      bookkeeping between nodes);
+    * end: the last node to the process's exit (artifacts, closing the DuckDB file, which
+      checkpoints the refresh's writes into it, and the interpreter's exit).
+    """
+    nodes = [(r["unique_id"], _node_times(r)) for r in results]
+    nodes = [(uid, t) for uid, t in nodes if "execute" in t]
+    if not nodes:
+        return {}
+    first = min(t.get("compile", t["execute"])[0] for _, t in nodes)
+    last = max(t["execute"][1] for _, t in nodes)
+    executed = {"model": 0.0, "test": 0.0}
+    for uid, t in nodes:
+        kind = "model" if uid.startswith("model.") else "test"
+        executed[kind] += t["execute"][1] - t["execute"][0]
+    return {
+        "start-up": first - started_at,
+        "models": executed["model"],
+        "tests": executed["test"],
+        "per-node overhead": (last - first) - executed["model"] - executed["test"],
+        "end": ended_at - last,
+        "tests run": float(sum(1 for uid, _ in nodes if not uid.startswith("model."))),
     }
 
 
@@ -335,19 +390,25 @@ def shape(db: Path) -> dict:
         }
 
 
-def refresh_incrementally(db: Path, since: dict, work: Path, warm: bool = False) -> dict:
+def refresh_incrementally(
+    db: Path, since: dict, work: Path, overrides: dict, warm: bool = False
+) -> dict:
     """Step 2's refresh, as the asset runs it: the marks of the newest dedup_refreshes row, and
     the partial parse the previous refresh with the same variables left.
 
     ``warm``: through a warm dbt, as the dedup step of a run does (``resources/warm_dbt.py``: the
     run starts it when its resources are set up, so dbt's imports overlap the catalog and hashing
     steps before it). Its imports are waited for before the clock starts; the peak RSS of its
-    fork is not a child of this process and is not reported."""
+    fork is not a child of this process and is not reported. ``overrides``: the run's own dbt
+    variables (``--vars``), passed as the asset passes them."""
     record_refresh(db, since)
-    variables = json.dumps({"dedup_since": LAST_REFRESH})
+    # the asset's arguments; the SQL reads the marks from the dedup_refreshes row just recorded
+    plan = RefreshPlan(False, "benchmark", since=Marks(None, None, 0, 0))
+    args = plan.dbt_args(overrides)
+    variables = args[args.index("--vars") + 1]
     state = parse_state(db, variables, work)
     if not warm:
-        return dbt_build(db, ["--vars", variables], work, parse_state=state)
+        return dbt_build(db, args, work, parse_state=state)
     server = WarmDbt.start(adapter="duckdb")
     if server is None:
         sys.exit("a warm dbt is already running for this process")
@@ -355,7 +416,7 @@ def refresh_incrementally(db: Path, since: dict, work: Path, warm: bool = False)
         launcher = str(write_launcher(work / "bin", dbt_executable()))
         # served once dbt's imports are done: what the steps before the dedup step overlap
         subprocess.run([launcher, "--version"], check=True, capture_output=True)
-        return dbt_build(db, ["--vars", variables], work, parse_state=state, executable=launcher)
+        return dbt_build(db, args, work, parse_state=state, executable=launcher)
     finally:
         server.stop()
 
@@ -369,9 +430,19 @@ def main() -> None:
         "--incremental-only",
         action="store_true",
         help="only the incremental refresh and its comparison, from the warehouses a previous "
-        "run left in --workdir",
+        "run left in --workdir (with the same --vars)",
+    )
+    parser.add_argument(
+        "--vars",
+        default="",
+        help="dbt variables for every build, as a YAML mapping (the dedup step's dbt_vars), "
+        "e.g. '{near_duplicate_cut_threshold: 6}' to time the edge-cut link on",
     )
     args = parser.parse_args()
+    overrides = yaml.safe_load(args.vars) if args.vars.strip() else {}
+    if not isinstance(overrides, dict):
+        parser.error(f"--vars must be a mapping, got {args.vars!r}")
+    full_args = ["--vars", json.dumps(overrides)] if overrides else []
     if args.incremental_only and not args.workdir:
         parser.error("--incremental-only needs the --workdir of a previous run")
     target_images = parse_size(args.images)
@@ -381,16 +452,21 @@ def main() -> None:
     # the warehouse after the full build and the batch, before the refresh, with its marks
     before = work / "before-refresh.duckdb"
     before_marks = work / "before-refresh.json"
+    before_vars = work / "before-refresh-vars.json"
     copy = work / "full-copy.duckdb"
     rows = []
     if args.incremental_only:
         if not (before.is_file() and before_marks.is_file() and copy.is_file()):
             sys.exit(f"{work} holds no complete previous run (run without --incremental-only)")
+        built_with = json.loads(before_vars.read_text()) if before_vars.is_file() else {}
+        if built_with != overrides:
+            sys.exit(f"{work} was built with --vars {built_with}, not {overrides}")
         since = json.loads(before_marks.read_text())
         diffs = {}
         for name, warm in (("incremental", False), ("incremental, warm dbt", True)):
             shutil.copy(before, db)
-            refreshed = refresh_incrementally(db, since, work, warm)
+            db.with_name(db.name + ".wal").unlink(missing_ok=True)
+            refreshed = refresh_incrementally(db, since, work, overrides, warm)
             rows.append((name, f"+{args.batch:,} images", refreshed))
             diffs[name] = differences(db, copy)
         print_rows(rows)
@@ -404,9 +480,9 @@ def main() -> None:
     n = insert_collection(db, 0, pictures, "a", "2025-01-01 00:00:00+00")
     print(f"generated {n:,} images of {pictures:,} pictures in {time.perf_counter() - t:.0f} s")
 
-    full = dbt_build(db, [], work)
+    full = dbt_build(db, full_args, work)
     rows.append(("full build", f"{n:,} images", full))
-    print(json.dumps({"full": {k: v for k, v in full.items() if k != "statuses"}}, indent=1))
+    print(json.dumps({"full": {k: v for k, v in full.items() if k not in ("statuses", "timings")}}))
     shape_full = shape(db)
     print(shape_full)
 
@@ -422,13 +498,14 @@ def main() -> None:
     shutil.copy(db, before)
     if args.workdir:
         before_marks.write_text(json.dumps(since))
-    incremental = refresh_incrementally(db, since, work)
+        before_vars.write_text(json.dumps(overrides))
+    incremental = refresh_incrementally(db, since, work, overrides)
     rows.append(("incremental", f"+{extra:,} images", incremental))
     warm_db = work / "warm.duckdb"
     shutil.copy(before, warm_db)
-    warm = refresh_incrementally(warm_db, since, work, warm=True)
+    warm = refresh_incrementally(warm_db, since, work, overrides, warm=True)
     rows.append(("incremental, warm dbt", f"+{extra:,} images", warm))
-    rebuilt = dbt_build(copy, [], work)
+    rebuilt = dbt_build(copy, full_args, work)
     rows.append(("full rebuild after the batch", f"{n + extra:,} images", rebuilt))
     diff = differences(db, copy)
     warm_diff = differences(warm_db, copy)
@@ -479,11 +556,30 @@ def print_rows(rows: list[tuple[str, str, dict]]) -> None:
             f"| {r['peak_rss_mb']:,.0f} | {r['load'][0]:.1f} / {r['load'][1]:.1f} |"
         )
     print()
-    print("model times (s):")
+    print("where the wall time went (s; see `phases`):")
+    print()
+    print("| build | wall | start-up | models | tests (run) | per-node overhead | end |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, _, r in rows:
+        p = r["phases"]
+        if not p:
+            continue
+        print(
+            f"| {name} | {r['seconds']:.1f} | {p['start-up']:.1f} | {p['models']:.1f} "
+            f"| {p['tests']:.1f} ({p['tests run']:.0f}) | {p['per-node overhead']:.1f} "
+            f"| {p['end']:.1f} |"
+        )
+    print()
+    print("model times, and tests over 0.05 s (s):")
     for name, _, r in rows:
         models = {m: round(r["timings"][m], 2) for m in DEDUP_MODELS if m in r["timings"]}
-        tests = sum(v for k, v in r["timings"].items() if k not in DEDUP_MODELS)
-        print(f"  {name}: {models}, tests {tests:.1f}")
+        slow = {
+            k: round(v, 2)
+            for k, v in sorted(r["timings"].items(), key=lambda kv: -kv[1])
+            if k not in DEDUP_MODELS and v > 0.05
+        }
+        print(f"  {name}: {models}")
+        print(f"    tests: {slow}")
 
 
 if __name__ == "__main__":

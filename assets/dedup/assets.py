@@ -19,6 +19,7 @@ from dagster_dbt import (
 from pydantic import Field
 
 from assets.dedup.project import (
+    BUILD_FLAGS,
     WarehouseDbtCliResource,
     dbt_vars,
     dedup_project,
@@ -40,11 +41,6 @@ from resources.warehouse.base import Warehouse
 from resources.warehouse.schema import TableSpec
 
 GROUP_NAME = "dedup"
-
-# dbt's debug-level log file (every statement of every node) goes to the invocation's target
-# folder, which is removed once the step has read its artifacts: the step's own log and events
-# carry what dbt reports. Writing it cost about 0.4 s of a one-image batch's build.
-BUILD_FLAGS = ("--log-level-file", "none")
 
 # The Python assets that write the dbt sources, by source table name.
 SOURCE_ASSET_KEYS = {
