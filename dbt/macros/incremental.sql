@@ -83,8 +83,8 @@
     changed rows, like the others', only touch a changed image's tuple and that tuple's centre,
     which shares the changed image's size-8 hash and so its group. centre_pairs is refreshed
     like the first two (hash_link_model); edge_cut_pairs (area hashes against other images' cut
-    hashes) deletes and rebuilds the rows of the changed images and of the images sharing an area
-    hash with one (edge_cut_pre_hook; see the model). bucket_links, duplicate_groups
+    hashes) deletes and rebuilds the rows of the images its pre-hook finds touched (macros in
+    edge_cut.sql; see the model). bucket_links, duplicate_groups
     and the convergence test read every link from here: a new link model is one line in this
     list (and, for one hash column pair, a model calling hash_link_model), nothing else.
 -#}
@@ -332,40 +332,3 @@
         where c.image_id in ({{ changed_image_ids() }})
     )
 {%- endmacro %}
-
-{#- The images edge_cut_pairs searches: linkable, with an area hash (none when the link is off). -#}
-{% macro edge_cut_linkable() -%}
-    select
-        image_id,
-        dhash8_area_row,
-        dhash8_area_col,
-        {%- for side in ['top', 'bottom', 'left', 'right'] %}
-        dhash8_cut_{{ side }}_row,
-        dhash8_cut_{{ side }}_col{{ ',' if not loop.last }}
-        {%- endfor %}
-    from {{ ref('stg_images') }}
-    where unlinkable_id is null
-        and dhash8_area_row is not null and dhash8_area_col is not null
-        {%- if (var('near_duplicate_cut_threshold') | int) < 0 %}
-        and 1 = 0
-        {%- endif %}
-{%- endmacro %}
-
-{#- The images whose edge_cut_pairs rows an incremental refresh rebuilds: the changed images and
-    every image sharing an area hash with one. -#}
-{% macro edge_cut_touched() -%}
-    select image_id from ({{ changed_image_ids() }}) as changed_images
-    union
-    {{ _members_of_changed_hashes(ref('stg_images'), 'dhash8_area_row', 'dhash8_area_col',
-                                  changed_image_ids(), 'image_id') }}
-{%- endmacro %}
-
-{#- The pre-hook of edge_cut_pairs: nothing in full; incremental, the delete of every row with an
-    end among the touched images (edge_cut_touched). -#}
-{% macro edge_cut_pre_hook() %}
-    {%- if not dedup_incremental() -%}
-        {{ return([]) }}
-    {%- endif -%}
-    {{ return(["delete from {{ this }} where image_id_a in ({{ edge_cut_touched() }}) "
-               ~ "or image_id_b in ({{ edge_cut_touched() }})"]) }}
-{% endmacro %}

@@ -254,3 +254,42 @@ def test_incremental_refresh_sql_parses_as_tsql_and_reads_only_changed_images(
         # the band search starts from the changed images' values only (flagged by the pre-hook,
         # which reads the marks: test_tsql_link_model_hooks_build_and_drop_the_distinct_hash_table)
         assert "a.searched = 1" in compiled[name], name
+
+
+@pytest.mark.parametrize("form", ["full", "marks", LAST_REFRESH])
+def test_tsql_edge_cut_hooks_build_its_distinct_hash_tables_and_touched_images(tmp_path, form):
+    # what edge_cut_pairs' hooks render (edge_cut_pre_hook, edge_cut_post_hook), with the
+    # model's relation for `this`
+    hooks = (
+        "{% set model = ref('edge_cut_pairs') %}"
+        "{% for suffix in ['areas', 'cuts', 'touched'] %}"
+        "drop table if exists {{ edge_cut_relation(model, suffix) }};{% endfor %}"
+        "{% for kind in ['area', 'cut'] %}{{ create_table_as_select("
+        "edge_cut_relation(model, kind ~ 's'), edge_cut_values_sql(kind)) }};{% endfor %}"
+        "{% if dedup_incremental() %}"
+        "{{ create_table_as_select(edge_cut_relation(model, 'touched'), "
+        "edge_cut_touched_sql(model)) }};"
+        "{{ edge_cut_flag_searched(model, 'areas') }};"
+        "{{ edge_cut_flag_searched(model, 'cuts') }};"
+        "{{ edge_cut_delete_touched(model) }};"
+        "{% endif %}"
+    )
+    since = {"catalog_mark": MARK, "hash_mark": MARK} if form == "marks" else LAST_REFRESH
+    extra = [] if form == "full" else ["--vars", json.dumps({"dedup_since": since})]
+    sql = _compile_inline(tmp_path, hooks, extra)
+    statements = [
+        s
+        for s in sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
+        if s is not None
+    ]
+    kinds = [type(s).__name__ for s in statements]
+    incremental = ["Select", "Update", "Update", "Delete"]
+    assert kinds == ["Drop"] * 3 + ["Select"] * 2 + ([] if form == "full" else incremental)
+    # T-SQL has no CREATE TABLE AS nor a WITH inside a derived table: SELECT INTO, subqueries
+    into = [s.args["into"].this.name for s in statements if s.args.get("into")]
+    assert into == ["edge_cut_pairs__areas", "edge_cut_pairs__cuts"] + (
+        [] if form == "full" else ["edge_cut_pairs__touched"]
+    )
+    assert not any(s.find(sqlglot.exp.With) for s in statements)
+    # the touched images include the centres of cut hashes a new area hash matches
+    assert ("BIT_COUNT(" in sql) == (form != "full") and "xor(" not in sql

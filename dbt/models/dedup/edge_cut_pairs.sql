@@ -11,124 +11,144 @@
     Two cut hashes are never compared with each other: two pictures that share 95 % of their
     area but not the rest are not copies.
 
-    Exact pigeonhole search, never all pairs: the area hashes are collapsed to distinct values
-    first (each named by its smallest image; images sharing an area hash are a star around it,
-    distance 0, as near_duplicate_pairs does with size-8 hashes), then each band key of
-    near_duplicate_band_masks joins the distinct area values with every image's cut hashes,
-    and the exact distance decides. Images without an area hash (too flat) and images that may
-    take no hash link (stg_images.unlinkable_id) are left out; a flat cut hash is null and
-    links nothing. One row per image pair (image_id_a < image_id_b), with the smallest distance.
+    The link relates images through their hashes: image X with area hash v and image Y with a
+    cut hash c are linked when d(v, c) <= threshold (the "image-pair form"). Its rows are built
+    from distinct hashes, so m copies of one picture never give m^2 rows:
+      * an area hash v is named by its centre A_v (its smallest image), a cut hash c (of any
+        side) by its centre C_c, an (area hash u, cut hash c) pair by its smallest image Z_uc;
+      * star:   every image with area hash v -- A_v, distance 0;
+      * match:  A_v -- C_c, d(v, c), for every distinct pair (v, c) within the threshold (the
+                exact pigeonhole search of the distinct area hashes against the distinct cut
+                hashes: edge_cut_band_search, never all pairs);
+      * attach: Z_uc -- C_c, distance min d(v, c) over the area hashes v matching c, for every
+                pair (u, c) whose cut hash matched something. A cut hash that matched nothing
+                attaches nothing: two cut hashes are never evidence of a copy by themselves.
+    One row per image pair (image_id_a < image_id_b), the smallest distance. Star and match
+    rows are pairs of the image-pair form; an attach row stands for "the smallest image with
+    this area and this cut hash, and the smallest image with this cut hash": its distance is
+    that of the cut hash to its closest area hash.
 
-    Incremental refresh (var dedup_since): the pre-hook deletes every row with an end in
-    `touched`: the changed images and every image sharing an area hash with one (a centre may
-    have moved). Every row of a full build with an end there is then rebuilt: the stars of the
-    area values of changed images, and the band search from those values against every cut
-    hash plus from every area value against the cut hashes of touched images. Every new row
-    has an end in `touched`, so the table equals a full build's. -1 turns the link off.
+    Connected components equal the image-pair form's: every row joins images that form joins
+    (Z_uc and C_c share c, which is within the threshold of some v, whose images all join both);
+    and a form pair X (area v) -- Y (cut c) is joined here: X -- A_v (star) -- C_c (match), and
+    Y -- A_u (star, u Y's area hash) -- Z_uc (star) -- C_c (attach). With O(distinct matches +
+    distinct (area, cut) pairs + images) rows: at heavy duplication (benchmarks/
+    bench_dedup_dense.py) the image-pair form held every image times every area hash near one of
+    its cuts. tests/assets/test_dedup_edge_cut.py compares both forms' groups.
+
+    Images without an area hash (too flat) and images that may take no hash link
+    (stg_images.unlinkable_id) are left out; a flat cut hash is null and links nothing. -1
+    turns the link off.
+
+    Incremental refresh (var dedup_since; additions only): the pre-hook finds the touched
+    images (macro edge_cut_touched_sql): the changed images, the former centre of every area
+    hash, cut hash and (area, cut) pair a changed image now heads, and the centre of every cut
+    hash a new area hash matches. Every row a batch adds, removes or changes has an end among
+    them: a star or match row changes only with a centre (old and new centres are touched) or
+    a new hash (its centre is a changed image); an attach row changes only with its pair's
+    smallest image, with its cut's centre, or with the cut's matches, which change only by a
+    new area hash or a new cut hash (whose centres are touched). The pre-hook deletes the rows
+    with an end among them, and the model appends every row of a full build with an end among
+    them: the band search runs from the area hashes they centre against every cut hash and from
+    every area hash against the cut hashes they have (so those cuts' matches are complete), and
+    only rows with a touched end are kept. The table therefore equals a full build's.
 -#}
 {%- set threshold = var('near_duplicate_cut_threshold') | int -%}
-{%- set sides = ['top', 'bottom', 'left', 'right'] -%}
 {%- set incremental = dedup_incremental() -%}
+{%- set areas = edge_cut_relation(this, 'areas') -%}
+{%- set cuts = edge_cut_relation(this, 'cuts') -%}
+{%- set touched = edge_cut_relation(this, 'touched') -%}
 {{ config(
     materialized=dedup_materialized(),
     incremental_strategy='append',
     pre_hook=edge_cut_pre_hook(),
+    post_hook=edge_cut_post_hook(),
 ) }}
 
-with linkable as (
-    {{ edge_cut_linkable() }}
-),
-
-{%- if incremental %}
-
-touched as (
-    -- the changed images and the images sharing an area hash with one
-    {{ edge_cut_touched() }}
-),
-{%- endif %}
-
-areas as (
-    -- one row per distinct area hash, named by its smallest image
-    select
-        min(image_id) as centre_id,
-        dhash8_area_row as hash_row,
-        dhash8_area_col as hash_col
-    from linkable
-    group by dhash8_area_row, dhash8_area_col
-),
-
-cuts as (
-    {%- for side in sides %}
-    select image_id, dhash8_cut_{{ side }}_row as hash_row, dhash8_cut_{{ side }}_col as hash_col
-    from linkable
-    where dhash8_cut_{{ side }}_row is not null and dhash8_cut_{{ side }}_col is not null
-    {%- if not loop.last %}
+with candidates as (
+    {%- if incremental %}
+    -- from the area hashes touched images centre, against every cut hash
+    {{ edge_cut_band_search(areas, cuts, where='a.searched = 1') }}
 
     union all
+
+    -- from every area hash, against the cut hashes touched images have
+    {{ edge_cut_band_search(areas, cuts, where='c.searched = 1') }}
+    {%- else %}
+    {{ edge_cut_band_search(areas, cuts) }}
     {%- endif %}
-    {%- endfor %}
 ),
 
-{%- if incremental %}
-
-searched_areas as (
-    select a.* from areas as a where a.centre_id in (select image_id from touched)
+matches as (
+    select distinct area_key, cut_key, distance
+    from candidates
+    where distance <= {{ threshold }}
 ),
 
-searched_cuts as (
-    select c.* from cuts as c where c.image_id in (select image_id from touched)
+matched_cuts as (
+    -- every cut hash within the threshold of some area hash, with the closest distance
+    select cut_key, min(distance) as distance
+    from matches
+    group by cut_key
 ),
-{%- endif %}
 
-candidates as (
-    {%- set pairs = [('areas', 'cuts')] if not incremental
-        else [('searched_areas', 'cuts'), ('areas', 'searched_cuts')] %}
-    {%- for area_relation, cut_relation in pairs %}
-    {%- set outer = loop %}
-    {%- for row_mask, col_mask in near_duplicate_band_masks(
-        [threshold, 0] | max, var('near_duplicate_band_agreement') | int) %}
-    select
-        a.centre_id,
-        c.image_id as cut_id,
-        {{ hamming_distance('a.hash_row', 'a.hash_col', 'c.hash_row', 'c.hash_col') }}
-            as distance
-    from {{ area_relation }} as a
-    inner join {{ cut_relation }} as c
-        on (a.hash_row & {{ bigint_literal(row_mask) }})
-            = (c.hash_row & {{ bigint_literal(row_mask) }})
-        and (a.hash_col & {{ bigint_literal(col_mask) }})
-            = (c.hash_col & {{ bigint_literal(col_mask) }})
-        and a.centre_id <> c.image_id
-    {%- if not (loop.last and outer.last) %}
-
-    union all
+attached as (
+    -- the smallest image of each (area hash, cut hash) pair whose cut hash matched
+    select min(r.image_id) as image_id, c.centre_id, m.distance
+    from ({{ edge_cut_rows() }}) as r
+    inner join {{ cuts }} as c on c.hash_row = r.cut_row and c.hash_col = r.cut_col
+    inner join matched_cuts as m on m.cut_key = c.hash_key
+    {%- if incremental %}
+    where c.searched = 1
     {%- endif %}
-    {%- endfor %}
-    {%- endfor %}
+    group by r.area_row, r.area_col, c.centre_id, m.distance
 ),
 
 links as (
     -- copies of one area hash: a star around its centre
-    select a.centre_id as image_id_a, i.image_id as image_id_b, 0 as distance
-    from linkable as i
-    inner join areas as a
-        on a.hash_row = i.dhash8_area_row and a.hash_col = i.dhash8_area_col
-    where i.image_id <> a.centre_id
+    select a.centre_id as image_id_a, l.image_id as image_id_b, 0 as distance
+    from ({{ edge_cut_linkable() }}) as l
+    inner join {{ areas }} as a
+        on a.hash_row = l.dhash8_area_row and a.hash_col = l.dhash8_area_col
+    where l.image_id <> a.centre_id
     {%- if incremental %}
-        and i.image_id in (select image_id from touched)
+        and (a.searched = 1 or l.image_id in (select image_id from {{ touched }}))
     {%- endif %}
 
     union all
 
-    -- an area hash within the threshold of another image's cut hash
-    select
-        case when centre_id < cut_id then centre_id else cut_id end as image_id_a,
-        case when centre_id < cut_id then cut_id else centre_id end as image_id_b,
-        distance
-    from candidates
-    where distance <= {{ threshold }}
+    -- an area hash within the threshold of a cut hash: their centres
+    select a.centre_id as image_id_a, c.centre_id as image_id_b, m.distance
+    from matches as m
+    inner join {{ areas }} as a on a.hash_key = m.area_key
+    inner join {{ cuts }} as c on c.hash_key = m.cut_key
+    where a.centre_id <> c.centre_id
+    {%- if incremental %}
+        and (
+            a.centre_id in (select image_id from {{ touched }})
+            or c.centre_id in (select image_id from {{ touched }})
+        )
+    {%- endif %}
+
+    union all
+
+    -- the images with a matched cut hash: attached to its centre
+    select image_id as image_id_a, centre_id as image_id_b, distance
+    from attached
+    where image_id <> centre_id
+    {%- if incremental %}
+        and (
+            image_id in (select image_id from {{ touched }})
+            or centre_id in (select image_id from {{ touched }})
+        )
+    {%- endif %}
 )
 
-select image_id_a, image_id_b, min(distance) as distance
+select
+    case when image_id_a < image_id_b then image_id_a else image_id_b end as image_id_a,
+    case when image_id_a < image_id_b then image_id_b else image_id_a end as image_id_b,
+    min(distance) as distance
 from links
-group by image_id_a, image_id_b
+group by
+    case when image_id_a < image_id_b then image_id_a else image_id_b end,
+    case when image_id_a < image_id_b then image_id_b else image_id_a end
