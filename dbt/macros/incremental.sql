@@ -297,24 +297,44 @@
     {{ dedup_bucket_values_of(linked) }}
 {%- endmacro %}
 
-{#- The keys of those buckets (their smallest image_key, as in dedup_buckets). -#}
-{% macro bucket_links_touched_keys() -%}
+{#-
+    The table of those bucket values, beside bucket_links: built once by its pre-hook, read by
+    the pre-hook's delete and by the model (one search of the links for the changed images
+    instead of one per reader), dropped by its post-hook.
+-#}
+{% macro bucket_links_touched_relation(model) %}
+    {{ return(model.incorporate(path={"identifier": model.identifier ~ "__touched"})) }}
+{% endmacro %}
+
+{#- The keys of the touched buckets (their smallest image_key, as in dedup_buckets). -#}
+{% macro bucket_links_touched_keys(touched) -%}
     select min(s.image_key) as bucket_key
     from {{ ref('stg_images') }} as s
-    inner join ({{ bucket_links_touched_values() }}) as t on {{ dedup_bucket_match('s', 't') }}
+    inner join {{ touched }} as t on {{ dedup_bucket_match('s', 't') }}
     group by t.bucket_row, t.bucket_col, t.bucket_unlinkable_id
 {%- endmacro %}
 
 {#-
-    The pre-hook of bucket_links: nothing in full; incremental, the delete of every edge of the
-    touched buckets (the model appends them afresh).
+    The pre-hooks of bucket_links: a touched-bucket table left by a killed build is dropped;
+    incremental, the touched buckets' values are stored (bucket_links_touched_relation) and
+    every edge of those buckets is deleted (the model appends them afresh).
 -#}
 {% macro bucket_links_pre_hook() %}
-    {%- if not dedup_incremental() -%}
-        {{ return([]) }}
+    {%- set hooks = ["drop table if exists {{ bucket_links_touched_relation(this) }}"] -%}
+    {%- if dedup_incremental() -%}
+        {%- do hooks.append("{{ create_table_as_select(bucket_links_touched_relation(this), "
+                            ~ "bucket_links_touched_values()) }}") -%}
+        {%- do hooks.append("delete from {{ this }} where node_lo in ({{ "
+                            ~ "bucket_links_touched_keys(bucket_links_touched_relation(this)) }}) "
+                            ~ "or node_hi in ({{ bucket_links_touched_keys("
+                            ~ "bucket_links_touched_relation(this)) }})") -%}
     {%- endif -%}
-    {{ return(["delete from {{ this }} where node_lo in ({{ bucket_links_touched_keys() }}) "
-               ~ "or node_hi in ({{ bucket_links_touched_keys() }})"]) }}
+    {{ return(hooks) }}
+{% endmacro %}
+
+{#- The post-hook of bucket_links: its touched-bucket table is dropped once the edges are built. -#}
+{% macro bucket_links_post_hook() %}
+    {{ return(["drop table if exists {{ bucket_links_touched_relation(this) }}"]) }}
 {% endmacro %}
 
 {#-

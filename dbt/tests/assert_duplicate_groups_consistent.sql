@@ -1,6 +1,10 @@
 {#-
     Per group: exactly one representative, every member names it, the group_id is the smallest
     member, group_size counts the members, and the representative is rank 1 with distance 0.
+
+    Incremental refresh (var dedup_since): only the groups it wrote (those that hold a changed
+    image, macro dedup_written_group_rows) are checked; every other group is as the previous
+    refresh left and checked it.
 -#}
 with members as (
     select
@@ -17,6 +21,9 @@ with members as (
         max(case when {{ is_true('is_representative') }} then distance_to_representative end)
             as kept_distance
     from {{ ref('duplicate_groups') }}
+    {%- if dedup_incremental() %}
+    where group_id in ({{ changed_group_ids() }})
+    {%- endif %}
     group by group_id
 )
 

@@ -1,4 +1,10 @@
-{#- No member of a group is wider than its representative, or as wide and taller. -#}
+{#-
+    No member of a group is wider than its representative, or as wide and taller.
+
+    Incremental refresh (var dedup_since): only the groups it wrote (those that hold a changed
+    image, macro dedup_written_group_rows) are checked; every other group, its members and its
+    representative are the rows the previous refresh checked.
+-#}
 with groups as (
     select
         image_id,
@@ -7,6 +13,9 @@ with groups as (
         coalesce(width, -1) as width,
         coalesce(height, -1) as height
     from {{ ref('duplicate_groups') }}
+    {%- if dedup_incremental() %}
+    where group_id in ({{ changed_group_ids() }})
+    {%- endif %}
 )
 
 select

@@ -195,6 +195,42 @@ def test_tsql_link_model_hooks_build_and_drop_the_distinct_hash_table(tmp_path, 
     assert (f"CAST('{MARK}' AS DATETIMEOFFSET(6))" in sql) == (form == "marks")
 
 
+@pytest.mark.parametrize("form", ["full", LAST_REFRESH])
+def test_tsql_bucket_links_hooks_store_the_touched_buckets_once(tmp_path, form):
+    # what bucket_links' hooks render (bucket_links_pre_hook, bucket_links_post_hook)
+    touched = "bucket_links_touched_relation(model)"
+    keys = f"{{{{ bucket_links_touched_keys({touched}) }}}}"
+    hooks = (
+        "{% set model = ref('bucket_links') %}"
+        f"drop table if exists {{{{ {touched} }}}};"
+        "{% if dedup_incremental() %}"
+        f"{{{{ create_table_as_select({touched}, bucket_links_touched_values()) }}}};"
+        f"delete from {{{{ model }}}} where node_lo in ({keys}) or node_hi in ({keys});"
+        "{% endif %}"
+        f"drop table if exists {{{{ {touched} }}}};"
+    )
+    extra = [] if form == "full" else ["--vars", json.dumps({"dedup_since": LAST_REFRESH})]
+    sql = _compile_inline(tmp_path, hooks, extra)
+    statements = [
+        s
+        for s in sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
+        if s is not None
+    ]
+    kinds = [type(s).__name__ for s in statements]
+    # a table left by a killed build dropped; incremental: the touched buckets' values stored by
+    # SELECT INTO, then the delete of their edges; the post-hook drops the table
+    middle = [] if form == "full" else ["Select", "Delete"]
+    assert kinds == ["Drop", *middle, "Drop"], kinds
+    if form == "full":
+        return
+    assert statements[1].args["into"].this.name == "bucket_links__touched"
+    # the changed images' links are searched once, by the SELECT INTO; the delete reads its table
+    stored = {t.name for t in statements[1].find_all(sqlglot.exp.Table)}
+    assert {"near_duplicate_pairs", "raw_images", "dedup_refreshes"} <= stored
+    deleted = {t.name for t in statements[2].find_all(sqlglot.exp.Table)}
+    assert deleted == {"bucket_links", "bucket_links__touched", "stg_images"}
+
+
 def test_tsql_multi_size_link_band_searches_both_coarse_sizes(compiled):
     variables = dbt_vars()
     sql = compiled["multi_size_pairs"]
