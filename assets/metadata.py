@@ -2,6 +2,7 @@
 
 import base64
 import re
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where a table is rendered, not with the code location
@@ -51,3 +52,21 @@ def md_table(df: "pd.DataFrame", max_rows: int = 20) -> str:
 def md_image(png: bytes, alt: str) -> str:
     """Markdown showing ``png`` inline (a data URI), as the Dagster UI renders it."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+class PhaseClock:
+    """Wall-clock seconds of a step's phases, for its metadata: ``lap(name)`` charges the time
+    since the previous lap (or since the clock was made) to ``name``; a name lapped several
+    times (once per batch) adds up."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
+
+    def rounded(self, digits: int = 2) -> dict[str, float]:
+        return {phase: round(s, digits) for phase, s in self.seconds.items()}

@@ -123,14 +123,22 @@ def image_files(root: Path) -> list[Path]:
 
 
 def time_engine(files: list[Path], workers: int) -> float:
+    """The engine alone: the same work as the curation run's hashing (every size, exact mode,
+    EXIF orientation applied, content box and probe hashes), on the bytes already in memory."""
+    from assets.decode import DecodePolicy
     from assets.hashing import engine
+    from assets.tables import HASH_SIZES
 
     engine.warm_up()
     engine.enable_pillow_block_cache()
     blobs = [p.read_bytes() for p in files]
+    policy = DecodePolicy(apply_exif_orientation=True)  # image_hashes' default
     started = time.perf_counter()
     failed = []
-    for i, result in engine.hash_many(enumerate(blobs), workers=workers):
+    hashed = engine.hash_many(
+        enumerate(blobs), HASH_SIZES, "exact", policy, workers, content=True, probes=True
+    )
+    for i, result in hashed:
         if isinstance(result, Exception):
             failed.append(f"{files[i].name}: {result.reason} {result.detail}")
     elapsed = time.perf_counter() - started
@@ -139,8 +147,9 @@ def time_engine(files: list[Path], workers: int) -> float:
     return elapsed
 
 
-def time_curation_job(source: Path, workers: int) -> dict[str, float]:
-    """Run curation_job with the dagster CLI on a fresh embedded default; step durations (s)."""
+def time_curation_job(source: Path, workers: int) -> tuple[dict[str, float], dict]:
+    """Run curation_job with the dagster CLI on a fresh embedded default; step durations (s)
+    and raw_images' phases."""
     home = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     try:
         dagster_home = home / "dagster"
@@ -168,12 +177,14 @@ def time_curation_job(source: Path, workers: int) -> dict[str, float]:
             capture_output=True,
         )
         wall = time.perf_counter() - started
-        return {"wall": wall, **_step_durations(dagster_home)}
+        steps, phases = _step_durations(dagster_home)
+        return {"wall": wall, **steps}, phases
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _step_durations(dagster_home: Path) -> dict[str, float]:
+def _step_durations(dagster_home: Path) -> tuple[dict[str, float], dict]:
+    """Step durations (s) from the run's event log, and raw_images' ``seconds_by_phase``."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(dagster_home)
@@ -188,7 +199,10 @@ def _step_durations(dagster_home: Path) -> dict[str, float]:
             instance.get_run_stats(run.run_id).end_time
             - instance.get_run_stats(run.run_id).start_time
         )
-    return stats
+        event = instance.get_latest_materialization_event(dg.AssetKey("raw_images"))
+        assert event is not None and event.asset_materialization is not None
+        phases = event.asset_materialization.metadata["seconds_by_phase"].value
+    return stats, dict(phases)  # type: ignore[arg-type]
 
 
 def main() -> None:
@@ -202,7 +216,7 @@ def main() -> None:
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     load = os.getloadavg()[0]
     before = time_engine(files, args.workers)
-    job = time_curation_job(source, args.workers)
+    job, phases = time_curation_job(source, args.workers)
     after = time_engine(files, args.workers)
     engine_s = statistics.mean([before, after])
     pipeline_s = sum(job[step] for step in STEPS)
@@ -229,6 +243,13 @@ def main() -> None:
         f"\nraw_images + image_hashes throughput / engine = {engine_s / pipeline_s:.2f} "
         "(target >= 0.70)"
     )
+    print("\n`raw_images` by phase (its seconds_by_phase metadata):\n")
+    print("| phase | seconds |")
+    print("|---|---:|")
+    for phase, seconds in phases["step"].items():
+        print(f"| step thread: {phase} | {seconds:.1f} |")
+    for phase, seconds in phases["workers"].items():
+        print(f"| worker threads, summed: {phase} | {seconds:.1f} |")
 
 
 if __name__ == "__main__":

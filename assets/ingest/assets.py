@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -18,7 +19,7 @@ from assets.ingest.sources import (
     path_skip_reason,
     source_root_uri,
 )
-from assets.metadata import md_table
+from assets.metadata import PhaseClock, md_table
 from assets.tables import (
     IMAGE_HASHES,
     IMAGE_HASHES_HANDOFF,
@@ -144,12 +145,17 @@ def _hashing_settings(context: dg.AssetExecutionContext) -> dict | None:
 
 class HandoffHasher:
     """Hashes the bytes raw_images reads, as image_hashes would (its mode and EXIF setting), so
-    that image_hashes need not read them again: the results wait here until their batch is
-    written to the handoff table. Thread-safe; holds one batch of results at a time.
+    that image_hashes need not read them again: each file's hashes travel with its catalog row
+    (``CatalogBatch.hashed``) to the handoff table. Thread-safe.
+
+    The same bytes at several locations are hashed once while their results are among the last
+    ``RECENT`` (a bounded memory, not a collection's worth).
 
     The engine is a pure kernel, importable from any stage; the version strings it records keep
     the handoff honest: image_hashes takes over only hashes of a version it accepts.
     """
+
+    RECENT = 1024
 
     def __init__(self, settings: dict):
         from assets.decode import DecodePolicy
@@ -162,7 +168,7 @@ class HandoffHasher:
             apply_exif_orientation=bool(settings.get("apply_exif_orientation", True))
         )
         self.sizes = HASH_SIZES
-        self._results: dict = {}
+        self._recent: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
         engine.enable_pillow_block_cache()
         engine.warm_up()
@@ -177,26 +183,29 @@ class HandoffHasher:
             return None
         return cls(settings)
 
-    def __call__(self, image_id: str, data: bytes) -> bool:
+    def __call__(self, image_id: str, data: bytes) -> Any:
+        """The engine's result for ``data``, or None when it cannot decode them (the catalog's
+        probe then decides; image_hashes reports it as before)."""
         from assets.decode import UndecodableImageError
 
         with self._lock:
-            if image_id in self._results:  # the same bytes twice in one batch: hashed once
-                return True
+            known = self._recent.get(image_id)
+        if known is not None:
+            return known
         try:
             result = self._engine.hash_bytes(data, self.sizes, self.mode, self.policy)
         except UndecodableImageError:
-            return False  # the catalog probe decides; image_hashes reports it as before
+            return None
         with self._lock:
-            self._results[image_id] = result
-        return True
+            self._recent[image_id] = result
+            if len(self._recent) > self.RECENT:
+                self._recent.popitem(last=False)
+        return result
 
-    def take(self, image_ids, hashed_at) -> list[dict]:
-        """The handoff rows of ``image_ids`` (the batch's catalogued images), forgetting the
-        batch's results."""
-        with self._lock:
-            results, self._results = self._results, {}
-        return [image_hash_row(i, results[i], hashed_at) for i in image_ids if i in results]
+    @staticmethod
+    def rows(hashed: dict[str, Any], hashed_at: datetime) -> list[dict]:
+        """The handoff rows of a batch's hashes (``CatalogBatch.hashed``)."""
+        return [image_hash_row(i, result, hashed_at) for i, result in hashed.items()]
 
 
 def _known_versions(current: "pd.DataFrame", caught: "pd.DataFrame") -> set[tuple[str, int, int]]:
@@ -343,6 +352,7 @@ def raw_images(
     from assets.ingest.catalog import Retries, catalog_entries, seen_key
     from assets.ingest.current import batch_moves, deleted_moves, with_keys
 
+    clock = PhaseClock()
     spec = parse_source(config.source) if config.source else settings.source_spec
     context.log.info(f"Cataloguing {spec.uri}")
     migrated = migrate_catalog(warehouse, datetime.now(tz=UTC))
@@ -388,56 +398,68 @@ def raw_images(
             "outside the source): listed in the metadata as skipped_by_policy"
         )
 
+    clock.lap("list and load the catalog")
     hashing = _hashing_settings(context) if config.hash_while_reading else None
     hasher = HandoffHasher.for_run(hashing) if hashing is not None and todo else None
     if hasher is not None:
         context.log.info(
             f"image_hashes runs next: hashing new images as they are read ({hasher.mode} mode)"
         )
+    clock.lap("load the hash kernels")
     started = time.monotonic()
+    worker_seconds: dict[str, float] = {}
     new_rows: list[pd.DataFrame] = []
     inserted = quarantined = processed = handed_over = overwritten = retired_now = 0
-    for batch in catalog_entries(
-        todo,
-        read,
-        DecodePolicy(),
-        config.workers,
-        config.batch_size,
-        config.max_file_bytes,
-        hasher=hasher,
-        readers=config.readers if spec.kind == "blob" else 0,
-        retries=retries,
-    ):
-        rows = pd.DataFrame(batch.rows)
-        if len(rows) and not config.record_gps_coordinates:
-            rows = rows.assign(gps_latitude=None, gps_longitude=None)
-        bad = pd.DataFrame(batch.quarantined)
-        moves = batch_moves(rows, bad, current_rows, datetime.now(tz=UTC))
-        _write_moves(warehouse, moves)
-        if hasher is not None:
-            ids = dict.fromkeys(r["image_id"] for r in batch.rows)
-            handoff = hasher.take(ids, datetime.now(tz=UTC))
-            if handoff:
-                handed_over += warehouse.insert_new(
-                    IMAGE_HASHES_HANDOFF, image_hashes_frame(handoff)
+    # One connection for the batches' writes: opening the DuckDB file and closing it (which
+    # checkpoints) twice per batch cost more than the writes themselves. Writers of other runs
+    # wait on the warehouse pool anyway.
+    with warehouse.session():
+        for batch in catalog_entries(
+            todo,
+            read,
+            DecodePolicy(),
+            config.workers,
+            config.batch_size,
+            config.max_file_bytes,
+            hasher=hasher,
+            readers=config.readers if spec.kind == "blob" else 0,
+            retries=retries,
+        ):
+            clock.lap("wait for the workers")
+            for phase, seconds in batch.seconds.items():
+                worker_seconds[phase] = worker_seconds.get(phase, 0.0) + seconds
+            rows = pd.DataFrame(batch.rows)
+            if len(rows) and not config.record_gps_coordinates:
+                rows = rows.assign(gps_latitude=None, gps_longitude=None)
+            bad = pd.DataFrame(batch.quarantined)
+            moves = batch_moves(rows, bad, current_rows, datetime.now(tz=UTC))
+            _write_moves(warehouse, moves)
+            clock.lap("write catalog rows")
+            if hasher is not None:
+                handoff = hasher.rows(batch.hashed, datetime.now(tz=UTC))
+                if handoff:
+                    handed_over += warehouse.insert_new(
+                        IMAGE_HASHES_HANDOFF, image_hashes_frame(handoff)
+                    )
+                clock.lap("write handed-over hashes")
+            # Keep the in-memory view of the catalog current for the next batch and the check.
+            current_rows = current_rows.drop(index=list(moves.removed.get("source_key", [])))
+            if len(moves.upserted):
+                up = moves.upserted.set_index("source_key")[current_rows.columns]
+                current_rows = pd.concat([current_rows.drop(index=up.index, errors="ignore"), up])
+                new_rows.append(moves.upserted)
+            inserted += len(moves.upserted)
+            quarantined += len(moves.quarantined)
+            overwritten += moves.overwritten
+            retired_now += len(moves.history)
+            for row in batch.quarantined:
+                context.log.warning(
+                    f"quarantined {row['source_uri']!r}: {row['reason']} ({row['detail']})"
                 )
-        # Keep the in-memory view of the catalog current for the next batch and the check.
-        current_rows = current_rows.drop(index=list(moves.removed.get("source_key", [])))
-        if len(moves.upserted):
-            up = moves.upserted.set_index("source_key")[current_rows.columns]
-            current_rows = pd.concat([current_rows.drop(index=up.index, errors="ignore"), up])
-            new_rows.append(moves.upserted)
-        inserted += len(moves.upserted)
-        quarantined += len(moves.quarantined)
-        overwritten += moves.overwritten
-        retired_now += len(moves.history)
-        for row in batch.quarantined:
-            context.log.warning(
-                f"quarantined {row['source_uri']!r}: {row['reason']} ({row['detail']})"
-            )
-        processed += len(batch.rows) + len(batch.quarantined)
-        rate = processed / max(time.monotonic() - started, 1e-9)
-        context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
+            processed += len(batch.rows) + len(batch.quarantined)
+            rate = processed / max(time.monotonic() - started, 1e-9)
+            context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
+            clock.lap("keep the catalog view")
     elapsed = time.monotonic() - started
 
     # Locations no longer at the source: a full listing sees every file under the source root;
@@ -492,6 +514,13 @@ def raw_images(
         else pd.DataFrame(columns=["stage", "reason", "files"])
     )
     preview_cols = ["label", "name", "width", "height", "format", "mode", "byte_size", "image_id"]
+    clock.lap("check and summarise")
+    context.log.info(
+        "seconds by phase: "
+        + ", ".join(f"{phase} {s:.1f}" for phase, s in clock.seconds.items())
+        + "; summed over the worker threads: "
+        + ", ".join(f"{phase} {s:.1f}" for phase, s in worker_seconds.items())
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(catalog),
@@ -516,6 +545,12 @@ def raw_images(
             "distinct_images": int(catalog.image_id.nunique()),
             "labels": int(catalog.label.nunique()),
             "files_per_second": round(processed / elapsed, 1) if elapsed > 0 else 0.0,
+            "seconds_by_phase": dg.MetadataValue.json(
+                {
+                    "step": clock.rounded(),
+                    "workers": {p: round(s, 2) for p, s in worker_seconds.items()},
+                }
+            ),
             "by_label": dg.MetadataValue.md(md_table(by_label, 100)),
             "by_format": dg.MetadataValue.md(md_table(by_format)),
             "quarantine_reasons": dg.MetadataValue.md(md_table(reasons)),

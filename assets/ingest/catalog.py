@@ -2,12 +2,11 @@
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
-from itertools import islice
 from typing import Any
 
 from assets.decode import (
@@ -54,10 +53,14 @@ def permanent_read_error(exc: BaseException) -> bool:
     return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
 
 
-# Called with (image_id, bytes) of a file about to be catalogued as an image; True when it decoded
-# the image (the catalog then skips its own validation decode), False when it could not (the
-# catalog's probe decides, as without it). The image_hashes handoff: see assets/ingest/assets.py.
-Hasher = Callable[[str, bytes], bool]
+# Called with (image_id, bytes) of a file about to be catalogued as an image: what it computed
+# from them (the catalog then skips its own validation decode, which the hasher's decode
+# replaces), or None when it could not decode them (the catalog's probe decides, as without it).
+# The image_hashes handoff: see assets/ingest/assets.py.
+Hasher = Callable[[str, bytes], Any]
+
+# The phases of cataloguing one file, timed in the thread that works on it (see CatalogBatch).
+PHASES = ("read", "fingerprint", "hash", "probe")
 
 
 def seen_key(uri: str, size: int, last_modified: datetime) -> tuple[str, int, int]:
@@ -67,10 +70,28 @@ def seen_key(uri: str, size: int, last_modified: datetime) -> tuple[str, int, in
 
 @dataclass
 class CatalogBatch:
-    """Catalog rows and quarantine rows of one batch of files, written together."""
+    """Catalog rows and quarantine rows of one batch of files, written together.
+
+    ``hashed``: what the hasher computed, by image_id, for the images of ``rows``. ``seconds``:
+    time spent per phase (``PHASES``) on the batch's files, summed over the threads that worked
+    on them (so up to ``workers`` times the wall-clock time).
+    """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    hashed: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogued:
+    """One file's outcome: its catalog row or its quarantine row, what the hasher computed from
+    its bytes (None: no hasher, or it could not decode them), and the seconds of each phase."""
+
+    row: dict[str, Any] | None
+    quarantined: dict[str, Any] | None
+    hashed: Any = None
+    seconds: tuple[float, ...] = (0.0,) * len(PHASES)
 
 
 def streamed_sha256(chunks: Iterable[bytes]) -> tuple[str, int]:
@@ -141,14 +162,38 @@ def catalog_one(
     """Read, fingerprint and probe one file: (catalog row, None) or (None, quarantine row).
 
     ``hasher`` sees the bytes of every file that passes the checks before the probe, so one read
-    serves both. ``compute_slots`` (held from the fingerprint on) lets more threads read than
-    compute: downloads overlap with decoding and hashing.
+    serves both (``catalog_file`` also returns what it computed). ``compute_slots`` (held from
+    the fingerprint on) lets more threads read than compute: downloads overlap with decoding and
+    hashing.
 
     Memory per file is bounded: a file above ``max_bytes`` is quarantined unread (too_large); a
     file above HEAD_BYTES whose first bytes no image format could start with is hashed as a
     stream and quarantined (unidentified_format) without being held whole.
     """
+    done = catalog_file(entry, read, policy, now, max_bytes, hasher, compute_slots, retries)
+    return done.row, done.quarantined
+
+
+def catalog_file(
+    entry: SourceEntry,
+    read: SourceReader | Callable[[SourceEntry], bytes],
+    policy: DecodePolicy = DEFAULT_POLICY,
+    now: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    hasher: Hasher | None = None,
+    compute_slots: threading.Semaphore | None = None,
+    retries: Retries = Retries(),
+) -> Catalogued:
+    """``catalog_one`` with what the hasher computed and the time of each phase (``PHASES``)."""
     now = now or datetime.now(tz=UTC)
+    clock = time.perf_counter
+    marks = [clock()]
+    seconds = [0.0] * len(PHASES)
+
+    def lap(phase: int) -> None:
+        marks.append(clock())
+        seconds[phase] += marks[-1] - marks[-2]
+
     base: dict[str, Any] = {
         "source_uri": entry.uri,
         "name": entry.name,
@@ -157,10 +202,11 @@ def catalog_one(
         "last_modified": entry.last_modified,
     }
 
-    def quarantine(image_id: str, reason: str, detail: str) -> tuple[None, dict[str, Any]]:
-        return None, quarantine_row(
+    def quarantine(image_id: str, reason: str, detail: str) -> Catalogued:
+        row = quarantine_row(
             image_id=image_id, stage="catalog", reason=reason, detail=detail, at=now, **base
         )
+        return Catalogued(None, row, None, tuple(seconds))
 
     def retried(fn: Callable[[], Any]) -> Any:
         return with_retries(fn, retries.attempts, retries.base_delay_s)
@@ -178,18 +224,24 @@ def catalog_one(
     try:
         unread = look_before_reading(entry.size, head, digest, max_bytes)
         if unread is not None:
+            lap(0)
             base["byte_size"] = unread.byte_size
             return quarantine(unread.image_id, unread.reason, unread.detail)
         data = retried(lambda: read(entry))
     except FileNotFoundError as exc:
+        lap(0)
         return quarantine(UNREAD_IMAGE_ID, "vanished", f"removed before it could be read: {exc}")
     except Exception as exc:
         if not permanent_read_error(exc):
             raise
+        lap(0)
         return quarantine(UNREAD_IMAGE_ID, "unreadable", f"{type(exc).__name__}: {exc}")
+    lap(0)
+    hashed = None
     with compute_slots or nullcontext():
         image_id = hashlib.sha256(data).hexdigest()
         base["byte_size"] = len(data)
+        lap(1)
         if entry.label is None and entry.labelled:
             return quarantine(
                 image_id,
@@ -197,13 +249,18 @@ def catalog_one(
                 "files must sit in a <label>/ folder under the source root",
             )
         try:
-            if hasher is not None and hasher(image_id, data):
+            if hasher is not None:
+                hashed = hasher(image_id, data)
+                lap(2)
+            if hashed is not None:
                 probe = probe_header(data, policy)  # the hasher's decode proved the pixels
             else:
                 probe = probe_image(data, policy)
         except UndecodableImageError as exc:
+            lap(3)
             return quarantine(image_id, exc.reason, exc.detail)
-    return {
+        lap(3)
+    row = {
         **base,
         "image_id": image_id,
         "width": probe.width,
@@ -215,7 +272,8 @@ def catalog_one(
         "is_animated": probe.is_animated,
         "ingested_at": now,
         **asdict(probe.photo),
-    }, None
+    }
+    return Catalogued(row, None, hashed, tuple(seconds))
 
 
 def catalog_entries(
@@ -232,30 +290,44 @@ def catalog_entries(
     """Catalogue entries in input order, ``batch_size`` at a time, with ``workers`` threads
     fingerprinting, decoding (and hashing, see ``catalog_one``) at once.
 
-    Hashing the bytes and decoding release the GIL, so threads use both cores. ``readers`` more
-    threads only read: while ``workers`` of them compute, the others wait on the source (a blob
-    download), so reads overlap with the work. At most ``workers + readers`` file contents are in
-    memory at a time, whatever the batch size.
+    Hashing the bytes and decoding release the GIL, so threads use both cores. The threads do
+    not wait for the caller: while it writes one batch, they go on with the next (up to
+    ``batch_size`` files ahead), so the warehouse writes overlap with the work instead of
+    stopping both cores once per batch. ``readers`` more threads only read: while ``workers`` of
+    them compute, the others wait on the source (a blob download), so reads overlap with the
+    work. At most ``workers + readers`` file contents are in memory at a time, whatever the
+    batch size.
     """
     iterator = iter(entries)
     workers = max(1, workers)
     slots = threading.Semaphore(workers) if readers > 0 else None
+
+    def stamped() -> Iterator[tuple[SourceEntry, datetime]]:
+        # The files of one batch share a timestamp: when the first of them was taken up.
+        now = datetime.now(tz=UTC)
+        for i, entry in enumerate(iterator):
+            if i and i % batch_size == 0:
+                now = datetime.now(tz=UTC)
+            yield entry, now
+
+    def one(item: tuple[SourceEntry, datetime]) -> Catalogued:
+        entry, now = item
+        return catalog_file(entry, read, policy, now, max_bytes, hasher, slots, retries)
+
     with OrderedExecutor(workers + max(0, readers), max_in_flight=batch_size) as pool:
-        while chunk := list(islice(iterator, batch_size)):
-            batch = CatalogBatch()
-            one = partial(
-                catalog_one,
-                read=read,
-                policy=policy,
-                now=datetime.now(tz=UTC),
-                max_bytes=max_bytes,
-                hasher=hasher,
-                compute_slots=slots,
-                retries=retries,
-            )
-            for row, bad in pool.map(one, chunk):
-                if row is not None:
-                    batch.rows.append(row)
-                if bad is not None:
-                    batch.quarantined.append(bad)
+        batch, files = CatalogBatch(), 0
+        for done in pool.map(one, stamped()):
+            files += 1
+            if done.row is not None:
+                batch.rows.append(done.row)
+                if done.hashed is not None:
+                    batch.hashed[done.row["image_id"]] = done.hashed
+            if done.quarantined is not None:
+                batch.quarantined.append(done.quarantined)
+            for phase, seconds in zip(PHASES, done.seconds, strict=True):
+                batch.seconds[phase] = batch.seconds.get(phase, 0.0) + seconds
+            if files == batch_size:
+                yield batch
+                batch, files = CatalogBatch(), 0
+        if files:
             yield batch
