@@ -160,11 +160,8 @@ def _refresh(resources, full: bool = False) -> dict:
         resources=resources,
         run_config=dg.RunConfig(
             {
-                "dedup_dbt_models": DedupConfig(
-                    full_refresh=full,
-                    # the edge-cut link is off by default: its incremental form is tested here
-                    dbt_vars="{near_duplicate_cut_threshold: 6}",
-                )
+                # the defaults: every link on, the edge-cut link's incremental form included
+                "dedup_dbt_models": DedupConfig(full_refresh=full)
             }
         ),
     )
