@@ -109,7 +109,12 @@ def open_image(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> Image.Imag
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UndecodableImageError("corrupt_header", f"{type(exc).__name__}: {exc}") from exc
-    width, height = image.size
+    check_size(*image.size, policy)
+    return image
+
+
+def check_size(width: int, height: int, policy: DecodePolicy = DEFAULT_POLICY) -> None:
+    """The policy's size checks of ``open_image``, on a header's width and height."""
     if width <= 0 or height <= 0:
         raise UndecodableImageError("empty_image", f"image size is {width}x{height}")
     if width * height > policy.max_pixels:
@@ -117,7 +122,6 @@ def open_image(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> Image.Imag
             "decompression_bomb",
             f"{width}x{height} = {width * height} pixels exceeds the limit of {policy.max_pixels}",
         )
-    return image
 
 
 def may_be_image(head: bytes) -> bool:
@@ -270,15 +274,35 @@ def probe_header(data: bytes, policy: DecodePolicy = DEFAULT_POLICY) -> ImagePro
     return _header_facts(open_image(data, policy))
 
 
-def _header_facts(image: Image.Image) -> ImageProbe:
+def header_facts_before_decode(image: Image.Image) -> ImageProbe:
+    """``probe_header``'s facts from an image its caller has just opened (``open_image``) and
+    goes on to decode: read before any pixel is loaded or drafted, as ``probe_header`` reads them
+    (Pillow's TIFF loader removes the orientation tag it applies), so one open serves both.
+
+    Reading them leaves the decode as it would have been: Pillow's PNG reader loads the pixels to
+    look for EXIF after them, so a PNG without EXIF up front is loaded here, its decode errors
+    raised as ``load_pixels`` raises them (not recorded as an EXIF problem); and the EXIF read
+    here is forgotten, so the orientation due is read again after loading (``orientation_due``).
+    """
+    probe = _header_facts(image, load_for_exif=True)
+    image._exif = None  # Pillow's EXIF cache: read afresh after loading
+    return probe
+
+
+def _header_facts(image: Image.Image, load_for_exif: bool = False) -> ImageProbe:
     width, height = image.size
     frame_count = int(getattr(image, "n_frames", 1) or 1)
+    fmt = (image.format or "UNKNOWN").upper()
+    mode = image.mode
+    if load_for_exif and image.format == "PNG" and "exif" not in image.info:
+        load_pixels(image)
+    orientation = exif_orientation(image)
     return ImageProbe(
         width=width,
         height=height,
-        format=(image.format or "UNKNOWN").upper(),
-        mode=image.mode,
-        exif_orientation=exif_orientation(image),
+        format=fmt,
+        mode=mode,
+        exif_orientation=orientation,
         frame_count=frame_count,
         is_animated=bool(getattr(image, "is_animated", False)) or frame_count > 1,
         photo=photo_facts(image),

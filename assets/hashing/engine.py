@@ -39,14 +39,20 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 import numpy as np
 import PIL
 from PIL import Image
 
-from assets.decode import DEFAULT_POLICY, DecodePolicy, UndecodableImageError, orient
+from assets.decode import (
+    DEFAULT_POLICY,
+    DecodePolicy,
+    ImageProbe,
+    UndecodableImageError,
+    orient,
+)
 from assets.hashing import jpeg, kernels
 from assets.hashing.gray import GrayImage, decode_gray_stored, transpose_region
 from assets.ordered import OrderedExecutor
@@ -200,6 +206,8 @@ class HashResult:
     trim_col: int | None = None
     # Unsigned (row, col) words of each of PROBES, or None (a flat probe, or no probes).
     probes: tuple[tuple[int, int] | None, ...] = ()
+    # The catalog's header facts from the decode's own open, when asked for (``hash_bytes``).
+    facts: ImageProbe | None = field(default=None, compare=False, repr=False)
 
     def __getitem__(self, size: int) -> SizeHash:
         i = self._index(size)
@@ -507,10 +515,10 @@ def probes_of(
     )
 
 
-def _decode(data: bytes, mode: str, policy: DecodePolicy) -> GrayImage:
+def _decode(data: bytes, mode: str, policy: DecodePolicy, facts: bool = False) -> GrayImage:
     draft = (FAST_DRAFT_TARGET, FAST_DRAFT_TARGET) if mode == "fast" else None
     try:
-        return decode_gray_stored(data, policy, draft)
+        return decode_gray_stored(data, policy, draft, facts)
     except UndecodableImageError:
         raise
     except MemoryError as exc:
@@ -526,18 +534,20 @@ def hash_bytes(
     policy: DecodePolicy = DEFAULT_POLICY,
     content: bool = True,
     probes: bool = True,
+    facts: bool = False,
 ) -> HashResult:
     """Hash one encoded image for every size in ``sizes`` (1..8).
 
     ``content``: also find the content box and its trimmed size-8 hash (when size 8 is asked
     for); False leaves ``HashResult.content`` "not_measured" (the benchmarks' before/after).
     ``probes``: with the content box, also the probe hashes (``PROBES``); False leaves them
-    empty (the benchmarks' before/after). Raises ``UndecodableImageError`` for bytes the decode
-    policy rejects.
+    empty (the benchmarks' before/after). ``facts``: also hand over the catalog's header facts
+    from the decode's own open of the bytes (``HashResult.facts``; None where Pillow did not
+    open them). Raises ``UndecodableImageError`` for bytes the decode policy rejects.
     """
     norm = normalize_sizes(sizes)
     _check_mode(mode)
-    return _hash_checked(data, norm, mode, policy, content, probes)
+    return _hash_checked(data, norm, mode, policy, content, probes, facts)
 
 
 def _hash_checked(
@@ -547,8 +557,9 @@ def _hash_checked(
     policy: DecodePolicy,
     content: bool = True,
     probes: bool = True,
+    facts: bool = False,
 ) -> HashResult:
-    gray = _decode(data, mode, policy)
+    gray = _decode(data, mode, policy, facts)
     height, width = gray.pixels.shape
     region = gray.region
     if gray.orientation != 1:
@@ -583,6 +594,7 @@ def _hash_checked(
         trim_row=trim_row,
         trim_col=trim_col,
         probes=probe_words,
+        facts=gray.facts,
     )
 
 

@@ -20,9 +20,11 @@ from PIL import Image
 from assets.decode import (
     DEFAULT_POLICY,
     DecodePolicy,
+    ImageProbe,
     UndecodableImageError,
     composite_on_white,
     guarded_load,
+    header_facts_before_decode,
     load_pixels,
     open_image,
     orient,
@@ -56,7 +58,9 @@ class GrayImage:
     reduced-scale decode rounds the size up, so a partial block along an edge counts as a
     fraction of a pixel. It is (0, 0, width, height) otherwise. ``bias`` is the expected excess,
     in grey levels, of ``pixels`` over the block means of the full decode (non-zero only for
-    1/8-scale JPEG drafts, see ``jpeg_dc_rounding_bias``).
+    1/8-scale JPEG drafts, see ``jpeg_dc_rounding_bias``). ``facts``: the catalog's header facts
+    (``assets.decode.probe_header``) from the same open, when asked for and Pillow opened the
+    file (None after the direct JPEG decode).
     """
 
     pixels: np.ndarray
@@ -65,12 +69,14 @@ class GrayImage:
     region: tuple[float, float, float, float]
     bias: float = 0.0
     orientation: int = 1
+    facts: ImageProbe | None = None
 
 
 def decode_gray_stored(
     data: bytes,
     policy: DecodePolicy = DEFAULT_POLICY,
     draft_size: tuple[int, int] | None = None,
+    facts: bool = False,
 ) -> GrayImage:
     """Decode the first frame to greyscale as stored, reporting the orientation still due.
 
@@ -80,23 +86,27 @@ def decode_gray_stored(
 
     A drafted JPEG is decoded by ``assets.hashing.jpeg`` when it can (the same pixels with the
     GIL released throughout); every other file, and every JPEG it declines, goes through Pillow.
+    ``facts``: also read the header facts from Pillow's open (``GrayImage.facts``).
     """
     if draft_size is not None and data.startswith(b"\xff\xd8\xff"):
         direct = decode_draft(data, policy, draft_size)
         if direct is not None:
             pixels, region, bias, orientation = direct
             return GrayImage(pixels, "JPEG", True, region, bias, orientation)
-    return decode_gray_pillow(data, policy, draft_size)
+    return decode_gray_pillow(data, policy, draft_size, facts)
 
 
 def decode_gray_pillow(
     data: bytes,
     policy: DecodePolicy = DEFAULT_POLICY,
     draft_size: tuple[int, int] | None = None,
+    facts: bool = False,
 ) -> GrayImage:
     """``decode_gray_stored`` through Pillow alone, for every file (the reference of the
     direct JPEG decode)."""
     image = open_image(data, policy)
+    # Before the draft and the load, which change what the header says.
+    header = header_facts_before_decode(image) if facts else None
     fmt = (image.format or "UNKNOWN").upper()
     drafted = False
     bias = 0.0
@@ -129,6 +139,7 @@ def decode_gray_pillow(
         region=region,
         bias=bias,
         orientation=orientation,
+        facts=header,
     )
 
 

@@ -185,7 +185,8 @@ class HandoffHasher:
 
     def __call__(self, image_id: str, data: bytes) -> Any:
         """The engine's result for ``data``, or None when it cannot decode them (the catalog's
-        probe then decides; image_hashes reports it as before)."""
+        probe then decides; image_hashes reports it as before). The result carries the header
+        facts of the engine's open of the bytes (``HashResult.facts``) for the catalog's row."""
         from assets.decode import UndecodableImageError
 
         with self._lock:
@@ -193,7 +194,7 @@ class HandoffHasher:
         if known is not None:
             return known
         try:
-            result = self._engine.hash_bytes(data, self.sizes, self.mode, self.policy)
+            result = self._engine.hash_bytes(data, self.sizes, self.mode, self.policy, facts=True)
         except UndecodableImageError:
             return None
         with self._lock:

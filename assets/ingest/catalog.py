@@ -12,7 +12,9 @@ from typing import Any
 from assets.decode import (
     DEFAULT_POLICY,
     DecodePolicy,
+    ImageProbe,
     UndecodableImageError,
+    check_size,
     may_be_image,
     probe_header,
     probe_image,
@@ -56,7 +58,9 @@ def permanent_read_error(exc: BaseException) -> bool:
 # Called with (image_id, bytes) of a file about to be catalogued as an image: what it computed
 # from them (the catalog then skips its own validation decode, which the hasher's decode
 # replaces), or None when it could not decode them (the catalog's probe decides, as without it).
-# The image_hashes handoff: see assets/ingest/assets.py.
+# When what it computed carries the header facts of its own open of the bytes (a ``facts``
+# attribute holding an ImageProbe, see ``handed_facts``), the catalog records those instead of
+# opening the bytes a second time. The image_hashes handoff: see assets/ingest/assets.py.
 Hasher = Callable[[str, bytes], Any]
 
 # The phases of cataloguing one file, timed in the thread that works on it (see CatalogBatch).
@@ -252,8 +256,8 @@ def catalog_file(
             if hasher is not None:
                 hashed = hasher(image_id, data)
                 lap(2)
-            if hashed is not None:
-                probe = probe_header(data, policy)  # the hasher's decode proved the pixels
+            if hashed is not None:  # the hasher's decode proved the pixels
+                probe = handed_facts(hashed, policy) or probe_header(data, policy)
             else:
                 probe = probe_image(data, policy)
         except UndecodableImageError as exc:
@@ -274,6 +278,17 @@ def catalog_file(
         **asdict(probe.photo),
     }
     return Catalogued(row, None, hashed, tuple(seconds))
+
+
+def handed_facts(hashed: Any, policy: DecodePolicy = DEFAULT_POLICY) -> ImageProbe | None:
+    """The header facts the hasher read from its own open of the bytes (what ``probe_header``
+    reads), held to the catalog's size limit as ``probe_header`` holds them; None when it did
+    not hand any (e.g. a JPEG it decoded without Pillow)."""
+    facts = getattr(hashed, "facts", None)
+    if not isinstance(facts, ImageProbe):
+        return None
+    check_size(facts.width, facts.height, policy)
+    return facts
 
 
 def catalog_entries(
