@@ -153,31 +153,6 @@ def look_before_reading(
     )
 
 
-def catalog_one(
-    entry: SourceEntry,
-    read: SourceReader | Callable[[SourceEntry], bytes],
-    policy: DecodePolicy = DEFAULT_POLICY,
-    now: datetime | None = None,
-    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    hasher: Hasher | None = None,
-    compute_slots: threading.Semaphore | None = None,
-    retries: Retries = Retries(),
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Read, fingerprint and probe one file: (catalog row, None) or (None, quarantine row).
-
-    ``hasher`` sees the bytes of every file that passes the checks before the probe, so one read
-    serves both (``catalog_file`` also returns what it computed). ``compute_slots`` (held from
-    the fingerprint on) lets more threads read than compute: downloads overlap with decoding and
-    hashing.
-
-    Memory per file is bounded: a file above ``max_bytes`` is quarantined unread (too_large); a
-    file above HEAD_BYTES whose first bytes no image format could start with is hashed as a
-    stream and quarantined (unidentified_format) without being held whole.
-    """
-    done = catalog_file(entry, read, policy, now, max_bytes, hasher, compute_slots, retries)
-    return done.row, done.quarantined
-
-
 def catalog_file(
     entry: SourceEntry,
     read: SourceReader | Callable[[SourceEntry], bytes],
@@ -188,7 +163,17 @@ def catalog_file(
     compute_slots: threading.Semaphore | None = None,
     retries: Retries = Retries(),
 ) -> Catalogued:
-    """``catalog_one`` with what the hasher computed and the time of each phase (``PHASES``)."""
+    """Read, fingerprint and probe one file: its catalog row or its quarantine row, with what the
+    hasher computed and the seconds of each phase (``Catalogued``).
+
+    ``hasher`` sees the bytes of every file that passes the checks before the probe, so one read
+    serves both. ``compute_slots`` (held from the fingerprint on) lets more threads read than
+    compute: downloads overlap with decoding and hashing.
+
+    Memory per file is bounded: a file above ``max_bytes`` is quarantined unread (too_large); a
+    file above HEAD_BYTES whose first bytes no image format could start with is hashed as a
+    stream and quarantined (unidentified_format) without being held whole.
+    """
     now = now or datetime.now(tz=UTC)
     clock = time.perf_counter
     marks = [clock()]
@@ -303,7 +288,7 @@ def catalog_entries(
     retries: Retries = Retries(),
 ) -> Iterator[CatalogBatch]:
     """Catalogue entries in input order, ``batch_size`` at a time, with ``workers`` threads
-    fingerprinting, decoding (and hashing, see ``catalog_one``) at once.
+    fingerprinting, decoding (and hashing, see ``catalog_file``) at once.
 
     Hashing the bytes and decoding release the GIL, so threads use both cores. The threads do
     not wait for the caller: while it writes one batch, they go on with the next (up to

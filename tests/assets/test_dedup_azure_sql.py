@@ -158,6 +158,17 @@ def _compile_inline(out: Path, sql: str, extra: list[str]) -> str:
     return _dbt_compile(out, ["--quiet", "--inline", sql, *extra])
 
 
+def _hook_statements(out: Path, hooks: str, form: str) -> tuple[str, list]:
+    """Hooks rendered for Azure SQL offline, and their statements parsed as T-SQL, for a full
+    build (``form`` "full") or an incremental refresh since explicit marks ("marks") or since
+    the last refresh."""
+    since = {"catalog_mark": MARK, "hash_mark": MARK} if form == "marks" else LAST_REFRESH
+    extra = [] if form == "full" else ["--vars", json.dumps({"dedup_since": since})]
+    sql = _compile_inline(out, hooks, extra)
+    parsed = sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
+    return sql, [s for s in parsed if s is not None]
+
+
 @pytest.mark.parametrize("form", ["full", "marks", LAST_REFRESH])
 def test_tsql_link_model_hooks_build_and_drop_the_distinct_hash_table(tmp_path, form):
     # what border_trimmed_pairs' hooks render (hash_link_pre_hook, hash_link_post_hook)
@@ -170,14 +181,7 @@ def test_tsql_link_model_hooks_build_and_drop_the_distinct_hash_table(tmp_path, 
         f"{{{{ create_link_hashes(model, {columns}) }}}};"
         "{{ drop_link_hashes(model) }};"
     )
-    since = {"catalog_mark": MARK, "hash_mark": MARK} if form == "marks" else LAST_REFRESH
-    extra = [] if form == "full" else ["--vars", json.dumps({"dedup_since": since})]
-    sql = _compile_inline(tmp_path, hooks, extra)
-    statements = [
-        s
-        for s in sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
-        if s is not None
-    ]
+    sql, statements = _hook_statements(tmp_path, hooks, form)
     kinds = [type(s).__name__ for s in statements]
     # incremental: the changed values' links deleted first; then the table dropped (a killed
     # build may have left it) and created by SELECT INTO (T-SQL has no CREATE TABLE AS); the
@@ -209,13 +213,7 @@ def test_tsql_bucket_links_hooks_store_the_touched_buckets_once(tmp_path, form):
         "{% endif %}"
         f"drop table if exists {{{{ {touched} }}}};"
     )
-    extra = [] if form == "full" else ["--vars", json.dumps({"dedup_since": LAST_REFRESH})]
-    sql = _compile_inline(tmp_path, hooks, extra)
-    statements = [
-        s
-        for s in sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
-        if s is not None
-    ]
+    _, statements = _hook_statements(tmp_path, hooks, form)
     kinds = [type(s).__name__ for s in statements]
     # a table left by a killed build dropped; incremental: the touched buckets' values stored by
     # SELECT INTO, then the delete of their edges; the post-hook drops the table
@@ -310,14 +308,7 @@ def test_tsql_edge_cut_hooks_build_its_distinct_hash_tables_and_touched_images(t
         "{{ edge_cut_delete_touched(model) }};"
         "{% endif %}"
     )
-    since = {"catalog_mark": MARK, "hash_mark": MARK} if form == "marks" else LAST_REFRESH
-    extra = [] if form == "full" else ["--vars", json.dumps({"dedup_since": since})]
-    sql = _compile_inline(tmp_path, hooks, extra)
-    statements = [
-        s
-        for s in sqlglot.parse(sql, read="tsql", error_level=sqlglot.ErrorLevel.RAISE)
-        if s is not None
-    ]
+    sql, statements = _hook_statements(tmp_path, hooks, form)
     kinds = [type(s).__name__ for s in statements]
     incremental = ["Select", "Update", "Update", "Delete"]
     assert kinds == ["Drop"] * 3 + ["Select"] * 2 + ([] if form == "full" else incremental)

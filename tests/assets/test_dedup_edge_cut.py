@@ -23,12 +23,9 @@ import pytest
 
 from assets.dedup.assets import DedupConfig, dedup_tables
 from assets.dedup.synthetic import flip_bits, hamming, image_hashes_row, random_hash, raw_images_row
-from assets.tables import IMAGE_HASHES, RAW_IMAGES
 from resources.environment import get_settings
-from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
-from tests.support.dedup_models import TABLE_KEYS
+from tests.support.dedup_models import TABLE_KEYS, add_batch, dbt_resources, random_batches
 from tests.support.dedup_reference import UnionFind
-from tests.support.resources import platform_resources
 
 THRESHOLD = 6
 SIDES = ("top", "bottom", "left", "right")
@@ -185,31 +182,20 @@ def _refresh(resources, full: bool = False) -> str:
     return mat.metadata["dedup_refresh"].value
 
 
-def _add(warehouse, images, batch, at) -> None:
-    warehouse.insert_new(
-        RAW_IMAGES, pd.DataFrame([images[i][0] for i in batch]).assign(ingested_at=at)
-    )
-    warehouse.insert_new(
-        IMAGE_HASHES, pd.DataFrame([images[i][1] for i in batch]).assign(hashed_at=at)
-    )
-
-
 @pytest.fixture
 def resources(platform_home):
-    warehouse = DuckDBWarehouse(path=str(get_settings().duckdb_path))
-    return platform_resources(warehouse, dbt=True)
+    return dbt_resources()
 
 
 @pytest.mark.slow
 def test_distinct_hash_rows_group_like_the_image_pair_form_full_and_incremental(resources):
     rng = np.random.default_rng(5)
     images = collection(5)
-    order = rng.permutation(len(images))
-    batches = np.split(order, sorted(rng.choice(np.arange(1, len(images)), 2, replace=False)))
+    batches = random_batches(rng, len(images))
     path = get_settings().duckdb_path
     modes = []
     for number, batch in enumerate(batches):
-        _add(resources["warehouse"], images, batch, T0 + timedelta(minutes=number))
+        add_batch(resources["warehouse"], images, batch, T0 + timedelta(minutes=number))
         modes.append(_refresh(resources))
         _assert_same_groups_as_the_image_pair_form(_read(path))
     assert modes == ["full", "incremental", "incremental"]

@@ -21,12 +21,11 @@ from assets.dedup.assets import DedupConfig, dedup_tables
 from assets.dedup.project import dbt_vars
 from assets.dedup.refresh import LastRefresh, Marks, plan_refresh
 from assets.dedup.synthetic import flip_bits, image_hashes_row, random_hash, raw_images_row
-from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES, RAW_IMAGES
+from assets.tables import DEDUP_REFRESHES, IMAGE_HASHES
 from resources.environment import get_settings
-from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.support.dedup_models import TABLE_KEYS as TABLES
+from tests.support.dedup_models import add_batch, dbt_resources, random_batches
 from tests.support.dedup_reference import components
-from tests.support.resources import platform_resources
 
 VARS = dbt_vars()
 K = int(VARS["dedup_hash_size"])
@@ -172,13 +171,6 @@ def _refresh(resources, full: bool = False) -> dict:
     return {k: v.value for k, v in mat.metadata.items()}
 
 
-def _add(warehouse, images, batch, at) -> None:
-    catalog = pd.DataFrame([images[i][0] for i in batch]).assign(ingested_at=at)
-    hashes = pd.DataFrame([images[i][1] for i in batch]).assign(hashed_at=at)
-    warehouse.insert_new(RAW_IMAGES, catalog)
-    warehouse.insert_new(IMAGE_HASHES, hashes)
-
-
 def _assert_groups_follow_the_links(path) -> dict[str, pd.DataFrame]:
     """Every refresh's groups are the union-find components of equal hashes and of every link
     of every link model (images that may take no link alone)."""
@@ -195,20 +187,18 @@ def _assert_groups_follow_the_links(path) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture
 def resources(platform_home):
-    warehouse = DuckDBWarehouse(path=str(get_settings().duckdb_path))
-    return platform_resources(warehouse, dbt=True)
+    return dbt_resources()
 
 
 @pytest.mark.slow
 def test_batches_in_random_order_refresh_to_exactly_the_full_rebuild(resources):
     rng = np.random.default_rng(3)
     images = dense_collection(3)
-    order = rng.permutation(len(images))
-    batches = np.split(order, sorted(rng.choice(np.arange(1, len(images)), 2, replace=False)))
+    batches = random_batches(rng, len(images))
     path = get_settings().duckdb_path
     modes = []
     for number, batch in enumerate(batches):
-        _add(resources["warehouse"], images, batch, T0 + timedelta(minutes=number))
+        add_batch(resources["warehouse"], images, batch, T0 + timedelta(minutes=number))
         modes.append(_refresh(resources)["dedup_refresh"])
         # every refresh, not only the last, decides exactly what the rules say
         _assert_groups_follow_the_links(path)
@@ -238,9 +228,9 @@ def test_another_order_refreshes_exactly_and_a_rehash_rebuilds_in_full(resources
     order = rng.permutation(len(images))
     first, second = order[: len(order) * 3 // 4], order[len(order) * 3 // 4 :]
     warehouse, path = resources["warehouse"], get_settings().duckdb_path
-    _add(warehouse, images, first, T0)
+    add_batch(warehouse, images, first, T0)
     assert _refresh(resources)["dedup_refresh"] == "full"
-    _add(warehouse, images, second, T0 + timedelta(minutes=1))
+    add_batch(warehouse, images, second, T0 + timedelta(minutes=1))
     assert _refresh(resources)["dedup_refresh"] == "incremental"
     _assert_groups_follow_the_links(path)
 

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from assets.inference.assets import NightlyConfig, nightly_classifications
-from assets.ingest.catalog import UNREAD_IMAGE_ID, catalog_one
+from assets.ingest.catalog import UNREAD_IMAGE_ID, catalog_file
 from assets.ingest.sources import BlobReader, FolderReader, SourceEntry, list_folder
 from assets.tables import IMAGE_PREDICTIONS, QUARANTINED_IMAGES, RAW_IMAGES
 from tests.assets.test_classification import DAY, trained  # noqa: F401
@@ -65,7 +65,8 @@ def test_a_300_mb_file_that_is_not_an_image_is_quarantined_without_being_held(tm
     expected = _sparse_non_image(root / "videos" / "movie.jpg", 300 * MB)
     (entry,) = list_folder(root)
     reader = CountingReader(root)
-    (row, bad), peak = _peak_bytes(lambda: catalog_one(entry, reader, max_bytes=1024 * MB))
+    done, peak = _peak_bytes(lambda: catalog_file(entry, reader, max_bytes=1024 * MB))
+    row, bad = done.row, done.quarantined
     assert row is None and bad["reason"] == "unidentified_format"
     assert bad["image_id"] == expected and bad["byte_size"] == 300 * MB
     assert "read" not in reader.calls
@@ -79,7 +80,8 @@ def test_a_file_above_the_size_limit_is_quarantined_unread(tmp_path, warehouse, 
     (root / "cats" / "cat.jpg").write_bytes(encode(photo("chelsea.png"), quality=90))
     (entry,) = [e for e in list_folder(root) if e.name == "movie.mp4"]
     reader = CountingReader(root)
-    row, bad = catalog_one(entry, reader, max_bytes=2 * MB)
+    done = catalog_file(entry, reader, max_bytes=2 * MB)
+    row, bad = done.row, done.quarantined
     assert row is None and bad["reason"] == "too_large" and reader.calls == []
     assert bad["image_id"] == UNREAD_IMAGE_ID and bad["byte_size"] == 3 * MB
 
@@ -112,7 +114,8 @@ def test_a_large_non_image_blob_is_hashed_as_a_stream(blob_store):
         blob_store.url("big-blobs", info.name), "docs/manual.pdf", info.size, info.last_modified
     )
     reader = BlobReader(blob_store, "big-blobs", "lab/")
-    (row, bad), peak = _peak_bytes(lambda: catalog_one(entry, reader))
+    done, peak = _peak_bytes(lambda: catalog_file(entry, reader))
+    row, bad = done.row, done.quarantined
     assert row is None and bad["reason"] == "unidentified_format"
     assert bad["image_id"] == hashlib.sha256(data).hexdigest()
     del data
@@ -143,7 +146,8 @@ def test_no_symlink_leads_out_of_a_folder_source(tmp_path, warehouse, local_blob
     (entry,) = [e for e in list_folder(root) if e.name == "cat.jpg"]
     (root / "cats" / "cat.jpg").unlink()
     (root / "cats" / "cat.jpg").symlink_to(outside / "secret.jpg")
-    row, bad = catalog_one(entry, FolderReader(root))
+    done = catalog_file(entry, FolderReader(root))
+    row, bad = done.row, done.quarantined
     assert row is None and bad["reason"] == "unreadable" and "outside" in bad["detail"]
 
 

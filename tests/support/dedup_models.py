@@ -1,9 +1,18 @@
 """The dedup models as the tests and benchmarks compare them, and the dense-duplicates
 reproducer loaded into a DuckDB file."""
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
+
+from assets.tables import IMAGE_HASHES, RAW_IMAGES
+from resources.environment import get_settings
+from resources.warehouse.base import Warehouse
+from resources.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.support.resources import platform_resources
 
 # Every table the dedup dbt project builds, in build order, with the columns that order its rows
 # when two builds are compared.
@@ -44,3 +53,23 @@ def load_dense_repro(path: Path) -> None:
             "CREATE TABLE centre_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0; "
             "CREATE TABLE edge_cut_pairs AS SELECT * FROM near_duplicate_pairs LIMIT 0"
         )
+
+
+def dbt_resources() -> dict:
+    """The platform's resources with dbt, on the DuckDB warehouse of the current platform home."""
+    return platform_resources(DuckDBWarehouse(path=str(get_settings().duckdb_path)), dbt=True)
+
+
+def random_batches(rng: np.random.Generator, n: int, parts: int = 3) -> list[np.ndarray]:
+    """The indices 0..n-1 in a random order, cut at random places into ``parts`` batches."""
+    order = rng.permutation(n)
+    return np.split(order, sorted(rng.choice(np.arange(1, n), parts - 1, replace=False)))
+
+
+def add_batch(warehouse: Warehouse, images: list[tuple[dict, dict]], batch, at: datetime) -> None:
+    """Catalogue and hash the images ``batch`` indexes in ``images`` ((catalog row, hashes row)
+    per image), as of ``at``."""
+    catalog = pd.DataFrame([images[i][0] for i in batch]).assign(ingested_at=at)
+    hashes = pd.DataFrame([images[i][1] for i in batch]).assign(hashed_at=at)
+    warehouse.insert_new(RAW_IMAGES, catalog)
+    warehouse.insert_new(IMAGE_HASHES, hashes)
