@@ -1,11 +1,11 @@
 """The Azure SQL warehouse (prod), through the ``mssql-python`` driver."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from resources.warehouse.base import Warehouse, _python_value
+from resources.warehouse.base import Warehouse, _python_value, checked_arrow, is_arrow
 from resources.warehouse.dialects import STAGED_TSQL, TSQL, quote
 from resources.warehouse.schema import TableSpec
 from resources.warehouse.sql import (
@@ -18,6 +18,7 @@ from resources.warehouse.sql import (
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 def odbc_value(value: str, always: bool = False) -> str:
@@ -129,10 +130,7 @@ class AzureSqlWarehouse(Warehouse):
                 # transaction: nothing is visible until the commit, and a failure leaves no rows.
                 for spec, df, statements in parts:
                     create_stage, _ = self.stage_sql(spec)
-                    rows = [
-                        tuple(_python_value(v) for v in row)
-                        for row in spec.conform(df).itertuples(index=False)
-                    ]
+                    rows = [tuple(_python_value(v) for v in row) for row in _row_tuples(spec, df)]
                     cur.execute(create_stage)
                     for sql, params in tsql_stage_batches(spec, STAGED_TSQL, rows, self.batch_size):
                         cur.execute(sql, params)
@@ -147,3 +145,11 @@ class AzureSqlWarehouse(Warehouse):
                 con.rollback()
                 raise
         return changed
+
+
+def _row_tuples(spec: TableSpec, rows: "pd.DataFrame | pa.Table") -> Iterable[tuple]:
+    """The staged rows as tuples in ``spec``'s column order, from a DataFrame or Arrow rows."""
+    if is_arrow(rows):
+        columns = [column.to_pylist() for column in checked_arrow(spec, rows).columns]
+        return zip(*columns, strict=True)
+    return spec.conform(rows).itertuples(index=False)

@@ -65,6 +65,23 @@ def _arrow_table(df: "pd.DataFrame") -> "pa.Table":
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
+def is_arrow(rows: Any) -> bool:
+    """Whether ``rows`` (what a write stages) is an Arrow table rather than a DataFrame, without
+    importing pyarrow for a DataFrame."""
+    return type(rows).__module__.startswith("pyarrow")
+
+
+def checked_arrow(spec: TableSpec, rows: "pa.Table") -> "pa.Table":
+    """Arrow rows staged as they are: they must carry exactly ``spec``'s columns, in order (the
+    writer that built them, e.g. ``image_hashes_table``, conforms them; nothing is derived)."""
+    if rows.column_names != spec.column_names:
+        raise ValueError(
+            f"{spec.name}: Arrow rows have columns {rows.column_names}, "
+            f"expected {spec.column_names}"
+        )
+    return rows
+
+
 class Warehouse(dg.ConfigurableResource, ABC):
     """The warehouse interface; see the package docstring. ``DuckDBWarehouse`` and
     ``AzureSqlWarehouse`` implement the abstract methods."""
@@ -143,7 +160,8 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def write_parts(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
         """Several staged writes in ONE transaction: ``(spec, df, statements)`` each, where the
         statements read ``df`` as ``self.staged`` (see ``delete_keys_sql``, ``insert_all_sql``,
-        ``insert_new_sql``). Empty frames are skipped."""
+        ``insert_new_sql``). Empty frames are skipped. Any write may stage an Arrow table with
+        exactly the spec's columns instead of a DataFrame (``checked_arrow``)."""
         kept = [part for part in parts if len(part[1])]
         return self._write_all(kept) if kept else []
 

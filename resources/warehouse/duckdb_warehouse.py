@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from resources.warehouse.base import Warehouse, _arrow_table
+from resources.warehouse.base import Warehouse, _arrow_table, checked_arrow, is_arrow
 from resources.warehouse.dialects import DUCKDB
 from resources.warehouse.schema import TableSpec
 from resources.warehouse.sql import ddl
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 # Each thread's session connections (DuckDBWarehouse.session), by database path.
 _sessions = threading.local()
@@ -64,14 +65,26 @@ class DuckDBWarehouse(Warehouse):
         if self.path in connections:
             yield  # nested: the outer block's connection
             return
+        ensured = _sessions.__dict__.setdefault("ensured", {})
         with super().connect() as con:
             connections[self.path] = con
+            ensured[self.path] = set()
             try:
                 yield
             finally:
                 del connections[self.path]
+                del ensured[self.path]
+
+    def _ensured_in_session(self) -> set[str] | None:
+        """Tables whose DDL already ran in this thread's session (None: no session). The session
+        holds the file, so no other process can drop or alter them meanwhile; a batch loop need
+        not re-run a table's two dozen CREATE/ALTER ... IF NOT EXISTS statements per write."""
+        return getattr(_sessions, "ensured", {}).get(self.path)
 
     def run_statements(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        ensured = self._ensured_in_session()
+        if ensured and _drops(statements):
+            ensured.clear()  # a dropped table must be created again by the next write
         with self.connect() as con:
             for sql, params in statements:
                 con.execute(sql, list(params))
@@ -103,19 +116,24 @@ class DuckDBWarehouse(Warehouse):
 
     def _write_all(self, parts: "Sequence[tuple[TableSpec, pd.DataFrame, Any]]") -> list[int]:
         self._bring_current([spec for spec, _, _ in parts])
-        parts = [(spec, spec.conform(df), statements) for spec, df, statements in parts]
+        staged = [(spec, _staged_arrow(spec, df), statements) for spec, df, statements in parts]
+        ensured = self._ensured_in_session()
+        if ensured and any(_drops(statements) for _, _, statements in parts):
+            ensured.clear()  # a migration drops and recreates its table
         changed = []
         with self.connect() as con:
-            for spec, _, _ in parts:
+            for spec, _, _ in staged:
+                if ensured is not None and spec.name in ensured:
+                    continue
                 for statement in ddl(spec, DUCKDB):
                     con.execute(statement)
             con.execute("BEGIN TRANSACTION")
             try:
-                for spec, df, statements in parts:
+                for spec, table_rows, statements in staged:
                     table = spec.qualified(DUCKDB)
                     # An Arrow table: DuckDB scans its typed buffers directly instead of
                     # converting pandas object columns value by value.
-                    con.register(self.staged, _arrow_table(df))
+                    con.register(self.staged, table_rows)
                     # fetchall: a result left unfinished would block unregister below. (After a
                     # failure the connection is closed unregistered: unregister would fail in the
                     # aborted transaction and hide the error.)
@@ -132,4 +150,15 @@ class DuckDBWarehouse(Warehouse):
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+        if ensured is not None:
+            ensured.update(spec.name for spec, _, _ in staged)
         return changed
+
+
+def _staged_arrow(spec: TableSpec, rows: "pd.DataFrame | pa.Table") -> "pa.Table":
+    """The rows to stage for ``spec`` as an Arrow table (a DataFrame is conformed first)."""
+    return checked_arrow(spec, rows) if is_arrow(rows) else _arrow_table(spec.conform(rows))
+
+
+def _drops(statements: Sequence[tuple[str, Any]]) -> bool:
+    return any(sql.lstrip().upper().startswith("DROP") for sql, _ in statements)

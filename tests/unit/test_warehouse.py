@@ -268,3 +268,53 @@ def test_a_session_runs_its_operations_on_one_connection_and_releases_the_file_a
     assert _opens_the_file_for_writing(warehouse.path)
     counted.upsert(SPEC, _frame(["c"]))  # outside a session: a connection per operation again
     assert sorted(counted.read_table(SPEC).id) == ["a", "b", "c"] and len(opened) >= 3
+
+
+def test_a_session_creates_each_table_once_and_again_after_a_drop(warehouse):
+    """Inside a session a batch loop's writes skip the table's CREATE/ALTER ... IF NOT EXISTS
+    after the first; a table dropped in the session is created again by the next write."""
+    statements: list[str] = []
+    original = type(warehouse)._open
+
+    class Recording:  # the real DuckDB connection, remembering what it was asked to run
+        def __init__(self, con):
+            self._con = con
+
+        def execute(self, sql, *args):
+            statements.append(sql)
+            return self._con.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self._con, name)
+
+    class Counting(type(warehouse)):
+        def _open(self, read_only):
+            return Recording(original(self, read_only))
+
+    counted = Counting(path=warehouse.path)
+    creates = f"CREATE TABLE IF NOT EXISTS {SPEC.qualified('duckdb')}"
+    with counted.session():
+        for i in range(3):
+            counted.insert_new(SPEC, _frame([f"k{i}"]))
+        assert sum(s.startswith(creates) for s in statements) == 1
+        counted.execute(f"DROP TABLE {SPEC.qualified('duckdb')}")
+        assert counted.insert_new(SPEC, _frame(["again"])) == 1
+        assert sum(s.startswith(creates) for s in statements) == 2
+    assert list(warehouse.read_table(SPEC).id) == ["again"]
+    counted.insert_new(SPEC, _frame(["outside"]))  # outside a session: checked every write
+    assert sum(s.startswith(creates) for s in statements) == 3
+
+
+def test_arrow_rows_stage_as_they_are_and_land_like_a_frame(warehouse):
+    import pyarrow as pa
+
+    frame = _frame(["a", "b"])
+    arrow = pa.Table.from_pandas(frame[SPEC.column_names], preserve_index=False)
+    other = TableSpec(name="things_from_arrow", columns=SPEC.columns, primary_key=("id",))
+    assert warehouse.insert_new(SPEC, frame) == warehouse.insert_new(other, arrow) == 2
+    pd.testing.assert_frame_equal(
+        warehouse.read_table(SPEC).sort_values("id").reset_index(drop=True),
+        warehouse.read_table(other).sort_values("id").reset_index(drop=True),
+    )
+    with pytest.raises(ValueError, match="expected"):
+        warehouse.insert_new(other, arrow.select(["day", "id", "value", "seen_at", "ok"]))
