@@ -1,8 +1,13 @@
 """Every warehouse table the Python assets write, in one place (dbt models live in dbt/)."""
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from resources.warehouse.schema import Column, TableSpec
+
+if TYPE_CHECKING:  # pyarrow loads with the step that writes hashes, not with the code location
+    import pyarrow as pa
 
 
 def key_column(
@@ -278,41 +283,49 @@ IMAGE_HASHES_HANDOFF = TableSpec(
 )
 
 
-def image_hash_row(image_id: str, result, hashed_at: datetime) -> dict:
-    """One image_hashes row from the engine's ``HashResult`` (every size of ``HASH_SIZES``)."""
-    row = {"image_id": image_id, "hash_mode": result.mode, "hashed_at": hashed_at}
-    row["hash_version"] = result.algorithm_version
+def image_hashes_table(hashed: Sequence[tuple[str, Any, datetime]]) -> "pa.Table":
+    """image_hashes rows (every column of ``IMAGE_HASHES``, in order) for ``(image_id, the
+    engine's HashResult, hashed_at)`` triples, as an Arrow table the warehouse stages as it is.
+
+    Built column by column, never a dict per row and a DataFrame: raw_images writes one batch of
+    these behind its hashing workers, and per-row Python there is taken from them. Integer
+    columns stay exact (a null, e.g. a blank image's trimmed hash, never turns a column into
+    floats); unsigned 64-bit words become signed 64-bit (two's complement), as DuckDB and
+    T-SQL BIGINT hold them.
+    """
+    import pyarrow as pa
+
+    results = [result for _, result, _ in hashed]
+
+    def signed(words: list[int | None]) -> pa.Array:
+        return pa.array(words, pa.uint64()).cast(pa.int64(), safe=False)
+
+    def strings(values: list[str | None]) -> pa.Array:
+        return pa.array(values, pa.string())
+
+    columns: dict[str, pa.Array] = {"image_id": strings([image_id for image_id, _, _ in hashed])}
     for size in HASH_SIZES:
-        sized = result[size]
-        row[f"DHashHex{size}"] = sized.hex
-        row[f"dhash{size}_row"] = sized.row_int64
-        row[f"dhash{size}_col"] = sized.col_int64
-    row["content"] = result.content
-    box = result.content_box or (None, None, None, None)
-    for name, value in zip(
-        ("content_x0", "content_y0", "content_x1", "content_y1"), box, strict=True
-    ):
-        row[name] = value
-    row["DHashHex8Trim"] = result.trim_hex
-    row["dhash8_trim_row"] = result.dhash8_trim_row
-    row["dhash8_trim_col"] = result.dhash8_trim_col
+        columns[f"DHashHex{size}"] = strings([r.hex(size) for r in results])
+    for size in HASH_SIZES:
+        words = [r.words(size) for r in results]
+        columns[f"dhash{size}_row"] = signed([row for row, _ in words])
+        columns[f"dhash{size}_col"] = signed([col for _, col in words])
+    columns["hash_mode"] = strings([r.mode for r in results])
+    columns["hash_version"] = strings([r.algorithm_version for r in results])
+    columns["hashed_at"] = pa.array([at for _, _, at in hashed], pa.timestamp("us", tz="UTC"))
+    columns["content"] = strings([r.content for r in results])
+    boxes = [r.content_box or (None, None, None, None) for r in results]
+    for i, name in enumerate(("content_x0", "content_y0", "content_x1", "content_y1")):
+        columns[name] = pa.array([box[i] for box in boxes], pa.int32())
+    columns["DHashHex8Trim"] = strings([r.trim_hex for r in results])
+    columns["dhash8_trim_row"] = signed([r.trim_row for r in results])
+    columns["dhash8_trim_col"] = signed([r.trim_col for r in results])
     for probe, _ in PROBE_COLUMNS:
-        words = result.probe(probe)
-        row[f"dhash8_{probe}_row"], row[f"dhash8_{probe}_col"] = words or (None, None)
-    return row
-
-
-def image_hashes_frame(rows: list[dict]):
-    """``image_hash_row`` rows as a DataFrame whose integer columns stay exact: a column with a
-    null (a blank image has no trimmed hash) would otherwise become float64 and round the
-    64-bit hashes of every other image of the batch."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    for column in IMAGE_HASHES.columns:
-        if column.type in ("int64", "int32") and column.name in frame:
-            frame[column.name] = pd.array([r.get(column.name) for r in rows], dtype="Int64")
-    return frame
+        pairs = [r.probe(probe) for r in results]  # signed already, or None
+        columns[f"dhash8_{probe}_row"] = pa.array([p[0] if p else None for p in pairs], pa.int64())
+        columns[f"dhash8_{probe}_col"] = pa.array([p[1] if p else None for p in pairs], pa.int64())
+    assert list(columns) == IMAGE_HASHES.column_names, "image_hashes_table must follow the spec"
+    return pa.table(columns)
 
 
 TRAIN_TEST_SPLIT = TableSpec(

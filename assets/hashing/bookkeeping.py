@@ -16,8 +16,7 @@ from assets.tables import (
     IMAGE_HASHES_HANDOFF,
     QUARANTINED_IMAGES,
     RAW_IMAGES,
-    image_hash_row,
-    image_hashes_frame,
+    image_hashes_table,
     quarantine_row,
 )
 from resources.warehouse.sql import row_limit
@@ -189,7 +188,7 @@ class HashWriter:
         self.warehouse = warehouse
         self.version = version
         self.retried = retried
-        self.rows: list[dict] = []
+        self.rows: list[tuple[str, HashResult, datetime]] = []
         self.bad: list[dict] = []
         self.recovered: list[str] = []
         self.hashed = self.quarantined = self.done = 0
@@ -213,7 +212,7 @@ class HashWriter:
                 )
             )
         else:
-            self.rows.append(image_hash_row(entry.image_id, result, now))
+            self.rows.append((entry.image_id, result, now))
             self.backends[result.backend] = self.backends.get(result.backend, 0) + 1
             if entry.image_id in self.retried:
                 self.recovered.append(entry.image_id)
@@ -223,7 +222,7 @@ class HashWriter:
         import pandas as pd
 
         if self.rows:
-            self.hashed += self.warehouse.upsert(IMAGE_HASHES, image_hashes_frame(self.rows))
+            self.hashed += self.warehouse.upsert(IMAGE_HASHES, image_hashes_table(self.rows))
             self.rows.clear()
         if self.bad:
             self.quarantined += self.warehouse.insert_new(

@@ -214,6 +214,11 @@ class HashResult:
         row, col = self.rows[i], self.cols[i]
         return SizeHash(size, row, col, format_hex(row, col, size), to_int64(row), to_int64(col))
 
+    def words(self, size: int) -> tuple[int, int]:
+        """The unsigned (row, col) words of one computed size."""
+        i = self._index(size)
+        return self.rows[i], self.cols[i]
+
     def hex(self, size: int) -> str:
         """``dhash.format_hex(row, col, size)`` for one computed size."""
         i = self._index(size)

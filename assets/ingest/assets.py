@@ -3,6 +3,7 @@
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -26,8 +27,7 @@ from assets.tables import (
     QUARANTINED_IMAGES,
     RAW_IMAGES,
     RAW_IMAGES_HISTORY,
-    image_hash_row,
-    image_hashes_frame,
+    image_hashes_table,
 )
 from resources.blob_store import BlobStore
 from resources.environment import parse_source
@@ -40,6 +40,7 @@ from resources.warehouse.sql import delete_keys_sql, insert_all_sql, insert_new_
 
 if TYPE_CHECKING:  # pandas loads with the step that uses it, not with the code location
     import pandas as pd
+    import pyarrow as pa
 
     from assets.ingest.current import CatalogMoves
 
@@ -204,9 +205,9 @@ class HandoffHasher:
         return result
 
     @staticmethod
-    def rows(hashed: dict[str, Any], hashed_at: datetime) -> list[dict]:
+    def rows(hashed: dict[str, Any], hashed_at: datetime) -> "pa.Table":
         """The handoff rows of a batch's hashes (``CatalogBatch.hashed``)."""
-        return [image_hash_row(i, result, hashed_at) for i, result in hashed.items()]
+        return image_hashes_table([(i, result, hashed_at) for i, result in hashed.items()])
 
 
 def _known_versions(current: "pd.DataFrame", caught: "pd.DataFrame") -> set[tuple[str, int, int]]:
@@ -346,6 +347,19 @@ def raw_images(
     blob_store: BlobStore,
     settings: PlatformSettings,
 ) -> dg.MaterializeResult:
+    # One warehouse connection for the whole step: each open of the DuckDB file reads its
+    # catalogue and each close checkpoints it, and the set-up and the check ran a dozen of each.
+    with warehouse.session():
+        return _catalogue(context, config, warehouse, blob_store, settings)
+
+
+def _catalogue(
+    context: dg.AssetExecutionContext,
+    config: RawImagesConfig,
+    warehouse: Warehouse,
+    blob_store: BlobStore,
+    settings: PlatformSettings,
+) -> dg.MaterializeResult:
     # Pillow, numba and pandas load with the step that uses them, not with the code location.
     import pandas as pd
 
@@ -354,6 +368,12 @@ def raw_images(
     from assets.ingest.current import batch_moves, deleted_moves, with_keys
 
     clock = PhaseClock()
+    # When image_hashes runs next, its kernels load on a thread of their own while the catalog
+    # is read and the source listed (both mostly wait on the file system and DuckDB).
+    hashing = _hashing_settings(context) if config.hash_while_reading else None
+    preload = ThreadPoolExecutor(1, thread_name_prefix="hash-kernels")
+    kernels = preload.submit(HandoffHasher.for_run, hashing) if hashing is not None else None
+    preload.shutdown(wait=False)
     spec = parse_source(config.source) if config.source else settings.source_spec
     context.log.info(f"Cataloguing {spec.uri}")
     migrated = migrate_catalog(warehouse, datetime.now(tz=UTC))
@@ -364,7 +384,9 @@ def raw_images(
         )
     for table in (RAW_IMAGES, QUARANTINED_IMAGES, RAW_IMAGES_HISTORY):
         warehouse.ensure_table(table)
-    # The catalog's current rows, by location (the moves below keep this view up to date).
+    # The catalog's current rows, by location, as the run found them. A location is listed once,
+    # so a batch's locations can only match rows that were there before the run: the batches'
+    # moves are decided against this view, and it is brought up to date once, after them.
     current_rows = with_keys(warehouse.read_table(RAW_IMAGES)).set_index("source_key")
     quarantine = with_keys(warehouse.read_table(QUARANTINED_IMAGES))
     caught = quarantine[quarantine.stage == "catalog"]
@@ -400,8 +422,7 @@ def raw_images(
         )
 
     clock.lap("list and load the catalog")
-    hashing = _hashing_settings(context) if config.hash_while_reading else None
-    hasher = HandoffHasher.for_run(hashing) if hashing is not None and todo else None
+    hasher = kernels.result() if kernels is not None and todo else None
     if hasher is not None:
         context.log.info(
             f"image_hashes runs next: hashing new images as they are read ({hasher.mode} mode)"
@@ -410,6 +431,7 @@ def raw_images(
     started = time.monotonic()
     worker_seconds: dict[str, float] = {}
     new_rows: list[pd.DataFrame] = []
+    removed_keys: list[str] = []
     inserted = quarantined = processed = handed_over = overwritten = retired_now = 0
     # One connection for the batches' writes: opening the DuckDB file and closing it (which
     # checkpoints) twice per batch cost more than the writes themselves. Writers of other runs
@@ -437,17 +459,13 @@ def raw_images(
             _write_moves(warehouse, moves)
             clock.lap("write catalog rows")
             if hasher is not None:
-                handoff = hasher.rows(batch.hashed, datetime.now(tz=UTC))
-                if handoff:
+                if batch.hashed:
                     handed_over += warehouse.insert_new(
-                        IMAGE_HASHES_HANDOFF, image_hashes_frame(handoff)
+                        IMAGE_HASHES_HANDOFF, hasher.rows(batch.hashed, datetime.now(tz=UTC))
                     )
                 clock.lap("write handed-over hashes")
-            # Keep the in-memory view of the catalog current for the next batch and the check.
-            current_rows = current_rows.drop(index=list(moves.removed.get("source_key", [])))
+            removed_keys.extend(moves.removed.get("source_key", []))
             if len(moves.upserted):
-                up = moves.upserted.set_index("source_key")[current_rows.columns]
-                current_rows = pd.concat([current_rows.drop(index=up.index, errors="ignore"), up])
                 new_rows.append(moves.upserted)
             inserted += len(moves.upserted)
             quarantined += len(moves.quarantined)
@@ -460,8 +478,14 @@ def raw_images(
             processed += len(batch.rows) + len(batch.quarantined)
             rate = processed / max(time.monotonic() - started, 1e-9)
             context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
-            clock.lap("keep the catalog view")
+            clock.lap("log progress")
     elapsed = time.monotonic() - started
+    added = pd.concat(new_rows) if new_rows else pd.DataFrame(columns=RAW_IMAGES.column_names)
+    if len(added) or removed_keys:
+        up = added.set_index("source_key")[current_rows.columns]
+        gone_now = [*removed_keys, *up.index]
+        current_rows = pd.concat([current_rows.drop(index=gone_now, errors="ignore"), up])
+    clock.lap("bring the catalog view up to date")
 
     # Locations no longer at the source: a full listing sees every file under the source root;
     # a named batch knows exactly which of its blobs are gone.
@@ -501,7 +525,6 @@ def raw_images(
             if u.startswith(root) and u not in listed_uris
         )
 
-    added = pd.concat(new_rows) if new_rows else pd.DataFrame(columns=RAW_IMAGES.column_names)
     by_label = (
         catalog.groupby("label", dropna=False)
         .agg(images=("source_uri", "size"), distinct_contents=("image_id", "nunique"))
@@ -515,6 +538,8 @@ def raw_images(
         else pd.DataFrame(columns=["stage", "reason", "files"])
     )
     preview_cols = ["label", "name", "width", "height", "format", "mode", "byte_size", "image_id"]
+    if kernels is not None:  # nothing to hash: the kernels loaded for nothing, behind the check
+        wait([kernels])
     clock.lap("check and summarise")
     context.log.info(
         "seconds by phase: "
