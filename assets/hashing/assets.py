@@ -67,6 +67,18 @@ def image_hashes(
     warehouse: Warehouse,
     blob_store: BlobStore,
 ) -> dg.MaterializeResult:
+    # One warehouse connection for the step (a dozen opens and checkpoints of the DuckDB file
+    # otherwise, more than taking over a collection's handed-over hashes costs).
+    with warehouse.session():
+        return _hash_pending(context, config, warehouse, blob_store)
+
+
+def _hash_pending(
+    context: dg.AssetExecutionContext,
+    config: ImageHashesConfig,
+    warehouse: Warehouse,
+    blob_store: BlobStore,
+) -> dg.MaterializeResult:
     from assets.decode import DecodePolicy, UndecodableImageError
     from assets.hashing.engine import (
         algorithm_version,

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pandas loads with the step that uses it, not with the code 
     from assets.ingest.current import CatalogMoves
 
 CHECK_EVERY_FILE_ACCOUNTED = "every_source_file_accounted_for"
+PROGRESS_EVERY_S = 5.0  # seconds between progress lines in the run's log
 
 
 class RawImagesConfig(dg.Config):
@@ -429,6 +430,7 @@ def _catalogue(
         )
     clock.lap("load the hash kernels")
     started = time.monotonic()
+    next_progress = started + PROGRESS_EVERY_S
     worker_seconds: dict[str, float] = {}
     new_rows: list[pd.DataFrame] = []
     removed_keys: list[str] = []
@@ -476,8 +478,12 @@ def _catalogue(
                     f"quarantined {row['source_uri']!r}: {row['reason']} ({row['detail']})"
                 )
             processed += len(batch.rows) + len(batch.quarantined)
-            rate = processed / max(time.monotonic() - started, 1e-9)
-            context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
+            # Progress every few seconds, not every batch: each log line is an event written to
+            # the run's event log by the step thread, behind the workers.
+            if time.monotonic() >= next_progress or processed == len(todo):
+                rate = processed / max(time.monotonic() - started, 1e-9)
+                context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
+                next_progress = time.monotonic() + PROGRESS_EVERY_S
             clock.lap("log progress")
     elapsed = time.monotonic() - started
     added = pd.concat(new_rows) if new_rows else pd.DataFrame(columns=RAW_IMAGES.column_names)
