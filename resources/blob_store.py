@@ -14,7 +14,8 @@ they get:
   dashes or dots, 1,024 characters, any Unicode) is listed and read; only a name that cannot
   exist in the store is refused, with ``ValueError``;
 * ``read_range`` and ``iter_chunks`` read part of a blob or stream it, so a caller can look at a
-  header or hash a large blob without holding it in memory.
+  header or hash a large blob without holding it in memory; ``read_if`` looks at the first bytes
+  and reads the rest only when they pass, without fetching any byte twice.
 """
 
 import hashlib
@@ -24,7 +25,7 @@ import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,9 @@ from resources.blobs import (
 )
 
 _META_DIR = ".blobmeta"
+# How often AzureBlobStore.read_if starts over when the blob changes between its two downloads
+# before it gives up (the last ResourceModifiedError propagates).
+_READ_IF_ATTEMPTS = 3
 # The local store's own in-flight writes (tempfile.mkstemp(prefix=".tmp-")): 8 random characters.
 _TEMP_FILE_RE = re.compile(r"^\.tmp-[a-z0-9_]{8}$")
 
@@ -99,6 +103,16 @@ class BlobStore(dg.ConfigurableResource, ABC):
     def iter_chunks(self, container: str, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The blob's bytes in pieces of about ``chunk_size``: memory stays bounded."""
         raise NotImplementedError
+
+    def read_if(
+        self, container: str, name: str, n: int, accept: Callable[[bytes], bool]
+    ) -> bytes | None:
+        """The whole blob when its first ``n`` bytes pass ``accept``; otherwise None, having
+        fetched only those. (This default looks, then reads the whole blob again; stores that
+        can go on from where the look stopped override it.)"""
+        if not accept(self.read_range(container, name, 0, n)):
+            return None
+        return self.read_bytes(container, name)
 
     @abstractmethod
     def write_bytes(
@@ -224,6 +238,16 @@ class LocalBlobStore(BlobStore):
             with self._path(container, name, write=False).open("rb") as handle:
                 handle.seek(offset)
                 return handle.read(length)
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise BlobNotFoundError(f"{container}/{name}") from exc
+
+    def read_if(
+        self, container: str, name: str, n: int, accept: Callable[[bytes], bool]
+    ) -> bytes | None:
+        try:
+            with self._path(container, name, write=False).open("rb") as handle:
+                head = handle.read(n)
+                return head + handle.read() if accept(head) else None
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise BlobNotFoundError(f"{container}/{name}") from exc
 
@@ -441,6 +465,53 @@ class AzureBlobStore(BlobStore):
             return blob.download_blob(offset=offset, length=length).readall()
         except ResourceNotFoundError as exc:
             raise BlobNotFoundError(f"{container}/{name}") from exc
+
+    def read_if(
+        self, container: str, name: str, n: int, accept: Callable[[bytes], bool]
+    ) -> bytes | None:
+        # Two ranged downloads, the second only when the first bytes pass and only of what
+        # follows them; the second is conditional on the first one's etag, so a blob replaced in
+        # between is never stitched from two versions: it is looked at afresh.
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            HttpResponseError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+
+        blob = self._container(container).get_blob_client(check_readable_name(name))
+        for attempt in range(1, _READ_IF_ATTEMPTS + 1):
+            try:
+                first = blob.download_blob(offset=0, length=n)
+            except ResourceNotFoundError as exc:
+                raise BlobNotFoundError(f"{container}/{name}") from exc
+            except HttpResponseError as exc:
+                if exc.status_code != 416:
+                    raise
+                # An empty blob has no first byte to range over.
+                return super().read_if(container, name, n, accept)
+            head = first.readall()
+            if not accept(head):
+                return None
+            total = int(str(first.properties.content_range).rsplit("/", 1)[1])
+            if total <= len(head):
+                return head
+            try:
+                rest = blob.download_blob(
+                    offset=len(head),
+                    length=total - len(head),
+                    etag=first.properties.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    max_concurrency=self.max_concurrency,
+                ).readall()
+            except ResourceNotFoundError as exc:
+                raise BlobNotFoundError(f"{container}/{name}") from exc
+            except ResourceModifiedError:
+                if attempt == _READ_IF_ATTEMPTS:
+                    raise
+                continue
+            return head + rest
+        raise AssertionError("unreachable")
 
     def iter_chunks(self, container: str, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         # Ranged reads of chunk_size: the SDK's own download buffers up to 32 MiB at first.

@@ -339,7 +339,7 @@ def _read_arrivals(
     """Each arrival's (image_id, bytes, info), read whole only after the catalog's look at its
     size and first bytes; and the arrivals quarantined without being read whole (too_large,
     unidentified_format). Memory per arrival is bounded by ``max_file_bytes``."""
-    from assets.ingest.catalog import look_before_reading, streamed_sha256
+    from assets.ingest.catalog import Unread, look_before_reading, streamed_sha256
 
     def retried(fn: Callable[[], Any]) -> Any:
         return with_retries(fn, config.retry_attempts, RETRY_BASE_DELAY_SECONDS)
@@ -349,17 +349,19 @@ def _read_arrivals(
     for info in arrived:
         name = info.name
 
-        def head(n: int, name: str = name) -> bytes:
-            return retried(lambda: store.read_range(container, name, 0, n))
+        def read(name: str = name) -> bytes:
+            return retried(partial(store.read_bytes, container, name))
+
+        def read_if(n: int, accept: Callable[[bytes], bool], name: str = name) -> bytes | None:
+            return retried(lambda: store.read_if(container, name, n, accept))
 
         def digest(name: str = name) -> tuple[str, int]:
             return retried(lambda: streamed_sha256(store.iter_chunks(container, name)))
 
-        why = look_before_reading(info.size, head, digest, config.max_file_bytes)
-        if why is not None:
-            unread[name] = (info, why)
+        data = look_before_reading(info.size, read, read_if, digest, config.max_file_bytes)
+        if isinstance(data, Unread):
+            unread[name] = (info, data)
             continue
-        data: bytes = retried(partial(store.read_bytes, container, name))
         contents[name] = (hashlib.sha256(data).hexdigest(), data, info)
     return contents, unread
 

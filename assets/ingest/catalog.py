@@ -117,22 +117,30 @@ class Unread:
     byte_size: int
 
 
+# Reads a file whole when its first n bytes pass the check, else returns None having read only
+# those (``SourceReader.read_if`` for one entry).
+ReadIf = Callable[[int, Callable[[bytes], bool]], bytes | None]
+
+
 def look_before_reading(
     size: int,
-    head: Callable[[int], bytes] | None,
+    read: Callable[[], bytes],
+    read_if: ReadIf | None,
     digest: Callable[[], tuple[str, int]] | None,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
-) -> Unread | None:
-    """Whether a file of ``size`` bytes is quarantined before it is read whole (``Unread``), or
-    must be read (None). One rule for every stage that reads images (the catalog, the nightly):
+) -> bytes | Unread:
+    """A file of ``size`` bytes read whole, or why it is quarantined before it is read whole
+    (``Unread``). One rule for every stage that reads images (the catalog, the nightly):
 
     * above ``max_bytes``: ``too_large``, nothing read (its image_id is that of no bytes);
-    * above HEAD_BYTES, when its first HEAD_BYTES (``head``) are nothing an image format could
-      start with: ``unidentified_format``, with the SHA-256 and size ``digest`` computes as a
-      stream (``streamed_sha256``), never held whole.
+    * above HEAD_BYTES, read with ``read_if``: whole when its first HEAD_BYTES are something an
+      image format could start with, in one open or download; otherwise ``unidentified_format``,
+      with the SHA-256 and size ``digest`` computes as a stream (``streamed_sha256``), never
+      held whole;
+    * otherwise read whole (``read``).
 
-    ``head`` or ``digest`` None: the reader cannot read a prefix or stream, and the file is read
-    whole.
+    ``read_if`` or ``digest`` None: the reader cannot look at a prefix or stream, and the file is
+    read whole.
     """
     if size > max_bytes:
         return Unread(
@@ -141,8 +149,11 @@ def look_before_reading(
             f"{size} bytes exceeds the limit of {max_bytes} bytes (max_file_bytes); not read",
             size,
         )
-    if head is None or digest is None or size <= HEAD_BYTES or may_be_image(head(HEAD_BYTES)):
-        return None
+    if read_if is None or digest is None or size <= HEAD_BYTES:
+        return read()
+    data = read_if(HEAD_BYTES, may_be_image)
+    if data is not None:
+        return data
     image_id, streamed = digest()
     return Unread(
         image_id,
@@ -200,23 +211,24 @@ def catalog_file(
     def retried(fn: Callable[[], Any]) -> Any:
         return with_retries(fn, retries.attempts, retries.base_delay_s)
 
-    head = digest = None
+    read_if = digest = None
     if isinstance(read, SourceReader):
         reader = read
 
-        def head(n: int) -> bytes:
-            return retried(lambda: reader.head(entry, n))
+        def read_if(n: int, accept: Callable[[bytes], bool]) -> bytes | None:
+            return retried(lambda: reader.read_if(entry, n, accept))
 
         def digest() -> tuple[str, int]:
             return retried(lambda: streamed_sha256(reader.chunks(entry)))
 
     try:
-        unread = look_before_reading(entry.size, head, digest, max_bytes)
-        if unread is not None:
+        data = look_before_reading(
+            entry.size, lambda: retried(lambda: read(entry)), read_if, digest, max_bytes
+        )
+        if isinstance(data, Unread):
             lap(0)
-            base["byte_size"] = unread.byte_size
-            return quarantine(unread.image_id, unread.reason, unread.detail)
-        data = retried(lambda: read(entry))
+            base["byte_size"] = data.byte_size
+            return quarantine(data.image_id, data.reason, data.detail)
     except FileNotFoundError as exc:
         lap(0)
         return quarantine(UNREAD_IMAGE_ID, "vanished", f"removed before it could be read: {exc}")

@@ -6,11 +6,14 @@ OS droppings such as ``Thumbs.db``), and symbolic links that lead out of a folde
 are never interpreted: backslashes, newlines, leading dashes, any Unicode, and on Linux even
 bytes that are not UTF-8 (kept exactly in the URI, shown escaped in ``name`` and ``label``).
 
-Readers look before they read: ``SourceReader.head`` fetches the first bytes, ``chunks`` streams
-a file, so a large file that is not an image never has to sit in memory.
+Readers look before they read: ``SourceReader.read_if`` returns a file whole only when its first
+bytes pass a check, having fetched just those otherwise, and ``chunks`` streams a file, so a large
+file that is not an image never has to sit in memory. A file that is looked at and then read is
+opened (or downloaded) once.
 """
 
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -194,32 +197,104 @@ class SourceReader:
     def chunks(self, entry: SourceEntry, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         raise NotImplementedError
 
+    def read_if(self, entry: SourceEntry, n: int, accept: Callable[[bytes], bool]) -> bytes | None:
+        """The whole file when its first ``n`` bytes pass ``accept``; otherwise None, having read
+        only those. Readers that can go on from where the look stopped override this (one open,
+        one download); this one looks, then reads the file again from the start."""
+        if not accept(self.head(entry, n)):
+            return None
+        return self.read(entry)
+
     def __call__(self, entry: SourceEntry) -> bytes:
         return self.read(entry)
 
 
+# Where Linux names the file behind a descriptor: the containment check reads the path of the
+# file actually opened, so a link swapped in after any check cannot lead the read out.
+_FD_PATHS = "/proc/self/fd"
+
+
+def _read_to_end(fd: int, expected: int) -> bytes:
+    """Everything left in ``fd``; ``expected`` (the size it had when opened) sizes the first
+    read, and reading goes on until the end so a file that grew is read whole all the same."""
+    data = os.read(fd, max(expected, 0) + 1)
+    if not data:
+        return data
+    pieces = [data]
+    while more := os.read(fd, 1 << 20):
+        pieces.append(more)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
 class FolderReader(SourceReader):
-    """Reads catalogued files from a folder source, never outside it."""
+    """Reads catalogued files from a folder source, never outside it.
+
+    Each read opens the file once and checks that what was opened lies inside the folder: a
+    file may have become a link since it was listed. On Linux the check is the kernel's name
+    for the open descriptor (race-free, one system call); elsewhere the path is resolved."""
 
     def __init__(self, root: Path):
         self.root = root.resolve()
+        self._prefix = os.path.join(str(self.root), "")
+        self._fd_paths = os.path.isdir(_FD_PATHS)
 
-    def _path(self, entry: SourceEntry) -> Path:
-        path = self.root / entry.relpath
-        # Checked again at read time: a file may have become a link since it was listed.
-        if not _inside(path.resolve(), self.root):
-            raise PermissionError(f"{entry.uri} now links outside the source folder")
-        return path
+    def _opened_inside(self, fd: int, path: str) -> bool:
+        if self._fd_paths:
+            try:
+                opened = os.readlink(f"{_FD_PATHS}/{fd}")
+            except OSError:
+                pass  # /proc without this descriptor (a sandbox): resolve the path instead
+            else:
+                # (A file removed since it was opened is named "<path> (deleted)": its folder
+                # still decides.)
+                return opened.startswith(self._prefix)
+        return _inside(Path(path).resolve(), self.root)
+
+    def _open(self, entry: SourceEntry) -> tuple[int, int]:
+        """A descriptor of the entry's file, checked to lie inside the folder and to be a
+        regular file, and its size."""
+        path = os.path.join(self._prefix, entry.relpath)
+        # O_NONBLOCK: a file replaced by a FIFO since the listing must not block the open.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not self._opened_inside(fd, path):
+                raise PermissionError(f"{entry.uri} now links outside the source folder")
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise IsADirectoryError(f"{entry.uri} is no longer a regular file")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, info.st_size
 
     def read(self, entry: SourceEntry) -> bytes:
-        return self._path(entry).read_bytes()
+        fd, size = self._open(entry)
+        try:
+            return _read_to_end(fd, size)
+        finally:
+            os.close(fd)
 
     def head(self, entry: SourceEntry, n: int) -> bytes:
-        with self._path(entry).open("rb") as handle:
-            return handle.read(n)
+        fd, _ = self._open(entry)
+        try:
+            return os.read(fd, n)
+        finally:
+            os.close(fd)
+
+    def read_if(self, entry: SourceEntry, n: int, accept: Callable[[bytes], bool]) -> bytes | None:
+        fd, size = self._open(entry)
+        try:
+            head = os.read(fd, n)
+            if not accept(head):
+                return None
+            rest = _read_to_end(fd, size - len(head))
+            return head + rest if rest else head
+        finally:
+            os.close(fd)
 
     def chunks(self, entry: SourceEntry, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        with self._path(entry).open("rb") as handle:
+        fd, _ = self._open(entry)
+        with os.fdopen(fd, "rb", buffering=0) as handle:
             while chunk := handle.read(chunk_size):
                 yield chunk
 
@@ -235,6 +310,9 @@ class BlobReader(SourceReader):
 
     def head(self, entry: SourceEntry, n: int) -> bytes:
         return self.store.read_range(self.container, self.prefix + entry.relpath, 0, n)
+
+    def read_if(self, entry: SourceEntry, n: int, accept: Callable[[bytes], bool]) -> bytes | None:
+        return self.store.read_if(self.container, self.prefix + entry.relpath, n, accept)
 
     def chunks(self, entry: SourceEntry, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         return self.store.iter_chunks(self.container, self.prefix + entry.relpath, chunk_size)

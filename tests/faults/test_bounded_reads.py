@@ -1,16 +1,19 @@
 """Bounded memory per file, and folder sources that stay inside their folder."""
 
 import hashlib
+import os
 import tracemalloc
 from datetime import UTC, datetime, time
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pytest
 from PIL import Image
 
 from assets.inference.assets import NightlyConfig, nightly_classifications
-from assets.ingest.catalog import UNREAD_IMAGE_ID, catalog_file
+from assets.ingest import sources
+from assets.ingest.catalog import HEAD_BYTES, UNREAD_IMAGE_ID, catalog_file
 from assets.ingest.sources import BlobReader, FolderReader, SourceEntry, list_folder
 from assets.tables import IMAGE_PREDICTIONS, QUARANTINED_IMAGES, RAW_IMAGES
 from tests.assets.test_classification import DAY, trained  # noqa: F401
@@ -45,11 +48,18 @@ def _peak_bytes(fn):
 
 
 class CountingReader(FolderReader):
-    """A real folder reader that remembers how it was asked to read."""
+    """A real folder reader that remembers how it was asked to read: ``calls`` says what was
+    read ("head" for a look that stopped at the first bytes, "read" for a file read whole),
+    ``opens`` how often a file was opened."""
 
     def __init__(self, root):
         super().__init__(root)
         self.calls: list[str] = []
+        self.opens = 0
+
+    def _open(self, entry):
+        self.opens += 1
+        return super()._open(entry)
 
     def read(self, entry):
         self.calls.append("read")
@@ -58,6 +68,11 @@ class CountingReader(FolderReader):
     def head(self, entry, n):
         self.calls.append("head")
         return super().head(entry, n)
+
+    def read_if(self, entry, n, accept):
+        data = super().read_if(entry, n, accept)
+        self.calls.append("head" if data is None else "read")
+        return data
 
 
 def test_a_300_mb_file_that_is_not_an_image_is_quarantined_without_being_held(tmp_path):
@@ -69,7 +84,7 @@ def test_a_300_mb_file_that_is_not_an_image_is_quarantined_without_being_held(tm
     row, bad = done.row, done.quarantined
     assert row is None and bad["reason"] == "unidentified_format"
     assert bad["image_id"] == expected and bad["byte_size"] == 300 * MB
-    assert "read" not in reader.calls
+    assert reader.calls == ["head"]
     assert peak < 16 * MB, f"peak {peak / MB:.1f} MB for a 300 MB file"
 
 
@@ -104,6 +119,13 @@ def test_large_real_images_are_still_catalogued_after_the_header_look(
     assert min(p.stat().st_size for p in root.iterdir()) > 1 * MB
     catalog(warehouse, local_blob_store, str(tmp_path / "src"))
     assert sorted(warehouse.read_table(RAW_IMAGES).format) == ["PNG", "TGA"]
+
+    # Looked at and read whole in one open of each file.
+    reader = CountingReader(tmp_path / "src")
+    for entry in list_folder(tmp_path / "src"):
+        done = catalog_file(entry, reader)
+        assert done.row is not None and done.row["byte_size"] == entry.size
+    assert reader.calls == ["read", "read"] and reader.opens == 2
 
 
 def test_a_large_non_image_blob_is_hashed_as_a_stream(blob_store):
@@ -149,6 +171,61 @@ def test_no_symlink_leads_out_of_a_folder_source(tmp_path, warehouse, local_blob
     done = catalog_file(entry, FolderReader(root))
     row, bad = done.row, done.quarantined
     assert row is None and bad["reason"] == "unreadable" and "outside" in bad["detail"]
+
+
+@pytest.mark.parametrize("fd_paths", [True, False], ids=["proc-fd", "resolved-path"])
+def test_files_that_became_links_after_listing_are_read_only_inside_the_folder(
+    tmp_path, monkeypatch, fd_paths
+):
+    """Listed as plain files, then replaced by links before they are read: a link out of the
+    folder is refused whatever the file's size (one look-and-read open above HEAD_BYTES, a plain
+    read below), and by every kind of read; a link to another file inside is read. Checked on
+    the descriptor's own path (Linux /proc) and, where /proc is missing, by resolving the path."""
+    if not fd_paths:
+        monkeypatch.setattr(sources, "_FD_PATHS", str(tmp_path / "no-proc"))
+    rng = np.random.default_rng(5)
+    big = encode(Image.fromarray(rng.integers(0, 255, (300, 300, 3), dtype=np.uint8)), "PNG")
+    small = encode(photo("chelsea.png").resize((60, 40)), "PNG")
+    assert len(big) > HEAD_BYTES > len(small)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(big)
+    root = tmp_path / "src"
+    (root / "cats").mkdir(parents=True)
+    for name in ("big-out.png", "small-out.png", "big-in.png"):
+        (root / "cats" / name).write_bytes(small if name.startswith("small") else big)
+    (root / "cats" / "kept.png").write_bytes(big)
+    entries = {e.name: e for e in list_folder(root)}
+    for name in ("big-out.png", "small-out.png"):
+        (root / "cats" / name).unlink()
+        (root / "cats" / name).symlink_to(outside / "secret.png")
+    (root / "cats" / "big-in.png").unlink()
+    (root / "cats" / "big-in.png").symlink_to(root / "cats" / "kept.png")
+    reader = FolderReader(root)
+
+    for name in ("big-out.png", "small-out.png"):
+        done = catalog_file(entries[name], reader)
+        assert done.row is None, name
+        assert done.quarantined["reason"] == "unreadable"
+        assert "links outside the source folder" in done.quarantined["detail"]
+        with pytest.raises(PermissionError):
+            reader.head(entries[name], 10)
+        with pytest.raises(PermissionError):
+            next(reader.chunks(entries[name]))
+    done = catalog_file(entries["big-in.png"], reader)
+    assert done.row is not None and done.row["image_id"] == hashlib.sha256(big).hexdigest()
+
+
+def test_a_file_replaced_by_a_fifo_after_listing_is_quarantined_without_blocking(tmp_path):
+    root = tmp_path / "src"
+    (root / "cats").mkdir(parents=True)
+    (root / "cats" / "cat.jpg").write_bytes(encode(photo("chelsea.png"), quality=80))
+    (entry,) = list_folder(root)
+    (root / "cats" / "cat.jpg").unlink()
+    os.mkfifo(root / "cats" / "cat.jpg")  # a read of a FIFO without a writer waits forever
+    done = catalog_file(entry, FolderReader(root))
+    assert done.row is None and done.quarantined["reason"] == "unreadable"
+    assert "no longer a regular file" in done.quarantined["detail"]
 
 
 def test_a_nights_large_arrivals_are_looked_at_before_they_are_read(trained):  # noqa: F811

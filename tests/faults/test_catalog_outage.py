@@ -60,6 +60,10 @@ class OutageAfterReads(AzureBlobStore):
         self._tick()
         return super().read_range(container, name, offset, length)
 
+    def read_if(self, container: str, name: str, n: int, accept) -> bytes | None:
+        self._tick()
+        return super().read_if(container, name, n, accept)
+
 
 def _catalog(root, store, **config):
     warehouse = DuckDBWarehouse(path=str(root / "warehouse.duckdb"))

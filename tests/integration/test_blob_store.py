@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from resources.blob_store import AzureBlobStore
 from resources.blobs import BlobNotFoundError
 
 
@@ -101,3 +102,48 @@ def test_local_store_sees_files_dropped_in_by_hand(local_blob_store, tmp_path):
     infos = list(local_blob_store.list_blobs("incoming"))
     assert [i.name for i in infos] == ["2026/.hidden photo.jpg", "2026/photo.jpg"]
     assert infos[1].content_md5 is None and infos[1].metadata == {}
+
+
+def test_read_if_reads_the_rest_only_when_the_first_bytes_pass(blob_store):
+    blob_store.ensure_container("looks")
+    data = bytes(range(256)) * 1024  # 256 KiB: more than the look
+    blob_store.write_bytes("looks", "big.bin", data)
+    blob_store.write_bytes("looks", "small.bin", b"tiny")
+    blob_store.write_bytes("looks", "empty.bin", b"")
+    seen: list[bytes] = []
+
+    def accept(head: bytes) -> bool:
+        seen.append(head)
+        return True
+
+    assert blob_store.read_if("looks", "big.bin", 1000, accept) == data
+    assert seen == [data[:1000]]
+    assert blob_store.read_if("looks", "big.bin", 1000, lambda head: False) is None
+    assert blob_store.read_if("looks", "small.bin", 1000, accept) == b"tiny"
+    assert blob_store.read_if("looks", "empty.bin", 1000, accept) == b""
+    assert blob_store.read_if("looks", "empty.bin", 1000, lambda head: False) is None
+    with pytest.raises(BlobNotFoundError):
+        blob_store.read_if("looks", "nothing/here.bin", 1000, accept)
+
+
+def test_a_blob_replaced_while_it_is_looked_at_is_read_as_one_version(blob_store):
+    """The rest of a blob is never stitched to the first bytes of another version: the store
+    reads the version it looked at, or looks at the new one afresh."""
+    blob_store.ensure_container("looks")
+    old, new = b"A" * 300_000, b"B" * 200_000
+    blob_store.write_bytes("looks", "photo.bin", old)
+    seen: list[bytes] = []
+
+    def accept_and_replace(head: bytes) -> bool:
+        seen.append(head)
+        if len(seen) == 1:
+            blob_store.write_bytes("looks", "photo.bin", new)
+        return True
+
+    data = blob_store.read_if("looks", "photo.bin", 1000, accept_and_replace)
+    # One look: the version looked at, read whole through the same open (the local store's
+    # atomic replace leaves it intact). Two looks: the service refused the rest of the old
+    # version, and the new one was looked at and read.
+    assert data == (old if len(seen) == 1 else new)
+    assert seen == [old[:1000]] or seen == [old[:1000], new[:1000]]
+    assert len(seen) == (2 if isinstance(blob_store, AzureBlobStore) else 1)
