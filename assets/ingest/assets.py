@@ -276,9 +276,12 @@ def move_sql(dialect: str, staged: str) -> dict[str, str]:
     }
 
 
-def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
+def _write_moves(
+    warehouse: Warehouse, moves: "CatalogMoves", handoff: "pa.Table | None" = None
+) -> int:
     """One transaction: history in, retired and replaced rows out, new rows in, the locations'
-    catalog quarantine replaced, and hashes of contents no location holds any more dropped."""
+    catalog quarantine replaced, hashes of contents no location holds any more dropped, and the
+    batch's handed-over hashes (``handoff``) in. Returns how many handed-over hashes were new."""
     from assets.ingest.current import blank
 
     d, staged = warehouse.dialect, warehouse.staged
@@ -315,7 +318,13 @@ def _write_moves(warehouse: Warehouse, moves: "CatalogMoves") -> None:
                 [(sql["orphan_quarantine"], [])],
             ),
         ]
+    if handoff is not None and len(handoff):
+        parts.append(
+            (IMAGE_HASHES_HANDOFF, handoff, [(_insert_new(warehouse, IMAGE_HASHES_HANDOFF), [])])
+        )
+        return warehouse.write_parts(parts)[-1]  # the last part written: empty ones are skipped
     warehouse.write_parts(parts)
+    return 0
 
 
 @dg.asset(
@@ -458,14 +467,10 @@ def _catalogue(
                 rows = rows.assign(gps_latitude=None, gps_longitude=None)
             bad = pd.DataFrame(batch.quarantined)
             moves = batch_moves(rows, bad, current_rows, datetime.now(tz=UTC))
-            _write_moves(warehouse, moves)
-            clock.lap("write catalog rows")
-            if hasher is not None:
-                if batch.hashed:
-                    handed_over += warehouse.insert_new(
-                        IMAGE_HASHES_HANDOFF, hasher.rows(batch.hashed, datetime.now(tz=UTC))
-                    )
-                clock.lap("write handed-over hashes")
+            # The batch's rows and the hashes of their bytes land together (one transaction).
+            handoff = hasher.rows(batch.hashed, datetime.now(tz=UTC)) if hasher else None
+            handed_over += _write_moves(warehouse, moves, handoff)
+            clock.lap("write catalog rows and handed-over hashes")
             removed_keys.extend(moves.removed.get("source_key", []))
             if len(moves.upserted):
                 new_rows.append(moves.upserted)

@@ -173,3 +173,43 @@ def test_a_corrupt_file_that_the_hasher_rejects_is_quarantined_as_the_probe_says
     assert quarantine.to_dict("records") == [
         {"name": "truncated.jpg", "stage": "catalog", "reason": "corrupt_data"}
     ]
+
+
+def test_a_batchs_catalog_rows_and_handed_over_hashes_land_together_or_not_at_all(
+    tmp_path, local_blob_store
+):
+    """The handoff of a batch is written in the catalog's transaction: a failure while writing
+    it leaves neither the batch's rows nor its hashes, and a rerun completes both."""
+    _collection(tmp_path / "c")
+    writes: list[str] = []
+
+    class FailingSecondHandoff(DuckDBWarehouse):  # a real DuckDB file; one statement breaks
+        def _write_all(self, parts):
+            if any(spec.name == IMAGE_HASHES_HANDOFF.name for spec, _, _ in parts):
+                writes.append("handoff")
+                if len(writes) == 2:
+                    parts = [
+                        (spec, df, [*statements, ("SELECT error('disk full')", [])])
+                        if spec.name == IMAGE_HASHES_HANDOFF.name
+                        else (spec, df, statements)
+                        for spec, df, statements in parts
+                    ]
+            return super()._write_all(parts)
+
+    warehouse = FailingSecondHandoff(path=str(tmp_path / "w.duckdb"))
+    config = {"raw_images": RawImagesConfig(source=str(tmp_path / "c"), batch_size=2)}
+    result = dg.materialize(
+        [raw_images, image_hashes],
+        resources=platform_resources(warehouse, local_blob_store),
+        run_config=dg.RunConfig(config),
+        raise_on_error=False,
+    )
+    assert not result.success
+    catalogued = set(warehouse.read_table(RAW_IMAGES).image_id)
+    handed = set(warehouse.read_table(IMAGE_HASHES_HANDOFF).image_id)
+    assert len(catalogued) == 2 and handed == catalogued  # the first batch, whole; nothing else
+
+    metadata = _run([raw_images, image_hashes], warehouse, local_blob_store, config)
+    assert metadata["raw_images"]["new_rows"] == 4  # the rest of the collection
+    assert metadata["image_hashes"]["taken_over_from_raw_images"] == 5
+    assert metadata["image_hashes"]["hashed_now"] == 0
