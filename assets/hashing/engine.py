@@ -37,7 +37,6 @@ for size 7 and 128 for size 8.
 
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -55,7 +54,7 @@ from assets.decode import (
 )
 from assets.hashing import jpeg, kernels
 from assets.hashing.gray import GrayImage, decode_gray_stored, transpose_region
-from assets.ordered import OrderedExecutor
+from assets.ordered import OrderedExecutor, runs
 
 Mode = Literal["exact", "fast"]
 MODES: tuple[str, ...] = ("exact", "fast")
@@ -688,30 +687,12 @@ def hash_many(
         return done
 
     with OrderedExecutor(n_workers, tasks, thread_name_prefix="dhash") as pool:
-        for done in pool.map(hash_run, _runs(items, run, lookahead, n_workers)):
+        for done in pool.map(hash_run, runs(items, run, lookahead, n_workers)):
             for key, result, exc in done:
                 if exc is not None:
                     raise exc
                 assert result is not None
                 yield key, result
-
-
-def _runs(items: Iterable[_T], size: int, lookahead: int, workers: int) -> Iterator[list[_T]]:
-    """``items`` in lists of ``size``, pulled lazily; the last ``lookahead`` items, once the input
-    has ended, in lists small enough to spread them over ``workers``."""
-    queued: deque[_T] = deque()
-    source = iter(items)
-    ended = False
-    while True:
-        while not ended and len(queued) < lookahead + size:
-            try:
-                queued.append(next(source))
-            except StopIteration:
-                ended = True
-        if not queued:
-            return
-        take = size if not ended else max(1, min(size, len(queued) // (2 * workers)))
-        yield [queued.popleft() for _ in range(min(take, len(queued)))]
 
 
 def enable_pillow_block_cache(max_blocks: int = 16) -> None:
