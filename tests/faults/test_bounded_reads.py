@@ -144,6 +144,34 @@ def test_a_large_non_image_blob_is_hashed_as_a_stream(blob_store):
     assert peak < 16 * MB, f"peak {peak / MB:.1f} MB for a 24 MB blob"
 
 
+def test_a_large_image_blob_is_catalogued_without_fetching_a_byte_twice(blob_store):
+    """Its first bytes, then only the rest: neither a whole-blob download after the look nor a
+    second look (the store's read_bytes and read_range are never called)."""
+    rng = np.random.default_rng(7)
+    data = encode(Image.fromarray(rng.integers(0, 255, (300, 300, 3), dtype=np.uint8)), "PNG")
+    assert len(data) > HEAD_BYTES
+    put_raw(blob_store, "big-blobs", "lab/noise/big.png", data)
+    (info,) = blob_store.list_blobs("big-blobs", "lab/")
+    entry = SourceEntry(
+        blob_store.url("big-blobs", info.name), "noise/big.png", info.size, info.last_modified
+    )
+    fetched: list[str] = []
+
+    class Counting(type(blob_store)):
+        def read_bytes(self, container, name):
+            fetched.append("read_bytes")
+            return super().read_bytes(container, name)
+
+        def read_range(self, container, name, offset, length):
+            fetched.append("read_range")
+            return super().read_range(container, name, offset, length)
+
+    store = Counting(**blob_store.model_dump())
+    done = catalog_file(entry, BlobReader(store, "big-blobs", "lab/"))
+    assert done.row is not None and done.row["image_id"] == hashlib.sha256(data).hexdigest()
+    assert done.row["byte_size"] == len(data) and fetched == []
+
+
 def test_no_symlink_leads_out_of_a_folder_source(tmp_path, warehouse, local_blob_store):
     outside = tmp_path / "outside"
     outside.mkdir()
