@@ -139,6 +139,31 @@ def write_launcher(folder: Path, real_dbt: str) -> Path:
     return path
 
 
+def sweep_stale(folder: Path) -> list[Path]:
+    """Remove the sockets and logs of processes that no longer exist (a run worker killed before
+    it could stop its warm dbt leaves both behind); returns what was removed. Files of live
+    processes, and names that are not ``<pid>.sock`` / ``<pid>.log``, are left alone."""
+    removed = []
+    for path in folder.glob("*.*"):
+        if path.suffix not in (".sock", ".log") or not path.stem.isdigit():
+            continue
+        if _process_exists(int(path.stem)):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process holds the pid
+    return True
+
+
 def _alive(path: Path) -> bool:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -165,6 +190,7 @@ class WarmDbt:
         folder.mkdir(mode=0o700, exist_ok=True)
         if folder.stat().st_uid != os.getuid():
             return None  # not ours: commands run cold rather than through someone else's socket
+        sweep_stale(folder)
         path = socket_path(os.getpid(), folder)
         if path.exists():
             if _alive(path):

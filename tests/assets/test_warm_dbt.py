@@ -81,3 +81,17 @@ def test_a_cancelled_or_killed_launcher_stops_the_warm_dbt_command(platform_home
             served = _wait_for(lambda done=done: len(_served(os.getpid())) == done)
             assert served
             assert not _served(os.getpid())[-1].endswith("-> 0"), _served(os.getpid())
+
+
+def test_a_new_warm_dbt_sweeps_the_files_of_killed_runs_and_keeps_those_of_live_ones(tmp_path):
+    from resources.warm_dbt import sweep_stale
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer exists (a run worker killed before it stopped its dbt)
+    live = os.getpid()
+    names = [f"{gone.pid}.sock", f"{gone.pid}.log", f"{live}.sock", f"{live}.log", "notes.txt"]
+    for name in names:
+        (tmp_path / name).write_text("")
+    removed = sweep_stale(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(names[:2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
