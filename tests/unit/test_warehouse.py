@@ -318,3 +318,22 @@ def test_arrow_rows_stage_as_they_are_and_land_like_a_frame(warehouse):
     )
     with pytest.raises(ValueError, match="expected"):
         warehouse.insert_new(other, arrow.select(["day", "id", "value", "seen_at", "ok"]))
+
+
+def test_azure_sql_stages_arrow_rows_as_the_same_tuples_as_a_frame():
+    """Azure SQL cannot run here: the rows it would send for Arrow rows equal a frame's."""
+    import pyarrow as pa
+
+    from resources.warehouse.azure_sql_warehouse import _row_tuples
+    from resources.warehouse.base import _python_value
+
+    frame = _frame(["a", "b"], value=2.5)
+    arrow = pa.Table.from_pandas(frame[SPEC.column_names], preserve_index=False)
+
+    def sent(rows):
+        return [tuple(_python_value(v) for v in row) for row in _row_tuples(SPEC, rows)]
+
+    assert sent(arrow) == sent(frame)
+    assert sent(arrow)[0] == ("a", frame.day[0], 2.5, datetime(2026, 1, 1, tzinfo=UTC), True)
+    with pytest.raises(ValueError, match="expected"):
+        sent(arrow.select(["day", "id", "value", "seen_at", "ok"]))
