@@ -451,52 +451,48 @@ def _catalogue(
     new_rows: list[pd.DataFrame] = []
     removed_keys: list[str] = []
     inserted = quarantined = processed = handed_over = overwritten = retired_now = 0
-    # One connection for the batches' writes: opening the DuckDB file and closing it (which
-    # checkpoints) twice per batch cost more than the writes themselves. Writers of other runs
-    # wait on the warehouse pool anyway.
-    with warehouse.session():
-        for batch in catalog_entries(
-            todo,
-            read,
-            DecodePolicy(),
-            config.workers,
-            config.batch_size,
-            config.max_file_bytes,
-            hasher=hasher,
-            readers=config.readers if spec.kind == "blob" else 0,
-            retries=retries,
-        ):
-            clock.lap("wait for the workers")
-            for phase, seconds in batch.seconds.items():
-                worker_seconds[phase] = worker_seconds.get(phase, 0.0) + seconds
-            rows = pd.DataFrame(batch.rows)
-            if len(rows) and not config.record_gps_coordinates:
-                rows = rows.assign(gps_latitude=None, gps_longitude=None)
-            bad = pd.DataFrame(batch.quarantined)
-            moves = batch_moves(rows, bad, current_rows, datetime.now(tz=UTC))
-            # The batch's rows and the hashes of their bytes land together (one transaction).
-            handoff = hasher.rows(batch.hashed, datetime.now(tz=UTC)) if hasher else None
-            handed_over += _write_moves(warehouse, moves, handoff)
-            clock.lap("write catalog rows and handed-over hashes")
-            removed_keys.extend(moves.removed.get("source_key", []))
-            if len(moves.upserted):
-                new_rows.append(moves.upserted)
-            inserted += len(moves.upserted)
-            quarantined += len(moves.quarantined)
-            overwritten += moves.overwritten
-            retired_now += len(moves.history)
-            for row in batch.quarantined:
-                context.log.warning(
-                    f"quarantined {row['source_uri']!r}: {row['reason']} ({row['detail']})"
-                )
-            processed += len(batch.rows) + len(batch.quarantined)
-            # Progress every few seconds, not every batch: each log line is an event written to
-            # the run's event log by the step thread, behind the workers.
-            if time.monotonic() >= next_progress or processed == len(todo):
-                rate = processed / max(time.monotonic() - started, 1e-9)
-                context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
-                next_progress = time.monotonic() + PROGRESS_EVERY_S
-            clock.lap("log progress")
+    for batch in catalog_entries(
+        todo,
+        read,
+        DecodePolicy(),
+        config.workers,
+        config.batch_size,
+        config.max_file_bytes,
+        hasher=hasher,
+        readers=config.readers if spec.kind == "blob" else 0,
+        retries=retries,
+    ):
+        clock.lap("wait for the workers")
+        for phase, seconds in batch.seconds.items():
+            worker_seconds[phase] = worker_seconds.get(phase, 0.0) + seconds
+        rows = pd.DataFrame(batch.rows)
+        if len(rows) and not config.record_gps_coordinates:
+            rows = rows.assign(gps_latitude=None, gps_longitude=None)
+        bad = pd.DataFrame(batch.quarantined)
+        moves = batch_moves(rows, bad, current_rows, datetime.now(tz=UTC))
+        # The batch's rows and the hashes of their bytes land together (one transaction).
+        handoff = hasher.rows(batch.hashed, datetime.now(tz=UTC)) if hasher else None
+        handed_over += _write_moves(warehouse, moves, handoff)
+        clock.lap("write catalog rows and handed-over hashes")
+        removed_keys.extend(moves.removed.get("source_key", []))
+        if len(moves.upserted):
+            new_rows.append(moves.upserted)
+        inserted += len(moves.upserted)
+        quarantined += len(moves.quarantined)
+        overwritten += moves.overwritten
+        retired_now += len(moves.history)
+        for row in batch.quarantined:
+            context.log.warning(
+                f"quarantined {row['source_uri']!r}: {row['reason']} ({row['detail']})"
+            )
+        processed += len(batch.rows) + len(batch.quarantined)
+        # Progress every few seconds, not every batch: each log line is an event written to
+        # the run's event log by the step thread, behind the workers.
+        if time.monotonic() >= next_progress or processed == len(todo):
+            rate = processed / max(time.monotonic() - started, 1e-9)
+            context.log.info(f"catalogued {processed}/{len(todo)} files ({rate:.0f} files/s)")
+            next_progress = time.monotonic() + PROGRESS_EVERY_S
+        clock.lap("log progress")
     elapsed = time.monotonic() - started
     added = pd.concat(new_rows) if new_rows else pd.DataFrame(columns=RAW_IMAGES.column_names)
     if len(added) or removed_keys:
